@@ -1,0 +1,59 @@
+# kubesalt: `make demo` (a cluster in the local lab), `make test` (the whole suite),
+# `make bench` (benchmarks; figures go to docs/benchmarks.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+# Debian packages the tests and the lab use: namespaces and veth (iproute2, util-linux),
+# NAT and firewall rules (iptables), sshd -t (openssh-server), fail2ban, cloud-init, PostgreSQL.
+DEB_PACKAGES := iproute2 iptables util-linux procps openssh-server fail2ban cloud-init \
+	postgresql postgresql-client curl
+
+.PHONY: all deps venv lint test test-fast bench demo clean
+
+all: test
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold >/dev/null; \
+	fi
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	touch $@
+
+# Always reinstall the project (not editable): salt-call then loads the modules exactly as
+# a user's `pip install .` would. Dependencies already present are not downloaded again.
+venv: $(VENV)/.created
+	$(PIP) install -q -c constraints.txt ".[test]"
+
+lint: venv
+	$(VENV)/bin/ruff check kubesalt salt tests
+	$(VENV)/bin/salt-lint $$(find salt/states pillar -name '*.sls' 2>/dev/null)
+
+test: deps venv lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit and functional tiers only: seconds, for the edit-test loop.
+test-fast: venv
+	$(PY) -m pytest tests/unit tests/functional $(PYTEST_ARGS)
+
+bench: deps venv
+	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)
+
+demo: deps venv
+	$(VENV)/bin/kubesalt lab demo
+
+clean:
+	-$(VENV)/bin/kubesalt lab down 2>/dev/null
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,3 @@
+from kubesalt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,29 @@
+import os
+
+import pytest
+
+from tests.support.paths import EXT_DIRS
+from tests.support.paths import REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def salt_factories_config(tmp_path_factory):
+    # Own root_dir: salt-factories reuses <root_dir>/scripts/cli_*.py, and a shared temp dir
+    # would run another virtualenv's Salt.
+    return {
+        "root_dir": tmp_path_factory.mktemp("salt-factories"),
+        "code_dir": str(REPO_ROOT),
+        "inject_sitecustomize": "COVERAGE_PROCESS_START" in os.environ,
+        "start_timeout": 120 if os.environ.get("CI") else 60,
+    }
+
+
+@pytest.fixture(scope="session")
+def session_markers_loader(salt_factories):
+    # Lets requires_salt_modules/requires_salt_states see our own modules.
+    from saltfactories.utils.functional import Loaders
+
+    factory = salt_factories.salt_minion_daemon(
+        "session-markers-minion", overrides={"file_client": "local", **EXT_DIRS}
+    )
+    return Loaders(factory.config.copy())
