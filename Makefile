@@ -9,6 +9,8 @@ PYTEST_ARGS ?=
 
 # Debian packages the tests and the lab use: namespaces and veth (iproute2, util-linux),
 # NAT and firewall rules (iptables), sshd -t (openssh-server), fail2ban, cloud-init, PostgreSQL.
+# Installed with a policy-rc.d that forbids starting services: installing must not start
+# daemons on the machine that runs the tests.
 DEB_PACKAGES := iproute2 iptables util-linux procps openssh-server fail2ban cloud-init \
 	postgresql postgresql-client curl
 
@@ -23,8 +25,11 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
+	  policy=/usr/sbin/policy-rc.d; made=""; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; made=1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
-	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold >/dev/null; \
+	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold >/dev/null; rc=$$?; \
+	  [ -n "$$made" ] && rm -f $$policy; exit $$rc; \
 	fi
 
 $(VENV)/.created:

@@ -36,5 +36,7 @@ def loader_dirs() -> dict[str, list[str]]:
     """Return ``{loader type: [directories]}`` for the first root that holds the modules."""
     for root in _candidate_roots():
         if (root / "_modules").is_dir():
-            return {kind: [str(root / sub)] for kind, sub in _KINDS.items() if (root / sub).is_dir()}
+            return {
+                kind: [str(root / sub)] for kind, sub in _KINDS.items() if (root / sub).is_dir()
+            }
     return {}
