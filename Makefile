@@ -44,6 +44,7 @@ venv: $(VENV)/.created
 
 lint: venv
 	$(VENV)/bin/ruff check kubesalt salt tests
+	$(VENV)/bin/ruff format --check kubesalt salt tests
 	$(VENV)/bin/salt-lint $$(find salt/states pillar -name '*.sls' 2>/dev/null)
 
 test: deps venv lint
