@@ -1,0 +1,1056 @@
+"""Execution module for MicroK8s: status, snap install, addons, clustering, certificates.
+
+Every command runs through ``cmd.run_all`` with an argv list (no shell), its stdin closed
+(so no interactive prompt can hang) and its output kept out of Salt's logs
+(``output_loglevel="quiet"``): ``add-node`` prints the join token and ``join`` takes it as
+an argument. This module logs the argv itself with tokens masked. Parsing lives in the pure
+helpers of ``microk8s_lib`` (``salt/_utils/microk8s_lib``).
+
+Minion options (all optional):
+
+``microk8s.snap_data``
+    MicroK8s' snap data directory. Defaults to ``/var/snap/microk8s/current``.
+``microk8s.bin`` / ``microk8s.snap_bin``
+    The ``microk8s`` / ``snap`` executables. Default: found on PATH, else ``/snap/bin/microk8s``
+    and ``/usr/bin/snap``.
+``microk8s.node_address``
+    This node's cluster address (IPv4); used by ``join_info`` and by the
+    ``microk8s.cluster_joined`` state to recognise the node itself.
+``microk8s.join_attempts`` / ``microk8s.join_backoff`` / ``microk8s.join_backoff_max``
+    Bounded retries of a join that cannot reach the control plane: 4 attempts, sleeping 2 s,
+    then twice as long each time, at most 30 s.
+``microk8s.ready_timeout``
+    Seconds to wait for readiness after a start or a join (default 300).
+
+Read-only look-ups (``status``, ``installed``, ``nodes``) are cached in ``__context__`` under
+``microk8s.*`` keys for the rest of the job; every function that changes something drops them.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import pathlib
+import tempfile
+import time
+
+import salt.utils.path
+import salt.utils.platform
+from salt.exceptions import CommandExecutionError
+from salt.exceptions import SaltInvocationError
+
+import microk8s_lib.certs as _certs
+import microk8s_lib.cluster as _cluster
+import microk8s_lib.constants as _const
+import microk8s_lib.csr as _csr
+import microk8s_lib.redact as _redact
+import microk8s_lib.snap as _snap
+import microk8s_lib.status as _status
+import microk8s_lib.tokens as _tokens
+import microk8s_lib.validate as _validate
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "microk8s"
+
+CONTEXT_PREFIX = "microk8s."
+_STATUS_KEY = "microk8s.status"
+_INSTALLED_KEY = "microk8s.installed"
+_NODES_KEY = "microk8s.nodes"
+_SERVICES_KEY = "microk8s.snap_services"
+
+DEFAULT_TIMEOUT = 300  # seconds any single MicroK8s command may take
+
+
+def __virtual__():
+    if salt.utils.platform.is_linux():
+        return __virtualname__
+    return False, "MicroK8s (a snap) only runs on Linux"
+
+
+# --- configuration and plumbing ---------------------------------------------------------------
+
+
+def _opt(name, default=None):
+    key = f"microk8s.{name}"
+    if key in __opts__:
+        return __opts__[key]
+    nested = __opts__.get("microk8s")
+    if isinstance(nested, dict) and name in nested:
+        return nested[name]
+    return default
+
+
+def _snap_data() -> pathlib.Path:
+    return pathlib.Path(_opt("snap_data", _const.DEFAULT_SNAP_DATA))
+
+
+def _data_path(relative: str) -> pathlib.Path:
+    return _snap_data() / relative
+
+
+def _microk8s_bin() -> str:
+    configured = _opt("bin")
+    if configured:
+        return str(configured)
+    return salt.utils.path.which("microk8s") or f"{_const.DEFAULT_SNAP_BIN}/microk8s"
+
+
+def _snap_bin() -> str:
+    configured = _opt("snap_bin")
+    if configured:
+        return str(configured)
+    return salt.utils.path.which("snap") or "/usr/bin/snap"
+
+
+def _invalid(err: ValueError):
+    return SaltInvocationError(str(err))
+
+
+def _drop_cache():
+    """Forget every cached look-up: called by every function that changes something."""
+    for key in [k for k in __context__ if str(k).startswith(CONTEXT_PREFIX)]:
+        __context__.pop(key, None)
+
+
+def _run(argv, secrets=(), timeout=DEFAULT_TIMEOUT, stdin="", keep_raw_stdout=False):
+    """Run ``argv``; return ``{"retcode", "stdout", "stderr"}`` with secrets masked.
+
+    With ``keep_raw_stdout`` the unmasked stdout is also returned as ``raw_stdout``, for a
+    caller that must parse a secret out of it (``add-node``).
+
+    ``stdin=""`` gives the command an empty, closed stdin: MicroK8s hooks that prompt
+    (metallb without a range, hostpath-storage disable) read EOF instead of hanging.
+    """
+    shown = " ".join(_redact.redact_argv(argv, secrets))
+    log.debug("microk8s: running %s", shown)
+    try:
+        result = __salt__["cmd.run_all"](
+            argv,
+            python_shell=False,
+            output_loglevel="quiet",
+            ignore_retcode=True,
+            stdin=stdin,
+            timeout=timeout,
+            env={"LC_ALL": "C.UTF-8"},
+        )
+    except CommandExecutionError as err:
+        raise CommandExecutionError(
+            f"could not run '{shown}': {_redact.redact(err, secrets)}. Is the "
+            f"{'snap' if argv[0].endswith('snap') else 'microk8s'} command installed? "
+            "(state microk8s.installed)"
+        ) from None
+    cleaned = {
+        "retcode": result.get("retcode", 1),
+        "stdout": _redact.redact(result.get("stdout", ""), secrets),
+        "stderr": _redact.redact(result.get("stderr", ""), secrets),
+    }
+    if keep_raw_stdout:
+        cleaned["raw_stdout"] = result.get("stdout", "")
+    log.debug("microk8s: '%s' exited %s", shown, cleaned["retcode"])
+    return cleaned
+
+
+def _output(result) -> str:
+    return "\n".join(part for part in (result["stdout"], result["stderr"]) if part.strip())
+
+
+def _fail(what: str, result, advice: str = "") -> CommandExecutionError:
+    text = _output(result).strip()
+    message = f"{what} failed (exit {result['retcode']})"
+    if text:
+        message += f": {_status.explain_failure(text)}"
+    if advice:
+        message += f". {advice}"
+    return CommandExecutionError(message)
+
+
+def _microk8s(*args, secrets=(), timeout=DEFAULT_TIMEOUT):
+    return _run([_microk8s_bin(), *args], secrets=secrets, timeout=timeout)
+
+
+def _is_worker_node() -> bool:
+    return _data_path(_const.WORKER_LOCK).exists()
+
+
+def _reject_worker(what: str):
+    if _is_worker_node():
+        raise CommandExecutionError(
+            f"{what}: this node is a MicroK8s worker (it has clustered.lock); run it on a "
+            "control-plane node"
+        )
+
+
+# --- status and versions ----------------------------------------------------------------------
+
+
+def _snap_services() -> dict:
+    if _SERVICES_KEY not in __context__:
+        result = _run([_snap_bin(), "services", "microk8s"])
+        if result["retcode"] != 0:
+            raise _fail("snap services microk8s", result)
+        try:
+            __context__[_SERVICES_KEY] = _snap.parse_snap_services(result["stdout"])
+        except ValueError as err:
+            raise CommandExecutionError(str(err)) from None
+    return __context__[_SERVICES_KEY]
+
+
+def _worker_status() -> dict:
+    result = _status.empty_status(running=True, role=_const.ROLE_WORKER)
+    result["running"] = _snap.services_running(_snap_services())
+    return result
+
+
+def status(wait_ready=False, timeout=None):
+    """
+    Return the node's MicroK8s status.
+
+    ``{"running": bool, "role": "control-plane"|"worker", "high_availability": {"enabled":
+    bool, "nodes": [{"address": "IP:PORT", "role": "voter"|"standby"|"spare"}]}, "addons":
+    {NAME: {"status": "enabled"|"disabled", "repository", "description", "version"}}}``.
+
+    A worker node prints no status (MicroK8s sends you to the control plane): its role is
+    ``worker``, its addons and nodes are empty and ``running`` comes from
+    ``snap services microk8s``. A stopped node gives ``running: False``.
+
+    wait_ready
+        Wait until the node is ready (``--wait-ready``). Defaults to False.
+    timeout
+        With ``wait_ready``, give up after this many seconds (0: wait forever, capped by
+        Salt's command timeout). Defaults to ``microk8s.ready_timeout`` (300).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.status
+        salt '*' microk8s.status wait_ready=True timeout=60
+    """
+    if timeout is not None:
+        try:
+            timeout = int(timeout)
+        except (TypeError, ValueError):
+            raise SaltInvocationError(f"timeout: expected seconds, got {timeout!r}") from None
+        if timeout < 0:
+            raise SaltInvocationError("timeout: must not be negative")
+    if not wait_ready and _STATUS_KEY in __context__:
+        return __context__[_STATUS_KEY]
+    if _is_worker_node():
+        result = _worker_status()
+        __context__[_STATUS_KEY] = result
+        return result
+    argv = ["status", "--format", "yaml"]
+    command_timeout = DEFAULT_TIMEOUT
+    if wait_ready:
+        if timeout is None:
+            timeout = int(_opt("ready_timeout", DEFAULT_TIMEOUT))
+        argv += ["--wait-ready", "--timeout", str(timeout)]
+        command_timeout = (timeout or DEFAULT_TIMEOUT) + 30
+    run = _microk8s(*argv, timeout=command_timeout)
+    if run["retcode"] not in (0, 1):
+        raise _fail("microk8s status", run)
+    try:
+        result = _status.parse_status(run["stdout"])
+    except ValueError:
+        raise CommandExecutionError(
+            f"microk8s status failed (exit {run['retcode']}): "
+            f"{_status.explain_failure(_output(run))}"
+        ) from None
+    if result["role"] == _const.ROLE_WORKER:
+        result = _worker_status()
+    elif not result["running"] and _data_path(_const.HA_LOCK).exists():
+        result["high_availability"]["enabled"] = True
+    __context__[_STATUS_KEY] = result
+    return result
+
+
+def is_running():
+    """
+    Return True when MicroK8s runs on this node (see ``microk8s.status``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.is_running
+    """
+    return status()["running"]
+
+
+def is_worker():
+    """
+    Return True when this node joined a cluster as a worker (``clustered.lock`` present).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.is_worker
+    """
+    return _is_worker_node()
+
+
+def version():
+    """
+    Return the MicroK8s version and snap revision: ``{"version": "1.32.3", "revision": "7964"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.version
+    """
+    run = _microk8s("version")
+    if run["retcode"] != 0:
+        raise _fail("microk8s version", run, "MicroK8s older than 1.25 has no 'version'")
+    try:
+        return _snap.parse_version(run["stdout"])
+    except ValueError as err:
+        raise CommandExecutionError(str(err)) from None
+
+
+def installed():
+    """
+    Return the installed MicroK8s snap, ``{"channel", "version", "revision"}``, or ``{}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.installed
+    """
+    if _INSTALLED_KEY in __context__:
+        return __context__[_INSTALLED_KEY]
+    run = _run([_snap_bin(), "list", "microk8s"])
+    if run["retcode"] != 0:
+        if _const.MSG_SNAP_NOT_INSTALLED in _output(run):
+            __context__[_INSTALLED_KEY] = {}
+            return {}
+        raise _fail("snap list microk8s", run, "Is snapd installed and running?")
+    try:
+        result = _snap.parse_snap_list(run["stdout"])
+    except ValueError as err:
+        raise CommandExecutionError(str(err)) from None
+    __context__[_INSTALLED_KEY] = result
+    return result
+
+
+def _channel_argv(verb: str, channel: str) -> list[str]:
+    try:
+        _validate.channel(channel)
+    except ValueError as err:
+        raise _invalid(err) from None
+    argv = [_snap_bin(), verb, "microk8s", f"--channel={channel}"]
+    if verb == "install" and not _validate.is_strict_channel(channel):
+        argv.insert(3, "--classic")
+    return argv
+
+
+def install(channel="1.32/stable"):
+    """
+    Install the MicroK8s snap from ``channel`` (classic confinement except on ``-strict``
+    tracks). Does nothing when it is already installed (use ``microk8s.refresh`` to change
+    the channel). Returns ``microk8s.installed()``.
+
+    channel
+        Snap channel, e.g. ``1.32/stable``. Defaults to ``1.32/stable``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.install channel=1.32/stable
+    """
+    argv = _channel_argv("install", channel)
+    if installed():
+        return installed()
+    _drop_cache()
+    run = _run(argv, timeout=900)
+    if run["retcode"] != 0:
+        raise _fail(f"snap install microk8s --channel={channel}", run)
+    _drop_cache()
+    return installed()
+
+
+def refresh(channel):
+    """
+    Move the MicroK8s snap to ``channel`` (``snap refresh microk8s --channel=...``).
+    Returns ``microk8s.installed()``.
+
+    channel
+        Snap channel, e.g. ``1.33/stable``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.refresh channel=1.33/stable
+    """
+    argv = _channel_argv("refresh", channel)
+    _drop_cache()
+    run = _run(argv, timeout=900)
+    if run["retcode"] != 0:
+        raise _fail(f"snap refresh microk8s --channel={channel}", run)
+    _drop_cache()
+    return installed()
+
+
+def start():
+    """
+    Start MicroK8s (``microk8s start``; ``snap start microk8s`` on a worker).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.start
+    """
+    worker = _is_worker_node()
+    _drop_cache()
+    if worker:
+        run = _run([_snap_bin(), "start", "microk8s"])
+    else:
+        run = _microk8s("start")
+    _drop_cache()
+    if run["retcode"] != 0:
+        raise _fail("starting MicroK8s", run)
+    return True
+
+
+def stop():
+    """
+    Stop MicroK8s (``microk8s stop``; ``snap stop microk8s`` on a worker).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.stop
+    """
+    worker = _is_worker_node()
+    _drop_cache()
+    if worker:
+        run = _run([_snap_bin(), "stop", "microk8s"])
+    else:
+        run = _microk8s("stop")
+    _drop_cache()
+    if run["retcode"] != 0:
+        raise _fail("stopping MicroK8s", run)
+    return True
+
+
+def config():
+    """
+    Return the admin kubeconfig of the cluster (``microk8s config``). It holds the admin's
+    client key: handle it as a secret.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.config
+    """
+    _reject_worker("microk8s config")
+    run = _microk8s("config")
+    if run["retcode"] != 0 or _status.is_worker_text(run["stdout"]):
+        raise _fail("microk8s config", run)
+    return run["stdout"]
+
+
+# --- addons -----------------------------------------------------------------------------------
+
+
+def _addon(name):
+    try:
+        return _validate.addon(name)
+    except ValueError as err:
+        raise _invalid(err) from None
+
+
+def addons():
+    """
+    Return the addons and their status, as in ``microk8s.status`` (empty on a worker).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.addons
+    """
+    return status()["addons"]
+
+
+def addon_status(name):
+    """
+    Return ``"enabled"`` or ``"disabled"`` for addon ``name`` (``[repo/]name``) from the
+    cached status; an addon MicroK8s does not list (e.g. a community addon before the
+    community repository is enabled) is ``"disabled"``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.addon_status dns
+    """
+    repository, addon_name = _addon(name)
+    entry = status()["addons"].get(addon_name)
+    if entry is None or (repository and entry["repository"] not in ("", repository)):
+        return "disabled"
+    return entry["status"]
+
+
+def _check_xable(run, verb: str, name: str):
+    text = _output(run)
+    if f"Addon {name} not found" in text or "was not found in any" in text:
+        raise CommandExecutionError(
+            f"microk8s {verb} {name}: the addon does not exist on this MicroK8s "
+            f"({_cluster.last_line(text)}); community addons need 'microk8s enable community'"
+        )
+
+
+def enable(name, args=None):
+    """
+    Enable addon ``name`` (``microk8s enable NAME [ARGS...]``; already enabled: no change).
+
+    name
+        Addon, ``name`` or ``repo/name`` (e.g. ``dns``, ``core/metallb``).
+    args
+        Arguments for the addon, a string or a list (flag style, passed after the name),
+        e.g. ``10.0.0.100-10.0.0.120`` for metallb. Defaults to none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.enable dns
+        salt '*' microk8s.enable metallb args='["10.0.0.100-10.0.0.120"]'
+    """
+    _, addon_name = _addon(name)
+    try:
+        arguments = _validate.addon_args(args)
+    except ValueError as err:
+        raise _invalid(err) from None
+    if addon_name == "metallb" and not arguments:
+        # Without a range the metallb hook prompts for one on stdin.
+        raise SaltInvocationError(
+            "args: metallb needs an address range, e.g. 10.0.0.100-10.0.0.120"
+        )
+    _reject_worker(f"microk8s enable {name}")
+    _drop_cache()
+    run = _microk8s("enable", name, *arguments, timeout=900)
+    _drop_cache()
+    if run["retcode"] != 0:
+        raise _fail(f"microk8s enable {name}", run)
+    _check_xable(run, "enable", name)
+    return True
+
+
+def disable(name, force=False):
+    """
+    Disable addon ``name`` (``microk8s disable NAME``; already disabled: no change).
+    ``ha-cluster`` is refused (disabling it resets the cluster); ``helm``/``helm3`` cannot be
+    disabled. ``hostpath-storage`` keeps its data unless ``force`` (then
+    ``hostpath-storage:destroy-storage`` deletes the volumes).
+
+    name
+        Addon, ``name`` or ``repo/name``.
+    force
+        For hostpath-storage: also delete the stored volumes. Defaults to False.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.disable metrics-server
+    """
+    _, addon_name = _addon(name)
+    if addon_name in _const.REFUSED_DISABLE_ADDONS:
+        raise SaltInvocationError(
+            f"name: refusing to disable {addon_name}: it switches the datastore and resets "
+            "the cluster"
+        )
+    if addon_name in _const.UNDISABLEABLE_ADDONS:
+        raise SaltInvocationError(f"name: {addon_name} comes with MicroK8s and cannot be disabled")
+    _reject_worker(f"microk8s disable {name}")
+    target = name
+    if addon_name == "hostpath-storage" and force:
+        target = f"{name}:destroy-storage"
+    _drop_cache()
+    run = _microk8s("disable", target, timeout=900)
+    _drop_cache()
+    if run["retcode"] != 0:
+        if addon_name == "hostpath-storage" and "Remove PVC storage" in _output(run):
+            # With stdin closed the hook declines to delete the data and exits 1 after it
+            # already removed the storage class: the addon is disabled, the data kept.
+            return True
+        raise _fail(f"microk8s disable {name}", run)
+    _check_xable(run, "disable", name)
+    return True
+
+
+# --- clustering -------------------------------------------------------------------------------
+
+
+def add_node(token=None, ttl=None):
+    """
+    Register a join token on this control plane (``microk8s add-node --format json``) and
+    return ``{"token": str, "check": str, "urls": ["IP:25000/TOKEN/CHECK", ...]}``.
+    The return holds the token: it is the only place it is shown.
+
+    token
+        The token to register (at least 32 characters, no ``/``, ``|`` or ``help``).
+        Defaults to a random one.
+    ttl
+        Seconds the token stays valid and reusable. Defaults to single use.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.add_node ttl=3600
+    """
+    try:
+        if token is not None:
+            _validate.token(token)
+        seconds = _validate.ttl(ttl)
+    except ValueError as err:
+        raise _invalid(err) from None
+    _reject_worker("microk8s add-node")
+    argv = ["add-node", "--format", "json"]
+    secrets = []
+    if token is not None:
+        argv += ["--token", token]
+        secrets.append(token)
+    if seconds is not None:
+        argv += ["--token-ttl", str(seconds)]
+    _drop_cache()
+    run = _run([_microk8s_bin(), *argv], secrets=secrets, keep_raw_stdout=True)
+    if run["retcode"] != 0:
+        raise _fail("microk8s add-node", run)
+    try:
+        return _cluster.parse_add_node(run["raw_stdout"])
+    except ValueError as err:
+        raise CommandExecutionError(f"microk8s add-node: {err}") from None
+
+
+def _connection_parts(connection):
+    try:
+        return _validate.connection(connection)
+    except ValueError as err:
+        raise _invalid(err) from None
+
+
+def join(connection, worker=False):
+    """
+    Join the cluster at ``connection`` (``IP:PORT/TOKEN[/CHECK]``) as a control plane or,
+    with ``worker``, as a worker. ``--controlplane`` is never passed (it makes MicroK8s take
+    the worker path). A join that cannot reach the control plane is retried with bounded
+    backoff (``microk8s.join_attempts``, ``microk8s.join_backoff``); a rejected token or an
+    address dqlite already knows fails at once, saying what to do.
+
+    Returns ``{"address": "IP:PORT", "role": "control-plane"|"worker", "attempts": n}``.
+
+    connection
+        ``IP:PORT/TOKEN`` or ``IP:PORT/TOKEN/CHECK`` (IPv4 only, token >= 32 characters,
+        CHECK >= 12 hex characters).
+    worker
+        Join as a worker node. Defaults to False.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.join 10.0.0.11:25000/<token>/<check> worker=True
+    """
+    parts = _connection_parts(connection)
+    secrets = [parts["token"]]
+    argv = [_microk8s_bin(), "join", connection]
+    if worker:
+        argv.append("--worker")
+    attempts = max(1, int(_opt("join_attempts", 4)))
+    delay = float(_opt("join_backoff", 2))
+    delay_max = float(_opt("join_backoff_max", 30))
+    target = f"{parts['ip']}:{parts['port']}"
+    _drop_cache()
+    for attempt in range(1, attempts + 1):
+        run = _run(argv, secrets=secrets, timeout=600)
+        if run["retcode"] == 0:
+            _drop_cache()
+            return {
+                "address": target,
+                "role": _const.ROLE_WORKER if worker else _const.ROLE_CONTROL_PLANE,
+                "attempts": attempt,
+            }
+        output = _output(run)
+        kind = _cluster.classify_join_failure(run["retcode"], output)
+        message = _cluster.explain_join_failure(kind, target, output)
+        if kind != _cluster.JOIN_UNREACHABLE or attempt == attempts:
+            _drop_cache()
+            if kind == _cluster.JOIN_UNREACHABLE:
+                message += f" (gave up after {attempts} attempts)"
+            raise CommandExecutionError(f"microk8s join failed (exit {run['retcode']}): {message}")
+        log.warning(
+            "microk8s: join attempt %s/%s: %s; retrying in %.1fs", attempt, attempts, message, delay
+        )
+        time.sleep(delay)
+        delay = min(delay * 2, delay_max)
+    raise CommandExecutionError("microk8s join: no attempt was made")  # attempts >= 1
+
+
+def leave():
+    """
+    Leave the cluster (``microk8s leave``). The node stays listed as NotReady until
+    ``microk8s.remove_node`` runs on a control plane.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.leave
+    """
+    _drop_cache()
+    run = _microk8s("leave", timeout=600)
+    _drop_cache()
+    if run["retcode"] != 0:
+        raise _fail("microk8s leave", run)
+    return True
+
+
+def remove_node(node, force=False):
+    """
+    Remove ``node`` (a node name or its IP) from the cluster (``microk8s remove-node NODE
+    [--force]``). Use ``force`` for a node that is gone for good but still in dqlite.
+
+    node
+        Kubernetes node name or InternalIP.
+    force
+        Also drop it from dqlite without its cooperation. Defaults to False.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.remove_node 10.0.0.12 force=True
+    """
+    try:
+        _validate.node(node)
+    except ValueError as err:
+        raise _invalid(err) from None
+    _reject_worker("microk8s remove-node")
+    argv = ["remove-node", node]
+    if force:
+        argv.append("--force")  # must come after NODE
+    _drop_cache()
+    run = _microk8s(*argv, timeout=600)
+    _drop_cache()
+    if run["retcode"] != 0:
+        advice = ""
+        if "registered with dqlite" in _output(run):
+            advice = (
+                "Run 'microk8s leave' on that node first, or pass force=True if it is gone for good"
+            )
+        raise _fail(f"microk8s remove-node {node}", run, advice)
+    return True
+
+
+def nodes():
+    """
+    Return the cluster's nodes ``[{"name", "ready", "roles", "address"}]`` from
+    ``microk8s kubectl get nodes -o json`` (roles from MicroK8s' node labels).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.nodes
+    """
+    if _NODES_KEY in __context__:
+        return __context__[_NODES_KEY]
+    _reject_worker("microk8s kubectl get nodes")
+    run = _microk8s("kubectl", "get", "nodes", "-o", "json")
+    if run["retcode"] != 0 or _status.is_worker_text(run["stdout"]):
+        raise _fail("microk8s kubectl get nodes", run)
+    try:
+        result = _cluster.parse_nodes(run["stdout"])
+    except ValueError as err:
+        raise CommandExecutionError(str(err)) from None
+    __context__[_NODES_KEY] = result
+    return result
+
+
+def _token_files():
+    def read(relative):
+        try:
+            return _data_path(relative).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+        except OSError as err:
+            raise CommandExecutionError(
+                f"cannot read {_data_path(relative)}: {err.strerror}; run Salt as root"
+            ) from None
+
+    return read(_const.CLUSTER_TOKENS), read(_const.PERSISTENT_TOKENS)
+
+
+def token_standing(token, margin=0):
+    """
+    Say how this control plane will judge join ``token`` (from ``cluster-tokens.txt``,
+    no command runs): ``valid``, ``single-use`` (valid for one join), ``expiring`` (valid
+    for less than ``margin`` seconds), ``expired`` (an expired line shadows any later line
+    for it) or ``absent``. The token itself is never returned or logged.
+
+    token
+        The join token.
+    margin
+        Seconds the token must stay valid to count as ``valid``. Defaults to 0.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.token_standing <token> margin=600
+    """
+    try:
+        _validate.token(token)
+    except ValueError as err:
+        raise _invalid(err) from None
+    tokens_text, persistent_text = _token_files()
+    return _tokens.evaluate(
+        tokens_text, token, time.time(), margin=float(margin), persistent_text=persistent_text
+    )
+
+
+def _write_preserving(path: pathlib.Path, text: str, default_mode: int):
+    """Replace ``path`` atomically, keeping its mode and owner (new files: ``default_mode``)."""
+    try:
+        info = path.stat()
+        mode, uid, gid = info.st_mode & 0o7777, info.st_uid, info.st_gid
+    except FileNotFoundError:
+        mode, uid, gid = default_mode, None, None
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        if uid is not None:
+            try:
+                os.fchown(fd, uid, gid)
+            except PermissionError:
+                pass
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def register_token(token, ttl=None):
+    """
+    Make join ``token`` valid on this control plane: drop every earlier line for it from
+    ``cluster-tokens.txt`` (an expired one would shadow the new registration), then
+    ``microk8s add-node --token TOKEN [--token-ttl TTL]``. Returns ``{"registered": True,
+    "ttl": ttl}``; the token is never returned or logged.
+
+    token
+        The join token (at least 32 characters, no ``/``, ``|`` or ``help``).
+    ttl
+        Seconds it stays valid and reusable. Defaults to single use.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.register_token <token> ttl=86400
+    """
+    try:
+        _validate.token(token)
+        seconds = _validate.ttl(ttl)
+    except ValueError as err:
+        raise _invalid(err) from None
+    _reject_worker("registering a join token")
+    tokens_path = _data_path(_const.CLUSTER_TOKENS)
+    tokens_text, _ = _token_files()
+    if _tokens.has_token(tokens_text, token):
+        _write_preserving(tokens_path, _tokens.without_token(tokens_text, token), 0o660)
+    add_node(token=token, ttl=seconds)
+    return {"registered": True, "ttl": seconds}
+
+
+def fingerprint():
+    """
+    Return this node's 12-hex join CHECK: the start of the SHA-256 of ``server.crt`` in DER
+    form, computed from the file (no command runs). It changes with ``refresh_certs``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.fingerprint
+    """
+    path = _data_path(_const.SERVER_CERT)
+    try:
+        return _certs.fingerprint(path.read_text(encoding="ascii"))
+    except FileNotFoundError:
+        raise CommandExecutionError(f"{path} does not exist: is MicroK8s installed?") from None
+    except (OSError, ValueError) as err:
+        raise CommandExecutionError(f"cannot read the server certificate {path}: {err}") from None
+
+
+def _own_ipv4s() -> list[str]:
+    found = []
+    for value in __grains__.get("ipv4", []) or []:
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            continue
+        if not (address.is_loopback or address.is_link_local or address.is_unspecified):
+            found.append(str(address))
+    return found
+
+
+def node_addresses():
+    """
+    Return this node's IPv4 addresses: ``microk8s.node_address`` if set, then the
+    non-loopback addresses in the ``ipv4`` grain.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.node_addresses
+    """
+    result = []
+    configured = _opt("node_address")
+    if configured:
+        result.append(str(configured))
+    result.extend(ip for ip in _own_ipv4s() if ip not in result)
+    return result
+
+
+def join_info(address=None):
+    """
+    Return what other nodes need to join through this control plane, for the mine:
+    ``{"address": "IP:25000", "fingerprint": "<12 hex>"}`` (no secret in it).
+
+    address
+        This node's cluster IPv4. Defaults to ``microk8s.node_address``, else the first
+        non-loopback IPv4 of the minion.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.join_info address=10.1.0.11
+    """
+    if address is not None:
+        try:
+            address = _validate.ipv4(address, "address")
+        except ValueError as err:
+            raise _invalid(err) from None
+    else:
+        candidates = node_addresses()
+        if not candidates:
+            raise CommandExecutionError(
+                "join_info: this minion has no non-loopback IPv4; pass address=..."
+            )
+        address = candidates[0]
+    return {"address": f"{address}:{_const.CLUSTER_AGENT_PORT}", "fingerprint": fingerprint()}
+
+
+# --- certificates -----------------------------------------------------------------------------
+
+
+def _csr_template() -> pathlib.Path:
+    return _data_path(_const.CSR_TEMPLATE)
+
+
+def _read_template() -> str:
+    path = _csr_template()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandExecutionError(f"{path} does not exist: is MicroK8s installed?") from None
+    except OSError as err:
+        raise CommandExecutionError(f"cannot read {path}: {err.strerror}") from None
+
+
+def extra_sans():
+    """
+    Return the extra subject alternative names of the API server certificate: the entries
+    of ``csr.conf.template`` ``[ alt_names ]`` beyond MicroK8s' defaults.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.extra_sans
+    """
+    try:
+        return _csr.extra_sans(_read_template())
+    except ValueError as err:
+        raise CommandExecutionError(f"{_csr_template()}: {err}") from None
+
+
+def add_extra_san(value):
+    """
+    Add ``value`` (an IP or DNS name) to ``csr.conf.template`` as ``IP.<n>``/``DNS.<n>``
+    with n >= 100, before the ``#MOREIPS`` marker; does nothing if it is already there.
+    Returns ``{"changed": bool, "extra_sans": [...]}``. Run ``microk8s.refresh_certs``
+    afterwards on a clustered node.
+
+    value
+        IP address or DNS name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.add_extra_san k8s.example.com
+    """
+    try:
+        kind, normalised = _validate.san(value)
+    except ValueError as err:
+        raise _invalid(err) from None
+    text = _read_template()
+    try:
+        updated = _csr.add_san(text, kind, normalised)
+    except ValueError as err:
+        raise CommandExecutionError(f"{_csr_template()}: {err}") from None
+    changed = updated != text
+    if changed:
+        _drop_cache()
+        _write_preserving(_csr_template(), updated, 0o644)
+    return {"changed": changed, "extra_sans": _csr.extra_sans(updated)}
+
+
+def refresh_certs(cert="server.crt"):
+    """
+    Regenerate a certificate (``microk8s refresh-certs --cert CERT``). Regenerating
+    ``server.crt`` applies ``csr.conf.template`` edits and changes the join fingerprint.
+
+    cert
+        ``server.crt``, ``front-proxy-client.crt`` or ``ca.crt``. Defaults to ``server.crt``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.refresh_certs
+        salt '*' microk8s.refresh_certs cert=front-proxy-client.crt
+    """
+    try:
+        _validate.cert(cert)
+    except ValueError as err:
+        raise _invalid(err) from None
+    _reject_worker("microk8s refresh-certs")
+    _drop_cache()
+    run = _microk8s("refresh-certs", "--cert", cert, timeout=600)
+    _drop_cache()
+    if run["retcode"] != 0:
+        advice = "Run Salt as root" if run["retcode"] == 50 else ""
+        raise _fail(f"microk8s refresh-certs --cert {cert}", run, advice)
+    return True

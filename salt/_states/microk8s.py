@@ -1,0 +1,525 @@
+"""States for MicroK8s: the snap, its services, addons, join tokens, cluster membership and
+certificate SANs.
+
+Every state reads (through the execution module, whose read-only look-ups are cached for
+the whole run), predicts its changes, returns them with ``result: None`` under ``test=True``,
+applies them, then reads again and fails if the node did not converge. In test mode a
+missing prerequisite (the snap not installed yet, MicroK8s stopped) gives ``result: None``
+rather than False, since the states that would fix it have not really run.
+
+Join tokens never appear in returns, comments, changes or logs. Salt's state engine itself
+logs each state's ``name`` at INFO level, so pass tokens with the ``token`` argument and
+keep ``name`` a label (``token_registered`` also accepts the token as ``name``, but then
+Salt's own "Running state [...]" log line shows it).
+
+.. code-block:: yaml
+
+    microk8s-package:
+      microk8s.installed:
+        - channel: 1.32/stable
+    microk8s-dns:
+      microk8s.addon_enabled:
+        - name: dns
+        - require:
+          - microk8s: microk8s-package
+    microk8s-join:
+      microk8s.cluster_joined:
+        - name: [10.1.0.11, 10.1.0.12]
+        - token: {{ pillar['microk8s']['join_token'] | yaml_dquote }}
+        - worker: True
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import logging
+
+from salt.exceptions import CommandExecutionError
+from salt.exceptions import SaltInvocationError
+
+import microk8s_lib.constants as _const
+import microk8s_lib.tokens as _tokens
+import microk8s_lib.validate as _validate
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "microk8s"
+
+TOKEN_LABEL = "<join token>"  # noqa: S105 (shown instead of the token)
+_NOT_INSTALLED = "MicroK8s is not installed"
+_WOULD_FAIL = "if we weren't testing, this would be an error"
+
+
+def __virtual__():
+    if "microk8s.status" in __salt__:
+        return __virtualname__
+    return False, "the microk8s execution module is not available"
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _test():
+    return bool(__opts__.get("test"))
+
+
+def _error(ret, message):
+    ret["result"] = False
+    ret["comment"] = message
+    return ret
+
+
+def _prerequisite_missing(ret, message):
+    """A prerequisite is missing: None in test mode (an earlier state may fix it), else False."""
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{message}; {_WOULD_FAIL} (unless an earlier state fixes it)"
+    else:
+        ret["result"] = False
+        ret["comment"] = message
+    return ret
+
+
+def _is_installed() -> bool:
+    return bool(__salt__["microk8s.installed"]())
+
+
+def _running_status(ret, what):
+    """Return the status, or None after filling ``ret`` when MicroK8s is absent or stopped."""
+    if not _is_installed():
+        _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot {what}")
+        return None
+    current = __salt__["microk8s.status"]()
+    if not current["running"]:
+        _prerequisite_missing(ret, f"MicroK8s is not running: cannot {what}")
+        return None
+    return current
+
+
+def _same_channel(current: str, wanted: str) -> bool:
+    """Compare snap channels the way snapd abbreviates them (``1.32`` == ``1.32/stable``)."""
+
+    def normalise(channel):
+        parts = channel.split("/")
+        if len(parts) == 1:
+            if parts[0] in _const.CHANNEL_RISKS:
+                parts = ["latest", parts[0]]
+            else:
+                parts = [parts[0], "stable"]
+        return "/".join(parts)
+
+    return normalise(current) == normalise(wanted)
+
+
+def installed(name, channel="1.32/stable"):
+    """
+    The MicroK8s snap is installed and tracks ``channel`` (installs it, or refreshes it to
+    another channel).
+
+    name
+        Only ``microk8s`` (the snap's name).
+    channel
+        Snap channel, e.g. ``1.32/stable``. Defaults to ``1.32/stable``.
+    """
+    ret = _ret(name)
+    try:
+        if name != "microk8s":
+            raise SaltInvocationError(f"name: the snap is called 'microk8s', not {name!r}")
+        try:
+            _validate.channel(channel)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        current = __salt__["microk8s.installed"]()
+        if current and _same_channel(current["channel"], channel):
+            ret["comment"] = f"MicroK8s {current['version']} is installed from {channel}"
+            return ret
+        if current:
+            ret["changes"] = {"channel": {"old": current["channel"], "new": channel}}
+            verb, function = "refreshed", "microk8s.refresh"
+        else:
+            ret["changes"] = {"installed": {"old": None, "new": channel}}
+            verb, function = "installed", "microk8s.install"
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"MicroK8s would have been {verb} from {channel}"
+            return ret
+        after = __salt__[function](channel)
+        if not after or not _same_channel(after["channel"], channel):
+            ret["changes"] = {}
+            return _error(ret, f"MicroK8s was {verb} but snap list shows {after or 'nothing'}")
+        ret["comment"] = f"MicroK8s {after['version']} {verb} from {channel}"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def running(name):
+    """
+    MicroK8s runs on this node (starts it and waits until it is ready).
+
+    name
+        A label, e.g. ``microk8s``.
+    """
+    ret = _ret(name)
+    try:
+        if not _is_installed():
+            return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot start it")
+        current = __salt__["microk8s.status"]()
+        if current["running"]:
+            ret["comment"] = f"MicroK8s is running ({current['role']})"
+            return ret
+        ret["changes"] = {"running": {"old": False, "new": True}}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = "MicroK8s would have been started"
+            return ret
+        __salt__["microk8s.start"]()
+        after = __salt__["microk8s.status"](wait_ready=current["role"] != _const.ROLE_WORKER)
+        if not after["running"]:
+            ret["changes"] = {}
+            return _error(ret, "MicroK8s was started but is still not running/ready")
+        ret["comment"] = "MicroK8s started"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def _addon_state(name, wanted, args=None):
+    ret = _ret(name)
+    try:
+        try:
+            _, addon_name = _validate.addon(name)
+            _validate.addon_args(args)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        if wanted == "disabled" and addon_name in (
+            _const.REFUSED_DISABLE_ADDONS | _const.UNDISABLEABLE_ADDONS
+        ):
+            raise SaltInvocationError(f"name: {addon_name} cannot be disabled by this state")
+        if __salt__["microk8s.is_worker"]():
+            return _error(
+                ret,
+                f"this node is a worker: addons are cluster-wide, manage {name} on a "
+                "control-plane node",
+            )
+        if _running_status(ret, f"check addon {name}") is None:
+            return ret
+        current = __salt__["microk8s.addon_status"](name)
+        if current == wanted:
+            ret["comment"] = f"Addon {name} is already {wanted}"
+            if args and wanted == "enabled":
+                ret["comment"] += " (its args are only applied when it gets enabled)"
+            return ret
+        ret["changes"] = {name: {"old": current, "new": wanted}}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"Addon {name} would have been {wanted}"
+            return ret
+        if wanted == "enabled":
+            __salt__["microk8s.enable"](name, args=args)
+        else:
+            __salt__["microk8s.disable"](name)
+        after = __salt__["microk8s.addon_status"](name)
+        if after != wanted:
+            ret["changes"] = {}
+            return _error(ret, f"microk8s ran for addon {name}, but status still says {after}")
+        ret["comment"] = f"Addon {name} {wanted}"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def addon_enabled(name, args=None):
+    """
+    Addon ``name`` is enabled (on a control-plane node).
+
+    name
+        ``name`` or ``repo/name``, e.g. ``dns``, ``core/metrics-server``.
+    args
+        Arguments used when enabling it (string or list), e.g. the metallb address range.
+        An addon already enabled is left alone even if its args differ.
+    """
+    return _addon_state(name, "enabled", args=args)
+
+
+def addon_disabled(name):
+    """
+    Addon ``name`` is disabled (on a control-plane node). ``ha-cluster``, ``helm`` and
+    ``helm3`` are refused.
+
+    name
+        ``name`` or ``repo/name``.
+    """
+    return _addon_state(name, "disabled")
+
+
+def token_registered(name, ttl=None, token=None, margin=None):
+    """
+    On a control plane, join token ``token`` (or ``name`` when ``token`` is not given) is
+    registered and stays valid for at least ``margin`` seconds; otherwise every earlier line
+    for it is dropped from ``cluster-tokens.txt`` (an expired line would shadow a new one)
+    and it is registered again with ``microk8s add-node --token ... --token-ttl ttl``.
+
+    name
+        A label for the token (e.g. the joining node's id), or the token itself.
+    ttl
+        Seconds the registration lasts; the token is reusable until then. None: single use.
+    token
+        The token (at least 32 characters). Prefer this to ``name``: Salt logs state names.
+    margin
+        Re-register when less than this many seconds are left. Defaults to half the TTL,
+        at most one hour.
+    """
+    secret = token if token is not None else name
+    ret = _ret(name if token is not None else TOKEN_LABEL)
+    try:
+        try:
+            _validate.token(secret, argument="token" if token is not None else "name")
+            seconds = _validate.ttl(ttl)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        wanted_margin = float(margin) if margin is not None else _tokens.default_margin(seconds)
+        if __salt__["microk8s.is_worker"]():
+            return _error(ret, "this node is a worker: join tokens live on control planes")
+        if not _is_installed():
+            return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot register a join token")
+        standing = __salt__["microk8s.token_standing"](secret, margin=wanted_margin)
+        good = {_tokens.VALID} if seconds else {_tokens.VALID, _tokens.SINGLE_USE}
+        if standing in good:
+            ret["comment"] = "The join token is registered"
+            return ret
+        ret["changes"] = {"token": {"old": standing, "new": "registered"}}
+        if seconds:
+            ret["changes"]["ttl"] = seconds
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"The join token ({standing}) would have been registered"
+            return ret
+        __salt__["microk8s.register_token"](secret, ttl=seconds)
+        after = __salt__["microk8s.token_standing"](secret, margin=0)
+        if after not in (_tokens.VALID, _tokens.SINGLE_USE):
+            ret["changes"] = {}
+            return _error(ret, f"microk8s add-node ran, but the join token is still {after}")
+        ret["comment"] = "The join token was registered"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def _targets(name):
+    addresses = [name] if isinstance(name, str) else list(name or [])
+    if not addresses:
+        raise SaltInvocationError("name: give at least one control-plane address IP[:PORT]")
+    targets = []
+    for address in addresses:
+        try:
+            targets.append(_validate.address(address, "name"))
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+    return targets
+
+
+def _fingerprint_for(fingerprint, ip):
+    if fingerprint is None:
+        return None
+    value = fingerprint.get(ip) if isinstance(fingerprint, dict) else fingerprint
+    if value is None:
+        return None
+    try:
+        return _validate.fingerprint(value)
+    except ValueError as err:
+        raise SaltInvocationError(str(err)) from None
+
+
+def _member_ips(current):
+    return {node["address"].rsplit(":", 1)[0] for node in current["high_availability"]["nodes"]}
+
+
+def cluster_joined(name, token, worker=False, fingerprint=None):
+    """
+    This node is part of the cluster of the control plane(s) ``name``; if not, it joins
+    through them in turn (each attempt retried with bounded backoff when unreachable) and
+    waits until it is ready. A node already in the cluster changes nothing: a worker knows
+    it from its ``clustered.lock``, a control plane from its dqlite members (status). A node
+    listed in ``name`` is the cluster's own control plane and is left alone.
+
+    name
+        One control-plane address ``IP[:PORT]`` (port 25000 by default) or a list of them.
+    token
+        The join token registered on those control planes (see ``token_registered``).
+    worker
+        Join as a worker. Defaults to False (control plane).
+    fingerprint
+        The join CHECK of the control plane (12+ hex characters), or a mapping
+        ``{ip: check}``; verifies the control plane's certificate. Defaults to no check.
+    """
+    label = name if isinstance(name, str) else ", ".join(map(str, name or []))
+    ret = _ret(name)
+    role = _const.ROLE_WORKER if worker else _const.ROLE_CONTROL_PLANE
+    try:
+        targets = _targets(name)
+        try:
+            _validate.token(token)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        checks = {ip: _fingerprint_for(fingerprint, ip) for ip, _ in targets}
+        if not _is_installed():
+            return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot join {label}")
+        own = set(__salt__["microk8s.node_addresses"]())
+        if own & {ip for ip, _ in targets}:
+            ret["comment"] = "This node is one of the cluster's control planes"
+            return ret
+        if __salt__["microk8s.is_worker"]():
+            if worker:
+                ret["comment"] = "This node is a worker of the cluster"
+                return ret
+            return _error(
+                ret,
+                "this node is a worker; to make it a control plane, run microk8s.leave here and "
+                "microk8s.remove_node on a control plane first, then join again",
+            )
+        current = __salt__["microk8s.status"]()
+        if not current["running"]:
+            return _prerequisite_missing(ret, f"MicroK8s is not running: cannot join {label}")
+        members = _member_ips(current)
+        if members & {ip for ip, _ in targets}:
+            if worker:
+                return _error(
+                    ret,
+                    "this node is a control plane of the cluster, not a worker; leave the "
+                    "cluster first to rejoin it as a worker",
+                )
+            ret["comment"] = "This node is a control plane of the cluster"
+            return ret
+        ret["changes"] = {"joined": {"old": False, "new": True}, "role": role}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"This node would have joined the cluster at {label} as a {role}"
+            return ret
+        failures = []
+        for ip, port in targets:
+            connection = f"{ip}:{port}/{token}"
+            if checks[ip]:
+                connection += f"/{checks[ip]}"
+            try:
+                joined = __salt__["microk8s.join"](connection, worker=worker)
+            except CommandExecutionError as err:
+                failures.append(str(err))
+                continue
+            if not worker:
+                __salt__["microk8s.status"](wait_ready=True)
+            elif not __salt__["microk8s.is_worker"]():
+                ret["changes"] = {}
+                return _error(ret, "microk8s join --worker succeeded but left no clustered.lock")
+            ret["comment"] = f"Joined the cluster through {joined['address']} as a {role}"
+            return ret
+        ret["changes"] = {}
+        return _error(ret, "could not join the cluster: " + " | ".join(failures))
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+
+
+def _listed(name):
+    return any(name in (node["name"], node["address"]) for node in __salt__["microk8s.nodes"]())
+
+
+def node_removed(name, force=False):
+    """
+    On a control plane: node ``name`` (node name or IP) is not in the cluster, neither in
+    Kubernetes nor in dqlite; otherwise ``microk8s remove-node``.
+
+    name
+        Kubernetes node name or InternalIP.
+    force
+        Remove it even if it is still a dqlite member (a node gone for good). Defaults to
+        False.
+    """
+    ret = _ret(name)
+    try:
+        try:
+            _validate.node(name)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        if __salt__["microk8s.is_worker"]():
+            return _error(ret, "this node is a worker: remove nodes on a control plane")
+        current = _running_status(ret, f"remove node {name}")
+        if current is None:
+            return ret
+        listed = any(
+            name in (node["name"], node["address"]) for node in __salt__["microk8s.nodes"]()
+        )
+        in_dqlite = name in _member_ips(current)
+        if not listed and not in_dqlite:
+            ret["comment"] = f"Node {name} is not in the cluster"
+            return ret
+        ret["changes"] = {"node": {"old": "present", "new": "absent"}}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"Node {name} would have been removed"
+            return ret
+        try:
+            __salt__["microk8s.remove_node"](name, force=force)
+        except CommandExecutionError:
+            # remove-node exits 1 for a dqlite-only member even after removing it (--force).
+            if listed or not force:
+                raise
+        if _listed(name) or name in _member_ips(__salt__["microk8s.status"]()):
+            ret["changes"] = {}
+            return _error(ret, f"microk8s remove-node ran, but node {name} is still there")
+        ret["comment"] = f"Node {name} removed"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def extra_san_present(name):
+    """
+    ``name`` (IP or DNS name) is a subject alternative name of the API server certificate:
+    added to ``csr.conf.template`` and, only when the template changed, the server
+    certificate is regenerated (``refresh-certs --cert server.crt``, which also changes the
+    join fingerprint).
+
+    name
+        IP address or DNS name.
+    """
+    ret = _ret(name)
+    try:
+        try:
+            kind, value = _validate.san(name)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        if not _is_installed():
+            return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot add SAN {name}")
+        current = __salt__["microk8s.extra_sans"]()
+        if any(_same_san(kind, value, existing) for existing in current):
+            ret["comment"] = f"{name} is already a SAN of the server certificate"
+            return ret
+        ret["changes"] = {"extra_sans": {"old": current, "new": [*current, value]}}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"{name} would have been added and the server certificate refreshed"
+            return ret
+        result = __salt__["microk8s.add_extra_san"](value)
+        if result["changed"] and not __salt__["microk8s.is_worker"]():
+            __salt__["microk8s.refresh_certs"]("server.crt")
+        ret["comment"] = f"{name} added; server certificate refreshed"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def _same_san(kind, value, existing):
+    try:
+        other_kind, other = _validate.san(existing)
+    except ValueError:
+        return False
+    return other_kind == kind and other == value

@@ -1,0 +1,218 @@
+"""Parse what ``microk8s status`` prints, in every shape real MicroK8s prints it.
+
+``parse_status(text)`` returns the contract dict of ``microk8s.status``::
+
+    {"running": bool, "role": "control-plane" | "worker",
+     "high_availability": {"enabled": bool, "nodes": [{"address": "IP:PORT", "role": ...}]},
+     "addons": {NAME: {"status", "repository", "description", "version"}}}
+
+Shapes (reference §1.5, §2): the stopped line, the two-line worker text, the hand-printed
+``--format yaml`` (read line by line, not with a YAML parser: it is not real YAML — a
+description may hold ``#`` or ``: ``, ``version:`` may be followed by two spaces, and the
+not-running ``message`` is indented under ``high-availability``), the deprecated ``--yaml``
+form, ``--format pretty`` and ``--format short``. Anything else raises ``ValueError`` whose
+message quotes the text and says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+
+from microk8s_lib import constants
+
+_PRETTY_ADDON_RE = re.compile(r"^\s{4}(?P<name>\S+)\s+# \((?P<repo>[^)]*)\) ?(?P<desc>.*)$")
+_SHORT_ADDON_RE = re.compile(r"^(?:(?P<repo>[^/\s:]+)/)?(?P<name>[^\s:/]+): (?P<status>\w+)$")
+
+
+def empty_status(running: bool, role: str = constants.ROLE_CONTROL_PLANE) -> dict:
+    return {
+        "running": running,
+        "role": role,
+        "high_availability": {"enabled": False, "nodes": []},
+        "addons": {},
+    }
+
+
+def _addon_entry(status, repository=None, description="", version=""):
+    return {
+        "status": status,
+        "repository": repository or "",
+        "description": description,
+        "version": version,
+    }
+
+
+def _bool(value: str, what: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    raise ValueError(f"unexpected value {value!r} for {what} in microk8s status output")
+
+
+def is_worker_text(text: str) -> bool:
+    return text.strip().startswith(constants.MSG_WORKER_PREFIX)
+
+
+def parse_status(text: str) -> dict:
+    """Return the status dict for the stdout of ``microk8s status``; raise ``ValueError``."""
+    if not isinstance(text, str):
+        raise ValueError("microk8s status printed nothing")
+    stripped = text.strip()
+    lines = [line.rstrip() for line in stripped.splitlines()]
+    if not lines:
+        raise ValueError("microk8s status printed nothing")
+    first = lines[0].strip()
+    if first == constants.MSG_STOPPED:
+        return empty_status(running=False)
+    if first.startswith(constants.MSG_WORKER_PREFIX):
+        # A worker prints no YAML; liveness has to be judged from the snap services.
+        return empty_status(running=True, role=constants.ROLE_WORKER)
+    if first == constants.MSG_NOT_RUNNING:
+        return empty_status(running=False)
+    if first == "microk8s:":
+        return _parse_yaml(lines)
+    if first == "microk8s is running":
+        return _parse_pretty_or_short(lines)
+    raise ValueError(explain_failure(text))
+
+
+def _split_key(line: str):
+    key, sep, value = line.strip().partition(":")
+    if not sep:
+        raise ValueError(f"unexpected line in microk8s status output: {line.strip()!r}")
+    return key.strip(), value.strip()
+
+
+def _parse_yaml(lines: list[str]) -> dict:
+    result = empty_status(running=False)
+    section = None
+    current_node = None
+    current_addon = None
+    for raw in lines:
+        if not raw.strip():
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        line = raw.strip()
+        if indent == 0:
+            key, _value = _split_key(line)
+            section = key
+            continue
+        if section == "microk8s":
+            key, value = _split_key(line)
+            if key == "running":
+                result["running"] = _bool(value, "microk8s.running")
+        elif section == "high-availability":
+            if line.startswith("- "):
+                current_node = {}
+                result["high_availability"]["nodes"].append(current_node)
+                line = line[2:]
+            key, value = _split_key(line)
+            if key == "enabled" and indent == 2:
+                result["high_availability"]["enabled"] = _bool(value, "high-availability")
+            elif key in ("address", "role") and current_node is not None and indent >= 4:
+                current_node[key] = value
+            # "nodes:" (maybe empty) and the not-running "message" carry nothing more.
+        elif section == "addons":
+            if line.startswith("- "):
+                current_addon = {}
+                line = line[2:]
+                key, value = _split_key(line)
+                if key != "name" or not value:
+                    raise ValueError(f"addon entry without a name in microk8s status: {raw!r}")
+                current_addon["name"] = value
+                result["addons"][value] = _addon_entry("")
+                continue
+            if current_addon is None:
+                # Deprecated ``--yaml`` form: "  core/dns: enabled".
+                match = _SHORT_ADDON_RE.match(line)
+                if not match:
+                    raise ValueError(f"unexpected addon line in microk8s status: {raw!r}")
+                result["addons"][match["name"]] = _addon_entry(match["status"], match["repo"])
+                continue
+            key, value = _split_key(line)
+            if key in ("repository", "description", "version", "status"):
+                result["addons"][current_addon["name"]][key] = value
+    for node in result["high_availability"]["nodes"]:
+        if "address" not in node:
+            raise ValueError("a high-availability node without an address in microk8s status")
+        node.setdefault("role", "voter")
+    for name, addon in result["addons"].items():
+        if addon["status"] not in ("enabled", "disabled"):
+            raise ValueError(f"addon {name!r} has status {addon['status']!r} in microk8s status")
+    return result
+
+
+def _parse_pretty_or_short(lines: list[str]) -> dict:
+    result = empty_status(running=True)
+    ha = result["high_availability"]
+    group = None
+    for raw in lines[1:]:
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("high-availability:"):
+            # "yes" only means >= 3 voters; HA (dqlite) itself is on whenever nodes are listed.
+            ha["enabled"] = True
+            continue
+        if line.startswith("datastore master nodes:"):
+            for address in line.split(":", 1)[1].split():
+                ha["nodes"].append({"address": address, "role": "voter"})
+            continue
+        if line.startswith("datastore standby nodes:"):
+            value = line.split(":", 1)[1].strip()
+            if value != "none":
+                for address in value.split():
+                    ha["nodes"].append({"address": address, "role": "standby"})
+            continue
+        if line.startswith("datastore endpoints:"):
+            continue
+        if line in ("addons:",):
+            continue
+        if line in ("enabled:", "disabled:"):
+            group = line[:-1]
+            continue
+        match = _PRETTY_ADDON_RE.match(raw)
+        if match and group:
+            result["addons"][match["name"]] = _addon_entry(
+                group, match["repo"], match["desc"].strip()
+            )
+            continue
+        match = _SHORT_ADDON_RE.match(line)
+        if match:
+            result["addons"][match["name"]] = _addon_entry(match["status"], match["repo"])
+            continue
+        raise ValueError(f"unexpected line in microk8s status output: {raw!r}")
+    if not ha["nodes"]:
+        ha["enabled"] = any(
+            name == "ha-cluster" and addon["status"] == "enabled"
+            for name, addon in result["addons"].items()
+        )
+    return result
+
+
+def explain_failure(text: str) -> str:
+    """Return a message quoting a failed or unknown MicroK8s output and saying what to do."""
+    stripped = (text or "").strip()
+    if not stripped:
+        return "microk8s printed nothing"
+    lines = stripped.splitlines()
+    if constants.MSG_PERMISSION in stripped:
+        return (
+            f"{lines[0]} Run Salt as root, or add the minion's user to the 'microk8s' group "
+            f"(output: {stripped!r})"
+        )
+    if constants.MSG_LOW_MEMORY in stripped:
+        return (
+            "MicroK8s refuses to run the control plane on this node: it does not have enough "
+            "RAM; add memory, join it as a worker, or run 'microk8s start "
+            f"--disable-low-memory-guard' (output: {stripped!r})"
+        )
+    if lines[0].startswith("Traceback (most recent call last)"):
+        return f"microk8s crashed: {lines[-1].strip()} (full output: {stripped!r})"
+    if "is not a valid MicroK8s subcommand" in stripped:
+        return f"this MicroK8s release lacks the command: {lines[0]}"
+    if stripped.startswith(constants.MSG_STOPPED):
+        return f"{lines[0]}: MicroK8s is stopped; start it (microk8s.start, state microk8s.running)"
+    return f"unexpected output from microk8s: {stripped!r}"
