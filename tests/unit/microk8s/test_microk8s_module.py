@@ -1,6 +1,7 @@
 """The execution module with a scripted ``cmd.run_all``: argv, caching, validation, secrets."""
 
 import importlib.util
+import json
 import logging
 import os
 import stat
@@ -383,7 +384,9 @@ def test_add_node_returns_token_but_never_logs_it(cli, caplog):
     cli.on(
         "microk8s",
         "add-node",
-        stdout=f'{{"token": "{TOKEN}/a1b2c3d4e5f6", "urls": ["10.0.0.11:25000/{TOKEN}/a1b2c3d4e5f6"]}}',
+        stdout=json.dumps(
+            {"token": f"{TOKEN}/a1b2c3d4e5f6", "urls": [f"10.0.0.11:25000/{TOKEN}/a1b2c3d4e5f6"]}
+        ),
     )
     with caplog.at_level(logging.DEBUG):
         result = microk8s.add_node(token=TOKEN, ttl=3600)
