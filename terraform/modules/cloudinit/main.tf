@@ -1,0 +1,148 @@
+# Renders the cloud-config of every host. The whole document is an HCL object passed through
+# yamlencode(), so PEM keys and scripts become YAML block scalars and nothing depends on
+# hand-written indentation.
+
+locals {
+  domain      = var.domain
+  master_fqdn = "${var.salt_master.hostname}.${local.domain}"
+
+  # Paths on the salt master. With a volume, /srv is the volume: keys, pillar and file roots
+  # survive a rebuild of the master.
+  state_tree_path = trimsuffix(var.state_tree.path, "/")
+  pillar_dir      = "/srv/pillar"
+  master_pki_dir  = "/srv/pki/master"
+  minion_pki_dir  = "/etc/salt/pki/minion"
+
+  nodes = concat(
+    [{ hostname = var.salt_master.hostname, roles = ["salt_master"], private_ip = var.salt_master.private_ip, public_ip = null }],
+    [{ hostname = var.bastion.hostname, roles = ["bastion"], private_ip = var.bastion.private_ip, public_ip = var.bastion.public_ip }],
+    [for n in var.control_planes : { hostname = n.hostname, roles = ["microk8s_control_plane"], private_ip = n.private_ip, public_ip = n.public_ip }],
+    [for n in var.workers : { hostname = n.hostname, roles = ["microk8s_worker"], private_ip = n.private_ip, public_ip = null }],
+  )
+  nodes_by_id = { for n in local.nodes : "${n.hostname}.${local.domain}" => n }
+
+  # The inventory pillar (pillar/_from_terraform.sls); its shape is a contract with the state
+  # tree and the lab. Optional keys are left out rather than set to null.
+  inventory = {
+    kubesalt = {
+      domain      = local.domain
+      networks    = { public_cidr = var.networks.public_cidr, private_cidr = var.networks.private_cidr }
+      salt_master = local.master_fqdn
+      microk8s = merge(
+        {
+          control_planes = [for n in var.control_planes : "${n.hostname}.${local.domain}"]
+          workers        = [for n in var.workers : "${n.hostname}.${local.domain}"]
+          channel        = var.microk8s_channel
+        },
+        { for k, v in { floating_ip = var.floating_ip } : k => v if v != null },
+      )
+      nodes = {
+        for id, n in local.nodes_by_id : id => {
+          for k, v in { roles = n.roles, private_ip = n.private_ip, public_ip = n.public_ip } : k => v if v != null
+        }
+      }
+    }
+  }
+  inventory_yaml = "# Written by Terraform (terraform/modules/cloudinit); do not edit by hand.\n${yamlencode(local.inventory)}"
+
+  etc_hosts = join("", concat(
+    ["127.0.0.1 localhost\n", "::1 localhost ip6-localhost ip6-loopback\n"],
+    [for id, n in local.nodes_by_id : "${n.private_ip} ${id} ${n.hostname}\n"],
+  ))
+  resolv_conf = join("", concat(
+    ["# Written by cloud-init (kubesalt)\n", "search ${local.domain}\n"],
+    [for ip in var.dns_nameservers : "nameserver ${ip}\n"],
+  ))
+
+  # Salt's pem_finger (salt/utils/crypt.py): sha256 of the PEM body lines, each with its
+  # newline, armor lines left out -- plain text, so Terraform can compute it. Minions refuse
+  # a master whose key does not match (master_finger).
+  master_finger = join(":", regexall("..", sha256(join("", [
+    for line in split("\n", replace(var.master_key.public_key_pem, "\r\n", "\n")) : "${trimspace(line)}\n"
+    if trimspace(line) != "" && !startswith(trimspace(line), "-----")
+  ]))))
+
+  # Salt packages: pinned in apt; installed only when the image has no Salt.
+  salt_pin = length(split(".", var.salt_version)) == 1 ? "${var.salt_version}.*" : "${var.salt_version}*"
+
+  deploy_user = merge(
+    {
+      name        = var.deploy_user
+      gecos       = "kubesalt deploy user"
+      shell       = "/bin/bash"
+      sudo        = "ALL=(ALL) NOPASSWD:ALL"
+      lock_passwd = true
+    },
+    { for k, v in { ssh_authorized_keys = var.deploy_ssh_public_keys } : k => v if length(v) > 0 },
+  )
+  extra_users = [for u in var.users : merge(
+    { name = u.name, shell = u.shell, lock_passwd = true, ssh_authorized_keys = u.ssh_keys },
+    u.sudo ? { sudo = "ALL=(ALL) NOPASSWD:ALL" } : { sudo = null },
+  )]
+
+  # A crypt hash ($6$..., $y$...) is passed as such; anything else as clear text.
+  chpasswd = var.set_root_password ? {
+    expire = false
+    users = [{
+      name     = "root"
+      password = var.root_password
+      type     = startswith(coalesce(var.root_password, "x"), "$") ? "hash" : "text"
+    }]
+  } : null
+
+  master_config = {
+    interface         = var.salt_master.private_ip
+    pki_dir           = local.master_pki_dir
+    hash_type         = "sha256"
+    auto_accept       = false
+    open_mode         = false
+    file_roots        = { base = ["${local.state_tree_path}/salt/states", "${local.state_tree_path}/salt"] }
+    pillar_roots      = { base = [local.pillar_dir, "${local.state_tree_path}/pillar"] }
+    log_level_logfile = "info"
+  }
+  # The reactor and the bootstrap runner: once every expected minion has started, sync and
+  # run the orchestration (salt/_runners/kubesalt_bootstrap.py). The schedule is the safety
+  # net for a missed start event; a finished run for the same inventory is not repeated.
+  reactor_config = {
+    runner_dirs = ["${local.state_tree_path}/salt/_runners"]
+    reactor = [
+      { "salt/minion/*/start" = ["salt://reactor/minion_start.sls"] },
+    ]
+    kubesalt_bootstrap = {
+      inventory     = "${local.pillar_dir}/_from_terraform.sls"
+      orchestration = "orch.cluster"
+    }
+    schedule = {
+      kubesalt-bootstrap = {
+        function = "kubesalt_bootstrap.run"
+        minutes  = 2
+      }
+    }
+  }
+
+  host_config = {
+    for id, n in local.nodes_by_id : id => {
+      minion = {
+        master    = var.salt_master.private_ip
+        id        = id
+        hash_type = "sha256"
+        # Informational only: the state tree takes roles from the pillar, never from grains.
+        grains = { kubesalt = { roles = n.roles } }
+      }
+      bootstrap_env = join("", [for k, v in {
+        MINION_ID             = id
+        SALT_MASTER_IP        = var.salt_master.private_ip
+        SALT_VERSION          = var.salt_version
+        SALT_REPO_URL         = "https://packages.broadcom.com/artifactory/saltproject-deb"
+        SALT_KEY_URL          = "https://packages.broadcom.com/artifactory/api/security/keypair/SaltProjectKey/public"
+        PRIVATE_CIDR          = var.networks.private_cidr
+        MASTER_WAIT_SECONDS   = tostring(var.master_wait_seconds)
+        MASTER_PKI_DIR        = local.master_pki_dir
+        PILLAR_DIR            = local.pillar_dir
+        STATE_TREE_PATH       = local.state_tree_path
+        STATE_TREE_REPOSITORY = coalesce(var.state_tree.repository, " ")
+        STATE_TREE_REF        = var.state_tree.ref
+      } : "${k}='${trimspace(v)}'\n"])
+    }
+  }
+}

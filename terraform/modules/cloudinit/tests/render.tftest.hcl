@@ -1,0 +1,415 @@
+# Rendering variants, offline: no provider, no init. `terraform test` in modules/cloudinit.
+
+variables {
+  domain = "example.internal"
+  master_key = {
+    public_key_pem  = "-----BEGIN PUBLIC KEY-----\nTUFTVEVS\n-----END PUBLIC KEY-----\n"
+    private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nTUFTVEVSLVBSSVZBVEU=\n-----END RSA PRIVATE KEY-----\n"
+  }
+  minion_keys = {
+    "salt.example.internal"         = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nU0FMVA==\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nU0FMVC1Q\n-----END RSA PRIVATE KEY-----\n" }
+    "bastion.example.internal"      = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nQkFTVElPTg==\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nQkFTVElPTi1Q\n-----END RSA PRIVATE KEY-----\n" }
+    "k8s-master.example.internal"   = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nTUFTVEVSMQ==\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nTUFTVEVSMS1Q\n-----END RSA PRIVATE KEY-----\n" }
+    "k8s-master-1.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nQ1Ax\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nQ1AxLVA=\n-----END RSA PRIVATE KEY-----\n" }
+    "k8s-master-2.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nQ1Ay\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nQ1AyLVA=\n-----END RSA PRIVATE KEY-----\n" }
+    "k8s-worker-0.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nVzA=\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nVzAtUA==\n-----END RSA PRIVATE KEY-----\n" }
+    "k8s-worker-1.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nVzE=\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nVzEtUA==\n-----END RSA PRIVATE KEY-----\n" }
+    "k8s-worker-2.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nVzI=\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nVzItUA==\n-----END RSA PRIVATE KEY-----\n" }
+  }
+  floating_ip = "203.0.113.20"
+}
+
+run "defaults_one_control_plane_one_worker" {
+  command = plan
+
+  assert {
+    condition = output.inventory == {
+      kubesalt = {
+        domain      = "example.internal"
+        networks    = { public_cidr = "10.0.0.0/16", private_cidr = "10.1.0.0/16" }
+        salt_master = "salt.example.internal"
+        microk8s = {
+          control_planes = ["k8s-master.example.internal"]
+          workers        = ["k8s-worker-0.example.internal"]
+          floating_ip    = "203.0.113.20"
+          channel        = "1.32/stable"
+        }
+        nodes = {
+          "salt.example.internal"         = { roles = ["salt_master"], private_ip = "10.1.0.5" }
+          "bastion.example.internal"      = { roles = ["bastion"], private_ip = "10.1.0.1", public_ip = "10.0.0.10" }
+          "k8s-master.example.internal"   = { roles = ["microk8s_control_plane"], private_ip = "10.1.0.10", public_ip = "10.0.0.20" }
+          "k8s-worker-0.example.internal" = { roles = ["microk8s_worker"], private_ip = "10.1.0.100" }
+        }
+      }
+    }
+    error_message = "The inventory pillar does not have the contracted shape."
+  }
+
+  assert {
+    condition     = yamldecode(output.inventory_yaml) == output.inventory
+    error_message = "inventory_yaml does not decode to the inventory."
+  }
+
+  assert {
+    condition     = keys(output.user_data) == ["bastion.example.internal", "k8s-master.example.internal", "k8s-worker-0.example.internal", "salt.example.internal"]
+    error_message = "Expected one user-data per host."
+  }
+
+  assert {
+    condition     = alltrue([for id, ud in output.user_data : startswith(ud, "#cloud-config\n")])
+    error_message = "Every user-data must start with #cloud-config."
+  }
+
+  assert {
+    condition     = yamldecode(output.user_data["k8s-worker-0.example.internal"]).hostname == "k8s-worker-0" && yamldecode(output.user_data["k8s-worker-0.example.internal"]).fqdn == "k8s-worker-0.example.internal"
+    error_message = "Hostname and FQDN of the worker are wrong."
+  }
+
+  assert {
+    condition     = !contains(keys(yamldecode(output.user_data["k8s-worker-0.example.internal"])), "chpasswd")
+    error_message = "No root password was asked for: chpasswd must be absent."
+  }
+
+  assert {
+    # The master pre-accepts every minion key, byte for byte.
+    condition = alltrue([for id in keys(output.hosts) :
+      one([for f in yamldecode(output.user_data["salt.example.internal"]).write_files : f.content if f.path == "/srv/pki/master/minions/${id}"]) == var.minion_keys[id].public_key_pem
+    ])
+    error_message = "The master must hold every minion's public key under pki/master/minions/<id>."
+  }
+
+  assert {
+    condition     = yamldecode(one([for f in yamldecode(output.user_data["salt.example.internal"]).write_files : f.content if f.path == "/srv/pillar/_from_terraform.sls"])) == output.inventory
+    error_message = "The master's _from_terraform.sls must be the inventory."
+  }
+
+  assert {
+    # A minion holds only its own private key, the master's public key and the fingerprint.
+    condition = (
+      one([for f in yamldecode(output.user_data["k8s-worker-0.example.internal"]).write_files : f.content if f.path == "/etc/salt/pki/minion/minion.pem"]) == var.minion_keys["k8s-worker-0.example.internal"].private_key_pem
+      && length([for f in yamldecode(output.user_data["k8s-worker-0.example.internal"]).write_files : f if strcontains(f.content, "RSA PRIVATE KEY")]) == 1
+      # Salt's pem_finger of the master key: sha256 of "TUFTVEVS\n".
+      && yamldecode(one([for f in yamldecode(output.user_data["k8s-worker-0.example.internal"]).write_files : f.content if f.path == "/etc/salt/minion.d/10-kubesalt-bootstrap.conf"])).master_finger == "c4:b8:7a:72:fb:6e:ed:7b:45:06:ca:37:2b:6c:0c:11:3c:c0:5e:b8:3c:e7:2b:a3:62:2f:f4:5d:83:50:65:82"
+    )
+    error_message = "A minion must carry its own key only, and the pinned master fingerprint."
+  }
+
+  assert {
+    condition     = yamldecode(output.user_data["salt.example.internal"]).mounts == [["LABEL=kubesalt-srv", "/srv", "ext4", "defaults,nofail", "0", "2"]]
+    error_message = "The master's volume must be mounted on /srv."
+  }
+
+  assert {
+    condition     = !contains(keys(yamldecode(output.user_data["k8s-master.example.internal"])), "mounts")
+    error_message = "Only the master mounts a volume."
+  }
+
+  assert {
+    condition     = yamldecode(output.user_data["bastion.example.internal"]).runcmd == [["/usr/local/sbin/kubesalt-bootstrap", "bastion"]]
+    error_message = "The bastion's runcmd must run the bootstrap with its role."
+  }
+
+  assert {
+    condition     = strcontains(yamldecode(output.user_data["k8s-master.example.internal"]).final_message, "kubesalt: k8s-master.example.internal")
+    error_message = "The final message must name the host."
+  }
+}
+
+run "root_password_users_three_control_planes_three_workers" {
+  command = plan
+
+  variables {
+    set_root_password      = true
+    root_password          = "$6$saltsalt$hashhashhash"
+    deploy_ssh_public_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperator operator@example"]
+    users = [
+      { name = "alice", ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice alice@example"], sudo = true },
+      { name = "bob", ssh_keys = ["ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQBob bob@example"] },
+    ]
+    control_planes = [
+      { hostname = "k8s-master", private_ip = "10.1.0.10", public_ip = "10.0.0.20" },
+      { hostname = "k8s-master-1", private_ip = "10.1.0.11" },
+      { hostname = "k8s-master-2", private_ip = "10.1.0.12" },
+    ]
+    workers = [
+      { hostname = "k8s-worker-0", private_ip = "10.1.0.100" },
+      { hostname = "k8s-worker-1", private_ip = "10.1.0.101" },
+      { hostname = "k8s-worker-2", private_ip = "10.1.0.102" },
+    ]
+  }
+
+  assert {
+    condition     = output.inventory.kubesalt.microk8s.control_planes == ["k8s-master.example.internal", "k8s-master-1.example.internal", "k8s-master-2.example.internal"]
+    error_message = "Control planes must keep their order (the first bootstraps)."
+  }
+
+  assert {
+    condition     = length(output.inventory.kubesalt.microk8s.workers) == 3 && length(output.user_data) == 8
+    error_message = "Expected 3 workers and 8 user-data documents."
+  }
+
+  assert {
+    condition     = output.inventory.kubesalt.nodes["k8s-master-1.example.internal"] == { roles = ["microk8s_control_plane"], private_ip = "10.1.0.11" }
+    error_message = "A control plane without a public address has no public_ip key."
+  }
+
+  assert {
+    condition     = yamldecode(output.user_data["k8s-worker-2.example.internal"]).chpasswd == { expire = false, users = [{ name = "root", password = "$6$saltsalt$hashhashhash", type = "hash" }] }
+    error_message = "A crypt hash must be passed as type hash."
+  }
+
+  assert {
+    condition     = [for u in yamldecode(output.user_data["k8s-worker-2.example.internal"]).users : u.name] == ["kubesalt", "alice", "bob"]
+    error_message = "Expected the deploy user then the extra users."
+  }
+
+  assert {
+    condition     = [for u in yamldecode(output.user_data["salt.example.internal"]).users : lookup(u, "sudo", null)] == ["ALL=(ALL) NOPASSWD:ALL", "ALL=(ALL) NOPASSWD:ALL", null]
+    error_message = "Only the deploy user and users with sudo = true get sudo."
+  }
+
+  assert {
+    condition     = yamldecode(output.user_data["k8s-worker-2.example.internal"]).ssh_pwauth == false
+    error_message = "SSH password login must stay off, root password or not."
+  }
+}
+
+run "clear_text_root_password_no_volume_no_floating_ip" {
+  command = plan
+
+  variables {
+    set_root_password    = true
+    root_password        = "correct horse battery"
+    master_volume_device = null
+    floating_ip          = null
+    manage_resolv_conf   = false
+  }
+
+  assert {
+    condition     = yamldecode(output.user_data["salt.example.internal"]).chpasswd.users[0].type == "text"
+    error_message = "A clear password must be passed as type text."
+  }
+
+  assert {
+    condition     = !contains(keys(yamldecode(output.user_data["salt.example.internal"])), "disk_setup") && !contains(keys(yamldecode(output.user_data["salt.example.internal"])), "mounts")
+    error_message = "Without a volume there is no disk_setup and no mount."
+  }
+
+  assert {
+    condition     = !contains(keys(output.inventory.kubesalt.microk8s), "floating_ip")
+    error_message = "Without a floating IP the key is left out."
+  }
+
+
+  assert {
+    condition     = length([for f in yamldecode(output.user_data["k8s-worker-0.example.internal"]).write_files : f if f.path == "/etc/resolv.conf"]) == 0
+    error_message = "manage_resolv_conf = false must not write resolv.conf."
+  }
+}
+
+# Every validation failure, each naming its variable (expect_failures).
+
+run "bad_domain_not_a_dns_name" {
+  command = plan
+  variables { domain = "Not a domain!" }
+  expect_failures = [var.domain]
+}
+
+run "bad_domain_single_label" {
+  command = plan
+  variables { domain = "internal" }
+  expect_failures = [var.domain]
+}
+
+run "bad_networks_same_cidr" {
+  command = plan
+  variables { networks = { public_cidr = "10.1.0.0/16", private_cidr = "10.1.0.0/16" } }
+  expect_failures = [var.networks]
+}
+
+run "bad_salt_master_address" {
+  command = plan
+  variables { salt_master = { hostname = "salt", private_ip = "10.1.0.500" } }
+  expect_failures = [var.salt_master]
+}
+
+run "bad_bastion_hostname" {
+  command = plan
+  variables { bastion = { hostname = "Bastion_1", private_ip = "10.1.0.1", public_ip = "10.0.0.10" } }
+  expect_failures = [var.bastion]
+}
+
+run "zero_control_planes" {
+  command = plan
+  variables { control_planes = [] }
+  expect_failures = [var.control_planes]
+}
+
+run "bad_control_plane_address" {
+  command = plan
+  variables { control_planes = [{ hostname = "k8s-master", private_ip = "10.1.0.10", public_ip = "nowhere" }] }
+  expect_failures = [var.control_planes]
+}
+
+run "zero_workers" {
+  command = plan
+  variables { workers = [] }
+  expect_failures = [var.workers]
+}
+
+run "duplicate_worker_address" {
+  command = plan
+  variables {
+    workers = [
+      { hostname = "k8s-worker-0", private_ip = "10.1.0.100" },
+      { hostname = "k8s-worker-1", private_ip = "10.1.0.100" },
+    ]
+  }
+  expect_failures = [var.workers]
+}
+
+run "worker_named_like_the_master" {
+  command = plan
+  variables { workers = [{ hostname = "salt", private_ip = "10.1.0.100" }] }
+  expect_failures = [var.workers]
+}
+
+run "bad_floating_ip" {
+  command = plan
+  variables { floating_ip = "203.0.113" }
+  expect_failures = [var.floating_ip]
+}
+
+run "bad_microk8s_channel" {
+  command = plan
+  variables { microk8s_channel = "stable" }
+  expect_failures = [var.microk8s_channel]
+}
+
+run "bad_salt_version" {
+  command = plan
+  variables { salt_version = "latest" }
+  expect_failures = [var.salt_version]
+}
+
+run "bad_timezone" {
+  command = plan
+  variables { timezone = "UTC; rm -rf /" }
+  expect_failures = [var.timezone]
+}
+
+run "bad_dns_nameservers" {
+  command = plan
+  variables { dns_nameservers = [] }
+  expect_failures = [var.dns_nameservers]
+}
+
+run "root_password_without_set_root_password" {
+  command = plan
+  variables { root_password = "a-long-enough-password" }
+  expect_failures = [var.root_password]
+}
+
+run "set_root_password_without_password" {
+  command = plan
+  variables { set_root_password = true }
+  expect_failures = [var.root_password]
+}
+
+run "bad_deploy_user" {
+  command = plan
+  variables { deploy_user = "root" }
+  expect_failures = [var.deploy_user]
+}
+
+run "bad_deploy_ssh_key" {
+  command = plan
+  variables { deploy_ssh_public_keys = ["not a key"] }
+  expect_failures = [var.deploy_ssh_public_keys]
+}
+
+run "user_without_key" {
+  command = plan
+  variables { users = [{ name = "alice", ssh_keys = [] }] }
+  expect_failures = [var.users]
+}
+
+run "user_with_bad_key_and_bad_name" {
+  command = plan
+  variables { users = [{ name = "Alice Smith", ssh_keys = ["password123"] }] }
+  expect_failures = [var.users]
+}
+
+run "user_named_like_the_deploy_user" {
+  command = plan
+  variables { users = [{ name = "kubesalt", ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey k@example"] }] }
+  expect_failures = [var.users]
+}
+
+run "minion_key_missing_for_a_worker" {
+  command = plan
+  variables { workers = [{ hostname = "k8s-worker-9", private_ip = "10.1.0.109" }] }
+  expect_failures = [var.minion_keys]
+}
+
+run "minion_key_in_the_wrong_encoding" {
+  command = plan
+  variables {
+    minion_keys = {
+      "salt.example.internal"         = { public_key_pem = "-----BEGIN RSA PUBLIC KEY-----\nU0FMVA==\n-----END RSA PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nU0FMVC1Q\n-----END RSA PRIVATE KEY-----\n" }
+      "bastion.example.internal"      = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nQkFTVElPTg==\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nQkFTVElPTi1Q\n-----END RSA PRIVATE KEY-----\n" }
+      "k8s-master.example.internal"   = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nTUFTVEVSMQ==\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nTUFTVEVSMS1Q\n-----END RSA PRIVATE KEY-----\n" }
+      "k8s-worker-0.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nVzA=\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nVzAtUA==\n-----END RSA PRIVATE KEY-----\n" }
+    }
+  }
+  expect_failures = [var.minion_keys]
+}
+
+run "master_key_in_the_wrong_encoding" {
+  command = plan
+  variables {
+    master_key = {
+      public_key_pem  = "ssh-rsa AAAAB3NzaC1yc2E master"
+      private_key_pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n-----END OPENSSH PRIVATE KEY-----\n"
+    }
+  }
+  expect_failures = [var.master_key]
+}
+
+run "bad_master_volume_device" {
+  command = plan
+  variables { master_volume_device = "vdb" }
+  expect_failures = [var.master_volume_device]
+}
+
+run "bad_state_tree" {
+  command = plan
+  variables { state_tree = { repository = "https://example.com/kubesalt.git'; reboot; '", path = "/srv/kubesalt" } }
+  expect_failures = [var.state_tree]
+}
+
+run "bad_bastion_private_mac" {
+  command = plan
+  variables { bastion_private_mac = "FA:16:3E:00:00:01" }
+  expect_failures = [var.bastion_private_mac]
+}
+
+run "bad_master_wait_seconds" {
+  command = plan
+  variables { master_wait_seconds = -1 }
+  expect_failures = [var.master_wait_seconds]
+}
+
+run "master_user_data_over_the_nova_limit" {
+  command = plan
+  variables {
+    # One accepted minion key padded to 60 kB: the master's user-data no longer fits Nova.
+    minion_keys = merge(var.minion_keys, {
+      "k8s-worker-0.example.internal" = {
+        public_key_pem  = "-----BEGIN PUBLIC KEY-----\n${join("\n", [for i in range(1000) : "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"])}\n-----END PUBLIC KEY-----\n"
+        private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nVzAtUA==\n-----END RSA PRIVATE KEY-----\n"
+      }
+    })
+  }
+  expect_failures = [output.user_data]
+}

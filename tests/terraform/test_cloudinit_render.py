@@ -1,0 +1,255 @@
+"""User-data rendered by the real Terraform engine: cloud-init schema, allow-list, contract."""
+
+import json
+import subprocess
+
+import pytest
+import salt.utils.crypt
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from kubesalt.tf import render as tf_render
+
+# Top-level keys our user-data may use. cloud-init 22.4 does not reject unknown top-level keys
+# (only 23.4+ does), so a typo such as `salt_minon:` would pass its schema: this list is ours.
+ALLOWED_TOP_LEVEL_KEYS = {
+    "chpasswd",
+    "disable_root",
+    "disk_setup",
+    "final_message",
+    "fqdn",
+    "fs_setup",
+    "hostname",
+    "manage_etc_hosts",
+    "mounts",
+    "prefer_fqdn_over_hostname",
+    "runcmd",
+    "ssh_pwauth",
+    "timezone",
+    "users",
+    "write_files",
+}
+CLOUD_INIT_SCHEMA = (
+    "/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json"
+)
+
+
+def _documents(rendered):
+    return {mid: yaml.safe_load(ud) for mid, ud in rendered.user_data.items()}
+
+
+def _schema(cloud_init, path):
+    return subprocess.run(
+        [cloud_init, "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _files(document):
+    return {f["path"]: f for f in document["write_files"]}
+
+
+@pytest.fixture(scope="module", params=["lab", "ha"])
+def rendered(request, lab_render, ha_render):
+    return {"lab": lab_render, "ha": ha_render}[request.param]
+
+
+def test_every_user_data_passes_cloud_init_schema(rendered, cloud_init, tmp_path):
+    for minion_id, user_data in rendered.user_data.items():
+        path = tmp_path / f"{minion_id}.yaml"
+        path.write_text(user_data, encoding="utf-8")
+        proc = _schema(cloud_init, path)
+        assert proc.returncode == 0, f"{minion_id}: {proc.stdout}{proc.stderr}"
+        assert "Valid cloud-config" in proc.stdout
+
+
+def test_cloud_init_schema_rejects_a_broken_document(cloud_init, tmp_path):
+    """The schema check above can fail: a string `defer` (a bug we had) is refused."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "#cloud-config\nwrite_files:\n- {path: /x, content: y, defer: 'true'}\n", encoding="utf-8"
+    )
+    proc = _schema(cloud_init, path)
+    assert proc.returncode != 0
+    assert "defer" in proc.stderr + proc.stdout
+
+
+def test_top_level_keys_are_allow_listed(rendered):
+    for minion_id, document in _documents(rendered).items():
+        unexpected = set(document) - ALLOWED_TOP_LEVEL_KEYS
+        assert not unexpected, f"{minion_id}: unexpected top-level keys {unexpected}"
+
+
+def test_allow_list_holds_only_keys_cloud_init_knows(cloud_init):
+    schema = json.loads(open(CLOUD_INIT_SCHEMA, encoding="utf-8").read())
+    known = set()
+    for definition in schema["$defs"].values():
+        known |= set(definition.get("properties", {}))
+    assert ALLOWED_TOP_LEVEL_KEYS <= known, ALLOWED_TOP_LEVEL_KEYS - known
+
+
+def test_inventory_has_the_contracted_shape(lab_render):
+    domain = tf_render.LAB_DOMAIN
+    assert lab_render.inventory == {
+        "kubesalt": {
+            "domain": domain,
+            "networks": {"public_cidr": "10.0.0.0/16", "private_cidr": "10.1.0.0/16"},
+            "salt_master": f"salt.{domain}",
+            "microk8s": {
+                "control_planes": [f"k8s-master.{domain}"],
+                "workers": [f"k8s-worker-0.{domain}", f"k8s-worker-1.{domain}"],
+                "floating_ip": "10.0.0.20",
+                "channel": "1.32/stable",
+            },
+            "nodes": {
+                f"salt.{domain}": {"roles": ["salt_master"], "private_ip": "10.1.0.5"},
+                f"bastion.{domain}": {
+                    "roles": ["bastion"],
+                    "private_ip": "10.1.0.1",
+                    "public_ip": "10.0.0.10",
+                },
+                f"k8s-master.{domain}": {
+                    "roles": ["microk8s_control_plane"],
+                    "private_ip": "10.1.0.10",
+                    "public_ip": "10.0.0.20",
+                },
+                f"k8s-worker-0.{domain}": {
+                    "roles": ["microk8s_worker"],
+                    "private_ip": "10.1.0.100",
+                },
+                f"k8s-worker-1.{domain}": {
+                    "roles": ["microk8s_worker"],
+                    "private_ip": "10.1.0.101",
+                },
+            },
+        }
+    }
+    assert yaml.safe_load(lab_render.inventory_yaml) == lab_render.inventory
+
+
+def test_ha_addresses_follow_the_lab_plan(ha_render):
+    nodes = ha_render.inventory["kubesalt"]["nodes"]
+    domain = "ha.example.internal"
+    assert ha_render.inventory["kubesalt"]["microk8s"]["control_planes"] == [
+        f"k8s-master.{domain}",
+        f"k8s-master-1.{domain}",
+        f"k8s-master-2.{domain}",
+    ]
+    assert nodes[f"k8s-master-2.{domain}"] == {
+        "roles": ["microk8s_control_plane"],
+        "private_ip": "10.1.0.12",
+    }
+    assert nodes[f"k8s-worker-2.{domain}"]["private_ip"] == "10.1.0.102"
+
+
+def test_salt_keys_are_pre_accepted_and_the_master_pinned(rendered):
+    documents = _documents(rendered)
+    master_id = rendered.inventory["kubesalt"]["salt_master"]
+    master_files = _files(documents[master_id])
+    master_pub = master_files["/srv/pki/master/master.pub"]["content"]
+    finger = salt.utils.crypt.pem_finger(key=master_pub.encode())
+    for minion_id, document in documents.items():
+        files = _files(document)
+        minion_pub = files["/etc/salt/pki/minion/minion.pub"]["content"]
+        minion_pem = files["/etc/salt/pki/minion/minion.pem"]
+        # Salt compares accepted keys as text: the very same PEM on both sides.
+        assert master_files[f"/srv/pki/master/minions/{minion_id}"]["content"] == minion_pub
+        private = serialization.load_pem_private_key(minion_pem["content"].encode(), None)
+        assert (
+            private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+            == minion_pub
+        )
+        assert minion_pem["permissions"] == "0400"
+        assert files["/etc/salt/pki/minion/minion_master.pub"]["content"] == master_pub
+        config = yaml.safe_load(files["/etc/salt/minion.d/10-kubesalt-bootstrap.conf"]["content"])
+        assert config["id"] == minion_id
+        assert config["master"] == "10.1.0.5"
+        assert config["master_finger"] == finger
+        assert files["/etc/salt/minion_id"]["content"] == f"{minion_id}\n"
+        # Only the master holds more than its own private key.
+        private_keys = [f for f in files.values() if "PRIVATE KEY" in f["content"]]
+        assert len(private_keys) == (2 if minion_id == master_id else 1), minion_id
+
+
+def test_master_writes_keys_and_pillar_after_the_volume_is_mounted(ha_render):
+    documents = _documents(ha_render)
+    master = documents["salt.ha.example.internal"]
+    assert master["mounts"] == [["LABEL=kubesalt-srv", "/srv", "ext4", "defaults,nofail", "0", "2"]]
+    assert master["disk_setup"]["/dev/vdb"]["overwrite"] is False
+    for path, entry in _files(master).items():
+        if path.startswith("/srv/"):
+            assert entry["defer"] is True, path
+    master_conf = yaml.safe_load(
+        _files(master)["/etc/salt/master.d/10-kubesalt-bootstrap.conf"]["content"]
+    )
+    assert master_conf["pki_dir"] == "/srv/pki/master"
+    assert master_conf["auto_accept"] is False
+    assert master_conf["open_mode"] is False
+    assert master_conf["pillar_roots"]["base"][0] == "/srv/pillar"
+    for minion_id, document in documents.items():
+        if minion_id != "salt.ha.example.internal":
+            assert "mounts" not in document and "disk_setup" not in document
+
+
+def test_reactor_config_points_at_the_reactor_and_runner(lab_render):
+    master = _documents(lab_render)[f"salt.{tf_render.LAB_DOMAIN}"]
+    reactor = yaml.safe_load(
+        _files(master)["/etc/salt/master.d/50-kubesalt-reactor.conf"]["content"]
+    )
+    assert reactor["reactor"] == [{"salt/minion/*/start": ["salt://reactor/minion_start.sls"]}]
+    assert reactor["runner_dirs"] == ["/srv/kubesalt/salt/_runners"]
+    assert reactor["kubesalt_bootstrap"]["inventory"] == "/srv/pillar/_from_terraform.sls"
+    assert reactor["schedule"]["kubesalt-bootstrap"]["function"] == "kubesalt_bootstrap.run"
+
+
+def test_root_password_and_users(ha_render, lab_render):
+    for document in _documents(ha_render).values():
+        assert document["chpasswd"]["users"] == [
+            {"name": "root", "password": "$6$rounds=4096$saltsalt$notarealhash", "type": "hash"}
+        ]
+        assert [u["name"] for u in document["users"]] == ["kubesalt", "alice"]
+        assert document["ssh_pwauth"] is False
+    for document in _documents(lab_render).values():
+        assert "chpasswd" not in document
+
+
+def test_bastion_gets_forwarding_and_netplan(ha_render):
+    documents = _documents(ha_render)
+    bastion = _files(documents["bastion.ha.example.internal"])
+    assert (
+        bastion["/etc/sysctl.d/60-kubesalt-forward.conf"]["content"] == "net.ipv4.ip_forward = 1\n"
+    )
+    netplan = yaml.safe_load(bastion["/etc/netplan/60-kubesalt-private.yaml"]["content"])
+    private = netplan["network"]["ethernets"]["private"]
+    assert private["match"] == {"macaddress": "fa:16:3e:00:00:01"}
+    assert private["addresses"] == ["10.1.0.1/16"]
+    assert "routes" not in private and "gateway4" not in private
+    worker = _files(documents["k8s-worker-0.ha.example.internal"])
+    assert "/etc/sysctl.d/60-kubesalt-forward.conf" not in worker
+
+
+def test_hosts_and_resolv_conf(ha_render):
+    files = _files(_documents(ha_render)["k8s-worker-1.ha.example.internal"])
+    hosts = files["/etc/hosts"]["content"].splitlines()
+    assert "10.1.0.5 salt.ha.example.internal salt" in hosts
+    assert "10.1.0.101 k8s-worker-1.ha.example.internal k8s-worker-1" in hosts
+    assert len(hosts) == 2 + 8
+    resolv = files["/etc/resolv.conf"]["content"]
+    assert "search ha.example.internal\n" in resolv
+    assert "nameserver 1.1.1.1\n" in resolv
+
+
+def test_final_message_and_runcmd(lab_render):
+    for minion_id, document in _documents(lab_render).items():
+        roles = lab_render.inventory["kubesalt"]["nodes"][minion_id]["roles"]
+        assert document["runcmd"] == [["/usr/local/sbin/kubesalt-bootstrap", *roles]]
+        assert document["final_message"].startswith(f"kubesalt: {minion_id} (")
+        assert document["hostname"] == minion_id.split(".")[0]
+        assert document["fqdn"] == minion_id

