@@ -1,0 +1,752 @@
+"""The lab: isolated hosts on this machine, with Salt in them (Python API of ``kubesalt lab``).
+
+Usage::
+
+    with Lab(state_dir) as lab:          # __exit__ always tears the lab down
+        lab.up(workers=2, control_planes=1, domain="lab.kubesalt.test")
+        lab.exec("k8s-worker-0", ["ip", "-o", "addr"])
+        lab.salt(["*", "test.ping"])
+
+``up`` starts a detached supervisor (:mod:`kubesalt.lab.supervisor`) that owns every
+namespace, wires the network from inside the lab's own namespaces, starts Salt through the
+hosts' init scripts and accepts each expected minion key explicitly. ``down`` stops the
+supervisor; everything else dies with it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from kubesalt.lab import saltconf
+from kubesalt.lab import topology
+from kubesalt.lab.topology import Host
+
+DEFAULT_STATE_DIR = "/var/lib/kubesalt/lab"
+DEFAULT_LOCK_PATH = "/run/lock/kubesalt-lab.lock"
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+SUPERVISOR_START_TIMEOUT = 40.0
+SUPERVISOR_STOP_TIMEOUT = 3.0
+KEYS_TIMEOUT = 60.0
+PING_TIMEOUT = 60.0
+COMMAND_TIMEOUT = 120.0
+
+REQUIRED_BINARIES = ("ip", "nsenter", "iptables", "start-stop-daemon", "service")
+
+
+class LabError(RuntimeError):
+    """The lab could not do what was asked; the message says what to do."""
+
+
+def state_dir_default() -> str:
+    return os.environ.get("KUBESALT_LAB_DIR", DEFAULT_STATE_DIR)
+
+
+def lock_path_default() -> str:
+    return os.environ.get("KUBESALT_LAB_LOCK", DEFAULT_LOCK_PATH)
+
+
+def repo_root() -> pathlib.Path:
+    """The work tree whose Salt tree and pillar the lab serves.
+
+    The package's own checkout when it runs from one (tests, an editable install), else the
+    current directory (``make demo`` after a non-editable ``pip install .``), else
+    ``$KUBESALT_REPO``.
+    """
+    candidates = []
+    if os.environ.get("KUBESALT_REPO"):
+        candidates.append(pathlib.Path(os.environ["KUBESALT_REPO"]))
+    candidates += [pathlib.Path(__file__).resolve().parents[2], pathlib.Path.cwd()]
+    for candidate in candidates:
+        if (candidate / "salt" / "states").is_dir() and (candidate / "kubesalt").is_dir():
+            return candidate.resolve()
+    raise LabError(
+        "cannot find the kubesalt work tree (salt/states): run from the repository or set "
+        "KUBESALT_REPO"
+    )
+
+
+def salt_bin_dir() -> pathlib.Path:
+    """The bin directory of the Salt the hosts run: this interpreter's virtualenv."""
+    for candidate in (pathlib.Path(sys.executable).parent, repo_root() / ".venv" / "bin"):
+        if (candidate / "salt-minion").exists():
+            return candidate
+    raise LabError(
+        f"no salt-minion next to {sys.executable}: run kubesalt from the project's "
+        "virtualenv (make venv)"
+    )
+
+
+def requirements_problem() -> str | None:
+    """Why the lab cannot run on this machine, or None when it can."""
+    if os.geteuid() != 0:
+        return (
+            "the lab needs root (namespaces, overlayfs mounts, veth links): "
+            "run it as root, e.g. sudo make demo"
+        )
+    try:
+        filesystems = pathlib.Path("/proc/filesystems").read_text()
+    except OSError:
+        filesystems = ""
+    if "overlay" not in filesystems.split():
+        return (
+            "the lab needs overlayfs (kernel module 'overlay'): modprobe overlay, or run on "
+            "a kernel with CONFIG_OVERLAY_FS"
+        )
+    for kind in ("pid", "net", "mnt", "uts", "ipc"):
+        if not os.path.exists(f"/proc/self/ns/{kind}"):
+            return f"the lab needs {kind} namespaces (kernel without /proc/self/ns/{kind})"
+    missing = [name for name in REQUIRED_BINARIES if not shutil.which(name)]
+    if missing:
+        return (
+            f"the lab needs {', '.join(missing)}: apt-get install iproute2 util-linux "
+            "iptables dpkg init-system-helpers (make deps)"
+        )
+    return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a live process from a reused pid)."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for us (it holds no namespace).
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Lab:
+    """One lab on this machine; its state lives under ``state_dir``."""
+
+    def __init__(self, state_dir: str | os.PathLike | None = None, lock_path: str | None = None):
+        self.state_dir = pathlib.Path(state_dir or state_dir_default())
+        self.lock_path = pathlib.Path(lock_path or lock_path_default())
+        self._lock_fd: int | None = None
+
+    # ------------------------------------------------------------------ context manager
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    # ------------------------------------------------------------------ state files
+    @property
+    def _pids_file(self) -> pathlib.Path:
+        return self.state_dir / "pids.json"
+
+    @property
+    def _lab_file(self) -> pathlib.Path:
+        return self.state_dir / "lab.json"
+
+    def _read_json(self, path: pathlib.Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def info(self) -> dict | None:
+        """What ``up`` recorded: domain, hosts (with addresses and roles), timings."""
+        return self._read_json(self._lab_file)
+
+    def hosts(self) -> list[Host]:
+        info = self.info()
+        if not info:
+            raise LabError(f"no lab in {self.state_dir}: run `kubesalt lab up` first")
+        return [
+            Host(
+                name=h["name"],
+                domain=info["domain"],
+                roles=tuple(h["roles"]),
+                private_ip=h.get("private_ip"),
+                public_ip=h.get("public_ip"),
+                runs_salt=h["runs_salt"],
+            )
+            for h in info["hosts"]
+        ]
+
+    def _pids(self) -> dict | None:
+        pids = self._read_json(self._pids_file)
+        if not pids:
+            return None
+        supervisor = pids.get("supervisor")
+        if not supervisor or _start_time(supervisor) != pids.get("supervisor_start"):
+            return None
+        return pids
+
+    def is_up(self) -> bool:
+        pids = self._pids()
+        return bool(pids) and _alive(pids["supervisor"])
+
+    # ------------------------------------------------------------------ lock
+    def _acquire_lock(self, wait: float) -> None:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    try:
+                        owner = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                    finally:
+                        os.close(fd)
+                    raise LabError(
+                        f"a lab is already up on this machine (state in {owner or '?'}): "
+                        "one lab at a time; run `kubesalt lab down` first"
+                    ) from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{self.state_dir}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------------ running commands
+    def _nsenter(self, pid: int, argv: list[str], env: dict | None = None) -> list[str]:
+        environment = {
+            "PATH": HOST_PATH,
+            "HOME": "/root",
+            "USER": "root",
+            "LOGNAME": "root",
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "TERM": os.environ.get("TERM", "dumb"),
+        }
+        environment.update(env or {})
+        return [
+            "nsenter",
+            f"--target={pid}",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--root",
+            "--wd",
+            "--",
+            "/usr/bin/env",
+            "-i",
+            *[f"{key}={value}" for key, value in environment.items()],
+            *argv,
+        ]
+
+    def host_pid(self, host: str) -> int:
+        pids = self._pids()
+        if not pids or not _alive(pids["supervisor"]):
+            raise LabError(f"no lab is up (state dir {self.state_dir}): run `kubesalt lab up`")
+        short = host.split(".", 1)[0]
+        if short not in pids["hosts"]:
+            known = ", ".join(sorted(pids["hosts"]))
+            raise LabError(f"no host {host!r} in the lab (hosts: {known})")
+        return pids["hosts"][short]
+
+    def exec(
+        self,
+        host: str,
+        argv: list[str],
+        *,
+        check: bool = False,
+        timeout: float | None = COMMAND_TIMEOUT,
+        input: str | None = None,
+        capture: bool = True,
+        env: dict | None = None,
+    ) -> subprocess.CompletedProcess:
+        """Run ``argv`` as root in ``host`` (its short name); return the completed process.
+
+        With ``check`` a non-zero exit raises :class:`LabError` with the command's output.
+        """
+        if not argv:
+            raise LabError("nothing to run: give a command after --")
+        command = self._nsenter(self.host_pid(host), list(argv), env)
+        try:
+            result = subprocess.run(
+                command,
+                check=False,
+                input=input,
+                capture_output=capture,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LabError(f"{host}: {' '.join(argv)} did not finish in {timeout} s") from exc
+        if check and result.returncode != 0:
+            output = ((result.stderr or "") + (result.stdout or "")).strip()
+            raise LabError(
+                f"{host}: {' '.join(argv)} failed with exit code {result.returncode}: "
+                f"{output[-2000:]}"
+            )
+        return result
+
+    def salt(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """Run ``salt ARGS...`` on the master host."""
+        return self.exec("salt", ["salt", *args], **kwargs)
+
+    def _switch(self, argv: list[str], input: str | None = None) -> None:
+        pids = self._pids()
+        command = ["nsenter", f"--target={pids['switch']}", "--net", "--", *argv]
+        result = subprocess.run(
+            command, check=False, input=input, capture_output=True, text=True, timeout=30
+        )
+        if result.returncode != 0:
+            raise LabError(f"switch: {' '.join(argv)} failed: {result.stderr.strip()}")
+
+    # ------------------------------------------------------------------ up
+    def up(
+        self,
+        workers: int = 2,
+        control_planes: int = 1,
+        domain: str = topology.DEFAULT_DOMAIN,
+        *,
+        progress=None,
+        lock_wait: float = 0.0,
+        salt: bool = True,
+    ) -> dict:
+        """Bring the lab up; on any failure or Ctrl-C tear everything down and re-raise.
+
+        Returns what ``info()`` returns. ``salt=False`` builds hosts and network only.
+        """
+        report = progress or (lambda message: None)
+        problem = requirements_problem()
+        if problem:
+            raise LabError(problem)
+        try:
+            hosts = topology.build_hosts(workers, control_planes, domain)
+        except topology.TopologyError as exc:
+            raise LabError(str(exc)) from None
+        self._acquire_lock(lock_wait)
+        started = time.monotonic()
+        timings: dict[str, float] = {}
+        try:
+            with _interrupt_on_sigterm():
+                self._clean_state_dir()
+                report(f"starting {len(hosts)} hosts: {', '.join(h.name for h in hosts)}")
+                self._start_supervisor(hosts)
+                timings["hosts"] = time.monotonic() - started
+                report("wiring the public and private networks")
+                self._wire_network(hosts)
+                timings["network"] = time.monotonic() - started
+                self._write_info(hosts, timings, state="network")
+                if salt:
+                    self._start_salt(hosts, report)
+                    timings["salt"] = time.monotonic() - started
+                    self._install_simulators(hosts, report)
+                    timings["simulators"] = time.monotonic() - started
+                timings["total"] = time.monotonic() - started
+                self._write_info(hosts, timings, state="up")
+                report(f"lab up in {timings['total']:.1f} s")
+        except BaseException:
+            report("lab up failed or was interrupted: tearing down")
+            self.down()
+            raise
+        finally:
+            # The supervisor (and with it the lab) holds its own copy of the lock.
+            self._release_lock()
+        return self.info()
+
+    def _clean_state_dir(self) -> None:
+        if self.state_dir.exists():
+            for name in ("hosts", "pids.json", "lab.json", "spec.json"):
+                path = self.state_dir / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "hosts").mkdir()
+
+    def _host_spec(self, host: Host, hosts: list[Host], repo: pathlib.Path) -> dict:
+        bin_dir = salt_bin_dir()
+        mountpoint = self.state_dir / "hosts" / host.name
+        mountpoint.mkdir()
+        files = {
+            "/etc/hostname": (f"{host.name}\n", 0o644),
+            "/etc/hosts": (topology.etc_hosts(hosts), 0o644),
+            "/etc/resolv.conf": (topology.resolv_conf(host.domain), 0o644),
+            "/etc/mailname": (f"{host.fqdn}\n", 0o644),
+            # Debian's `runlevel` is systemd's here and fails without it; a sysvinit machine
+            # answers "N 2" (Salt's debian_service provider asks it for every service call).
+            "/usr/local/sbin/runlevel": ("#!/bin/sh\necho 'N 2'\n", 0o755),
+            "/usr/local/bin/kubesalt": (
+                f'#!/bin/sh\nexec env PYTHONPATH={repo} {bin_dir}/python -m kubesalt "$@"\n',
+                0o755,
+            ),
+        }
+        symlinks = [
+            (str(bin_dir / name), f"/usr/local/bin/{name}") for name in saltconf.SALT_COMMANDS
+        ]
+        ro_binds = []
+        if host.runs_salt:
+            master = next(h for h in hosts if "salt_master" in h.roles)
+            files["/etc/salt/minion"] = (saltconf.minion_config(host, master), 0o644)
+            files["/etc/init.d/salt-minion"] = (
+                saltconf.init_script("salt-minion", str(bin_dir / "salt-minion"), "Salt minion"),
+                0o755,
+            )
+            symlinks += saltconf.rc_links("salt-minion")
+        if "salt_master" in host.roles:
+            files["/etc/salt/master"] = (saltconf.master_config(host), 0o644)
+            files["/etc/init.d/salt-master"] = (
+                saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),
+                0o755,
+            )
+            files[f"{saltconf.LAB_PILLAR_DIR}/_from_terraform.sls"] = (
+                topology.inventory_sls(hosts),
+                0o644,
+            )
+            symlinks += saltconf.rc_links("salt-master")
+            ro_binds = [
+                (str(repo / "salt" / "states"), saltconf.STATES_DIR),
+                (str(repo / "salt"), saltconf.SALT_DIR),
+            ]
+            if (repo / "pillar").is_dir():
+                ro_binds.append((str(repo / "pillar"), saltconf.PILLAR_DIR))
+        return {
+            "hostname": host.name,
+            "mountpoint": str(mountpoint),
+            "files": files,
+            "symlinks": symlinks,
+            "ro_binds": ro_binds,
+            "remove": ["/etc/salt", "/var/cache/salt", "/var/log/salt", "/run/salt"],
+        }
+
+    def _start_supervisor(self, hosts: list[Host]) -> None:
+        repo = repo_root()
+        spec = {"hosts": [self._host_spec(host, hosts, repo) for host in hosts]}
+        (self.state_dir / "spec.json").write_text(json.dumps(spec, indent=1))
+        package_root = str(pathlib.Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
+        log = open(self.state_dir / "supervisor.log", "ab")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "kubesalt.lab.supervisor", str(self.state_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd="/",
+                env=env,
+                start_new_session=True,
+                pass_fds=(self._lock_fd,),
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
+        while time.monotonic() < deadline:
+            pids = self._read_json(self._pids_file)
+            if pids:
+                pids["supervisor_start"] = _start_time(pids["supervisor"])
+                self._pids_file.write_text(json.dumps(pids))
+                # Reap the supervisor's zombie later without blocking: it is not our child
+                # for long (we return), and the kernel re-parents it.
+                return
+            if process.poll() is not None:
+                raise LabError(f"the lab supervisor failed:\n{self._log_tail()}")
+            time.sleep(0.05)
+        process.kill()
+        raise LabError(
+            f"the lab supervisor did not start its hosts in {SUPERVISOR_START_TIMEOUT:.0f} s:"
+            f"\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            text = (self.state_dir / "supervisor.log").read_text(errors="replace")
+        except OSError:
+            return "(no supervisor log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _wire_network(self, hosts: list[Host]) -> None:
+        pids = self._pids()
+        # Every link is created from inside the switch namespace with its host end placed
+        # directly into the host's namespace: no interface ever exists on the machine.
+        batch = [
+            "link add br-private type bridge",
+            "link add br-public type bridge",
+            "link set br-private up",
+            "link set br-public up",
+        ]
+        for index, host in enumerate(hosts):
+            for iface, network, _address in host.interfaces():
+                port = f"{network[:3]}{index}"  # e.g. pri3 / pub3: under 15 characters
+                batch += [
+                    f"link add {port} type veth peer name {iface} netns {pids['hosts'][host.name]}",
+                    f"link set {port} master br-{network} up",
+                ]
+        self._switch(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+
+        def configure(host: Host) -> None:
+            commands = []
+            for iface, _network, address in host.interfaces():
+                commands += [f"addr add {address} dev {iface}", f"link set {iface} up"]
+            gateway = host.default_gateway()
+            if gateway:
+                commands.append(f"route add default via {gateway}")
+            self.exec(
+                host.name, ["ip", "-batch", "-"], input="\n".join(commands) + "\n", check=True
+            )
+            if host.name == "bastion":
+                # Like the cloud-init of the bastion: forward and masquerade the private net.
+                script = (
+                    "echo 1 > /proc/sys/net/ipv4/ip_forward && "
+                    f"iptables -t nat -A POSTROUTING -s {topology.PRIVATE_CIDR} "
+                    f"-o {topology.PUBLIC_IFACE} -j MASQUERADE"
+                )
+                self.exec(host.name, ["sh", "-c", script], check=True)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(configure, hosts))
+
+    def _write_info(self, hosts: list[Host], timings: dict, state: str) -> None:
+        info = {
+            "state": state,
+            "domain": hosts[0].domain,
+            "state_dir": str(self.state_dir),
+            "hosts": [
+                {
+                    "name": h.name,
+                    "fqdn": h.fqdn,
+                    "roles": list(h.roles),
+                    "private_ip": h.private_ip,
+                    "public_ip": h.public_ip,
+                    "runs_salt": h.runs_salt,
+                }
+                for h in hosts
+            ],
+            "timings": {key: round(value, 2) for key, value in timings.items()},
+        }
+        tmp = self._lab_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=1))
+        tmp.replace(self._lab_file)
+
+    # ------------------------------------------------------------------ salt
+    def _start_salt(self, hosts: list[Host], report) -> None:
+        minions = [h for h in hosts if h.runs_salt]
+        report("starting salt-master on salt and salt-minion on every host (init scripts)")
+        self.exec("salt", ["service", "salt-master", "start"], check=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [
+                pool.submit(self.exec, h.name, ["service", "salt-minion", "start"], check=True)
+                for h in minions
+            ]
+            for future in futures:
+                future.result()
+        expected = [h.minion_id for h in minions]
+        report(f"accepting {len(expected)} minion keys explicitly (salt-key -a ID -y)")
+        self._accept_keys(expected)
+        report("waiting for every minion to answer test.ping")
+        self._wait_ping(expected)
+
+    def _key_lists(self) -> dict:
+        result = self.exec("salt", ["salt-key", "--list=all", "--out=json"], check=True)
+        return json.loads(result.stdout)
+
+    def _accept_keys(self, expected: list[str]) -> None:
+        deadline = time.monotonic() + KEYS_TIMEOUT
+        pending = set(expected)
+        while pending:
+            keys = self._key_lists()
+            accepted = set(keys.get("minions", []))
+            pending -= accepted
+            waiting = pending & set(keys.get("minions_pre", []))
+            for minion_id in sorted(waiting):
+                self.exec("salt", ["salt-key", "-a", minion_id, "-y"], check=True)
+                pending.discard(minion_id)
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"these minions never asked the master for key acceptance within "
+                    f"{KEYS_TIMEOUT:.0f} s: {', '.join(sorted(pending))} (see "
+                    "/var/log/salt/minion in those hosts: kubesalt lab exec HOST -- cat ...)"
+                )
+            time.sleep(0.5)
+        unexpected = set(self._key_lists().get("minions", [])) - set(expected)
+        if unexpected:
+            raise LabError(f"unexpected accepted minion keys: {', '.join(sorted(unexpected))}")
+
+    def _wait_ping(self, expected: list[str]) -> None:
+        deadline = time.monotonic() + PING_TIMEOUT
+        missing = set(expected)
+        while True:
+            result = self.salt(
+                [
+                    "--out=json",
+                    "--static",
+                    "--timeout=5",
+                    "-L",
+                    ",".join(sorted(missing)),
+                    "test.ping",
+                ]
+            )
+            try:
+                answers = json.loads(result.stdout or "{}")
+            except ValueError:
+                answers = {}
+            missing -= {minion for minion, value in answers.items() if value is True}
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"no test.ping answer within {PING_TIMEOUT:.0f} s from: "
+                    f"{', '.join(sorted(missing))}"
+                )
+            time.sleep(0.5)
+
+    def _install_simulators(self, hosts: list[Host], report) -> None:
+        """Install the MicroK8s simulator's ``snap`` in every Salt host, when it exists."""
+        probe = subprocess.run(
+            [sys.executable, "-m", "kubesalt", "sim", "microk8s", "install-snap", "--help"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=str(repo_root()),
+        )
+        if probe.returncode != 0 or "--address" not in probe.stdout:
+            report("MicroK8s simulator not available yet (no `kubesalt sim microk8s install-snap`)")
+            return
+        report("installing the MicroK8s simulator's snap command in every host")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [
+                pool.submit(
+                    self.exec,
+                    h.name,
+                    [
+                        "kubesalt",
+                        "sim",
+                        "microk8s",
+                        "install-snap",
+                        "--root",
+                        "/",
+                        "--address",
+                        h.main_ip,
+                    ],
+                    check=True,
+                )
+                for h in hosts
+                if h.runs_salt
+            ]
+            for future in futures:
+                future.result()
+
+    # ------------------------------------------------------------------ status / down
+    def status(self) -> dict:
+        """Whether the lab is up, and each host with its addresses and whether it runs."""
+        info = self.info()
+        pids = self._pids()
+        up = bool(pids) and _alive(pids["supervisor"])
+        hosts = []
+        for host in (info or {}).get("hosts", []):
+            pid = (pids or {}).get("hosts", {}).get(host["name"])
+            hosts.append({**host, "running": bool(up and pid and _alive(pid))})
+        return {
+            "up": up,
+            "state_dir": str(self.state_dir),
+            "state": (info or {}).get("state") if up else "down",
+            "domain": (info or {}).get("domain"),
+            "hosts": hosts,
+            "timings": (info or {}).get("timings", {}),
+        }
+
+    def down(self) -> float:
+        """Stop the lab (idempotent, bounded in time); return the seconds it took."""
+        started = time.monotonic()
+        pids = self._read_json(self._pids_file) or {}
+        supervisor = pids.get("supervisor")
+        all_pids = [pids.get("switch"), *pids.get("hosts", {}).values()]
+        all_pids = [pid for pid in all_pids if pid]
+        if supervisor and _start_time(supervisor) == pids.get(
+            "supervisor_start", _start_time(supervisor)
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(supervisor, signal.SIGTERM)
+            if not _wait_gone([supervisor], SUPERVISOR_STOP_TIMEOUT):
+                # PDEATHSIG then kills every host and the switch.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(supervisor, signal.SIGKILL)
+                _wait_gone([supervisor], 1.0)
+        # The hosts' PID 1 and the switch die with the supervisor; make sure, bounded.
+        if not _wait_gone(all_pids, 2.0):
+            for pid in all_pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            _wait_gone(all_pids, 1.0)
+        if self.state_dir.exists():
+            for name in ("hosts", "pids.json", "spec.json"):
+                path = self.state_dir / name
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.exists():
+                    path.unlink()
+            if self._lab_file.exists():
+                info = self.info() or {}
+                info["state"] = "down"
+                self._lab_file.write_text(json.dumps(info, indent=1))
+        return time.monotonic() - started
+
+
+def _wait_gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [pid for pid in pids if _alive(pid)]
+        if not alive:
+            return True
+        for pid in alive:
+            # Our own children (a supervisor started by this process) must be reaped.
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """Turn SIGTERM into KeyboardInterrupt while bringing a lab up, so it tears down."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,191 @@
+"""The lab's hosts, addresses and inventory: pure data, no system calls.
+
+The layout mirrors the Terraform deployment (DESIGN.md): a public network behind the
+bastion and a private network where the salt master and the Kubernetes nodes live. A small
+``outside`` host on the public network stands for the internet, so tests can prove that a
+private host reaches a public address only through the bastion's NAT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+
+import yaml
+
+DEFAULT_DOMAIN = "lab.kubesalt.test"
+PUBLIC_CIDR = "10.0.0.0/16"
+PRIVATE_CIDR = "10.1.0.0/16"
+BASTION_PRIVATE_IP = "10.1.0.1"
+OUTSIDE_PUBLIC_IP = "10.0.0.254"
+FIRST_CONTROL_PLANE_IP = 10  # 10.1.0.10, 10.1.0.11, ...
+FIRST_WORKER_IP = 100  # 10.1.0.100, 10.1.0.101, ...
+MAX_CONTROL_PLANES = 50
+MAX_WORKERS = 150
+
+# Interface names inside the hosts: the private network on eth0, the public one on eth1
+# (the outside host has only the public network, on eth0).
+PRIVATE_IFACE = "eth0"
+PUBLIC_IFACE = "eth1"
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class TopologyError(ValueError):
+    """The requested lab cannot be built (bad count or domain)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """One lab host: its names, roles and addresses."""
+
+    name: str
+    domain: str
+    roles: tuple[str, ...]
+    private_ip: str | None = None
+    public_ip: str | None = None
+    runs_salt: bool = True
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.domain}"
+
+    @property
+    def minion_id(self) -> str:
+        return self.fqdn
+
+    @property
+    def main_ip(self) -> str:
+        return self.private_ip or self.public_ip
+
+    def interfaces(self) -> list[tuple[str, str, str]]:
+        """``(iface, network, cidr address)`` of each link, private network first."""
+        links = []
+        private_prefix = ipaddress.ip_network(PRIVATE_CIDR).prefixlen
+        public_prefix = ipaddress.ip_network(PUBLIC_CIDR).prefixlen
+        if self.private_ip:
+            links.append((PRIVATE_IFACE, "private", f"{self.private_ip}/{private_prefix}"))
+        if self.public_ip:
+            iface = PUBLIC_IFACE if self.private_ip else PRIVATE_IFACE
+            links.append((iface, "public", f"{self.public_ip}/{public_prefix}"))
+        return links
+
+    def default_gateway(self) -> str | None:
+        """Private-only hosts (and the master, like in the cloud) route through the bastion;
+        the bastion and the outside host reach "the internet" directly."""
+        if self.name == "bastion":
+            return OUTSIDE_PUBLIC_IP
+        if self.name == "outside":
+            return None
+        return BASTION_PRIVATE_IP
+
+
+def _private(offset: int) -> str:
+    return str(ipaddress.ip_network(PRIVATE_CIDR).network_address + offset)
+
+
+def check_domain(domain: str) -> str:
+    """Return ``domain`` if it is a DNS name, else raise TopologyError naming it."""
+    if not isinstance(domain, str) or not _DOMAIN_RE.match(domain):
+        raise TopologyError(
+            f"--domain {domain!r} is not a DNS name (lower-case labels separated by dots, "
+            "e.g. lab.kubesalt.test)"
+        )
+    return domain
+
+
+def build_hosts(
+    workers: int = 2, control_planes: int = 1, domain: str = DEFAULT_DOMAIN
+) -> list[Host]:
+    """The hosts of a lab, in start order: salt, bastion, control planes, workers, outside."""
+    check_domain(domain)
+    if not isinstance(control_planes, int) or not 1 <= control_planes <= MAX_CONTROL_PLANES:
+        raise TopologyError(
+            f"--control-planes must be between 1 and {MAX_CONTROL_PLANES}, got {control_planes!r}"
+        )
+    if not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+        raise TopologyError(f"--workers must be between 0 and {MAX_WORKERS}, got {workers!r}")
+    hosts = [
+        Host("salt", domain, ("salt_master",), private_ip=_private(5)),
+        Host(
+            "bastion",
+            domain,
+            ("bastion",),
+            private_ip=BASTION_PRIVATE_IP,
+            public_ip="10.0.0.10",
+        ),
+    ]
+    for index in range(control_planes):
+        name = "k8s-master" if index == 0 else f"k8s-master-{index}"
+        hosts.append(
+            Host(
+                name,
+                domain,
+                ("microk8s_control_plane",),
+                private_ip=_private(FIRST_CONTROL_PLANE_IP + index),
+                # Only the first control plane has the public (floating) address.
+                public_ip="10.0.0.20" if index == 0 else None,
+            )
+        )
+    for index in range(workers):
+        hosts.append(
+            Host(
+                f"k8s-worker-{index}",
+                domain,
+                ("microk8s_worker",),
+                private_ip=_private(FIRST_WORKER_IP + index),
+            )
+        )
+    hosts.append(Host("outside", domain, (), public_ip=OUTSIDE_PUBLIC_IP, runs_salt=False))
+    return hosts
+
+
+def inventory(hosts: list[Host]) -> dict:
+    """The ``_from_terraform.sls`` pillar (the same shape Terraform's cloud-init writes)."""
+    salt_hosts = [host for host in hosts if host.runs_salt]
+    domain = salt_hosts[0].domain
+    control_planes = [h for h in salt_hosts if "microk8s_control_plane" in h.roles]
+    workers = [h for h in salt_hosts if "microk8s_worker" in h.roles]
+    nodes = {}
+    for host in salt_hosts:
+        node = {"roles": list(host.roles), "private_ip": host.private_ip}
+        if host.public_ip:
+            node["public_ip"] = host.public_ip
+        nodes[host.fqdn] = node
+    master = next(h for h in salt_hosts if "salt_master" in h.roles)
+    return {
+        "kubesalt": {
+            "domain": domain,
+            "networks": {"public_cidr": PUBLIC_CIDR, "private_cidr": PRIVATE_CIDR},
+            "salt_master": master.fqdn,
+            "microk8s": {
+                "control_planes": [h.fqdn for h in control_planes],
+                "workers": [h.fqdn for h in workers],
+                "floating_ip": control_planes[0].public_ip,
+            },
+            "nodes": nodes,
+        }
+    }
+
+
+def inventory_sls(hosts: list[Host]) -> str:
+    """``inventory`` as the YAML text of ``_from_terraform.sls``."""
+    header = (
+        "# Written by `kubesalt lab up` (Terraform's cloud-init writes the same). Do not edit.\n"
+    )
+    return header + yaml.safe_dump(inventory(hosts), default_flow_style=False, sort_keys=False)
+
+
+def etc_hosts(hosts: list[Host]) -> str:
+    """``/etc/hosts`` of every host: localhost, then each lab host's FQDN and short name."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", ""]
+    for host in hosts:
+        lines.append(f"{host.main_ip}\t{host.fqdn} {host.name}")
+    return "\n".join(lines) + "\n"
+
+
+def resolv_conf(domain: str) -> str:
+    """``/etc/resolv.conf``: no DNS server answers inside the lab (no traffic leaves it),
+    names resolve from /etc/hosts; a one-second timeout keeps stray look-ups short."""
+    return f"search {domain}\nnameserver {OUTSIDE_PUBLIC_IP}\noptions timeout:1 attempts:1\n"
