@@ -1,0 +1,1553 @@
+"""The simulated ``microk8s`` command: dispatch, guards and every subcommand we model.
+
+Texts, streams and exit codes follow reference/microk8s-cli.md and the upstream wrappers
+and scripts (canonical/microk8s ``microk8s-resources/wrappers``, ``scripts/wrappers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import http.client
+import ipaddress
+import json
+import os
+import shutil
+import ssl
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s import catalog
+from kubesalt.sim.microk8s import certs
+from kubesalt.sim.microk8s.host import Host
+from kubesalt.sim.microk8s.host import roles_of
+from kubesalt.sim.microk8s.host import write_file
+
+SUBCOMMANDS = (
+    "add-node",
+    "addons",
+    "config",
+    "ctr",
+    "dbctl",
+    "disable",
+    "enable",
+    "helm",
+    "helm3",
+    "images",
+    "istioctl",
+    "join",
+    "kubectl",
+    "leave",
+    "linkerd",
+    "refresh-certs",
+    "remove-node",
+    "reset",
+    "start",
+    "status",
+    "stop",
+    "version",
+)
+DEFAULT_STORAGE = "/var/snap/microk8s/common/default-storage"
+
+
+class Exit(Exception):
+    """Leave the command with CODE after the output already printed."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def out(*lines: str) -> None:
+    for line in lines:
+        print(line)
+
+
+def err(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def help_text() -> None:
+    out("Available subcommands are:")
+    for name in SUBCOMMANDS:
+        out(f"\t{name}")
+    out("\tinspect")
+
+
+def main(host: Host, args: list) -> int:
+    if not host.installed():
+        err("microk8s: command not found (the simulated snap is not installed)")
+        return 127
+    if not args:
+        help_text()
+        return 1
+    sub, rest = args[0], args[1:]
+    if sub in ("help", "--help", "-h"):
+        help_text()
+        return 0
+    handler = COMMANDS.get(sub)
+    if handler is None:
+        out(f"'{sub}' is not a valid MicroK8s subcommand.")
+        help_text()
+        return 1
+    try:
+        return handler(host, rest)
+    except Exit as done:
+        return done.code
+
+
+# ----------------------------------------------------------------------------- shared pieces
+def track(host: Host) -> tuple:
+    return agent.version_tuple((host.snap_meta() or {}).get("track", catalog.DEFAULT_TRACK))
+
+
+def services_active(host: Host) -> bool:
+    return bool((host.snap_meta() or {}).get("active", True))
+
+
+def cluster_ready(host: Host) -> bool:
+    return services_active(host) and host.is_ready()
+
+
+def wait_for_ready(host: Host, timeout: float) -> bool:
+    """Poll every 2 s until ready; TIMEOUT 0 waits forever (as upstream)."""
+    start = time.time()
+    while True:
+        if cluster_ready(host):
+            return True
+        if timeout and time.time() > start + timeout:
+            return False
+        time.sleep(2)
+
+
+def state_of(host: Host) -> dict:
+    return host.load_state() or host.fresh_state()
+
+
+def expand(host: Host, text: str) -> str:
+    return (
+        text.replace("${SNAP_DATA}", str(host.data))
+        .replace("${SNAP_COMMON}", str(host.common))
+        .replace("${SNAP}", str(host.snap))
+    )
+
+
+def available_addons(host: Host) -> list:
+    """Union of ``$SNAP_COMMON/addons/<repo>/addons.yaml``, sorted by (repository, name)."""
+    addons = []
+    base = host.common / "addons"
+    if not base.exists():
+        return addons
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for repo_dir in sorted(base.iterdir()):
+        catalogue = repo_dir / "addons.yaml"
+        if not catalogue.exists():
+            continue
+        data = yaml.load(catalogue.read_text(), Loader=loader) or {}  # noqa: S506 - a safe loader
+        for entry in data.get("microk8s-addons", {}).get("addons", []):
+            addons.append({**entry, "repository": repo_dir.name})
+    addons.sort(key=lambda a: (a["repository"], a["name"]))
+    return addons
+
+
+def addon_status(host: Host, addons: list, ready: bool) -> tuple[list, list]:
+    if not ready:
+        return [], []
+    in_cluster = set(state_of(host).get("addons", []))
+    enabled, disabled = [], []
+    for addon in addons:
+        check = addon.get("check_status", "")
+        if check.startswith("simulated/"):
+            on = f"{addon['repository']}/{check.split('/', 1)[1]}" in in_cluster
+        else:
+            on = os.path.isfile(expand(host, check))
+        (enabled if on else disabled).append(addon)
+    return enabled, disabled
+
+
+def worker_guard(host: Host, *lines: str, code: int) -> None:
+    if host.is_worker():
+        out(*lines)
+        raise Exit(code)
+
+
+def stopped_guard(host: Host) -> None:
+    """The shell ``exit_if_stopped``: stderr, exit 1."""
+    if host.is_stopped():
+        err(catalog.STOPPED)
+        raise Exit(1)
+
+
+def dqlite_info(host: Host) -> list:
+    return roles_of(state_of(host).get("members", []))
+
+
+def click_usage(prog: str, usage: str, message: str, help_flag: str = "-h") -> None:
+    err(f"Usage: {prog} {usage}", f"Try '{prog} {help_flag}' for help.", "", f"Error: {message}")
+    raise Exit(2)
+
+
+# ----------------------------------------------------------------------------- status
+def cmd_status(host: Host, args: list) -> int:
+    worker_guard(host, catalog.WORKER_PREFIX, "Please use the control plane node.", code=0)
+    if host.is_stopped():
+        out(catalog.STOPPED)  # the Python exit_if_stopped: stdout, exit 0
+        return 0
+    parser = argparse.ArgumentParser(
+        description="Microk8s cluster status check.", prog="microk8s status"
+    )
+    parser.add_argument("--format", default="pretty", choices=["pretty", "yaml", "short"])
+    parser.add_argument("-w", "--wait-ready", action="store_true")
+    parser.add_argument("-t", "--timeout", type=int, default=0)
+    parser.add_argument("-a", "--addon", default="all")
+    parser.add_argument("--yaml", action="store_true")
+    opts = parser.parse_args(args)
+    ready = wait_for_ready(host, opts.timeout) if opts.wait_ready else cluster_ready(host)
+    addons = available_addons(host)
+    if opts.addon != "all":
+        addons = [a for a in addons if opts.addon in (a["name"], f"{a['repository']}/{a['name']}")]
+    enabled, disabled = addon_status(host, addons, ready)
+    if opts.addon != "all":
+        out("enabled" if enabled else "disabled")
+    elif opts.format == "yaml":
+        print_yaml(host, ready, enabled, disabled)
+    elif opts.format == "short":
+        print_short(ready, enabled, disabled)
+    elif opts.yaml:
+        print_short_yaml(ready, enabled, disabled)
+    else:
+        print_pretty(host, ready, enabled, disabled)
+    return 0 if ready else 1
+
+
+def print_short(ready, enabled, disabled) -> None:
+    if not ready:
+        out(catalog.NOT_RUNNING)
+        return
+    out("microk8s is running", "addons:")
+    for addon in enabled:
+        out(f"{addon['repository']}/{addon['name']}: enabled")
+    for addon in disabled:
+        out(f"{addon['repository']}/{addon['name']}: disabled")
+
+
+def print_pretty(host, ready, enabled, disabled) -> None:
+    if not ready:
+        out(catalog.NOT_RUNNING)
+        return
+    out("microk8s is running")
+    if not host.has_lock("ha-cluster"):
+        out("high-availability: no")
+    else:
+        info = dqlite_info(host)
+        voters = [address for address, role in info if role == "voter"]
+        standby = [address for address, role in info if role == "standby"]
+        out("high-availability: yes" if len(voters) > 2 else "high-availability: no")
+        out(f"  datastore master nodes: {' '.join(voters) or 'none'}")
+        out(f"  datastore standby nodes: {' '.join(standby) or 'none'}")
+    out("addons:")
+    line = "{:>3} {:<20} # ({}) {}"
+    if enabled:
+        out("  enabled:")
+        for a in enabled:
+            out(line.format("", a["name"], a["repository"], a["description"]))
+    if disabled:
+        out("  disabled:")
+        for a in disabled:
+            out(line.format("", a["name"], a["repository"], a["description"]))
+
+
+def print_short_yaml(ready, enabled, disabled) -> None:
+    out("microk8s:", f"  running: {ready}")
+    if ready:
+        out("addons:")
+        for a in enabled:
+            out(f"  {a['repository']}/{a['name']}: enabled")
+        for a in disabled:
+            out(f"  {a['repository']}/{a['name']}: disabled")
+    else:
+        out(f"  message: {catalog.NOT_RUNNING}")
+
+
+def print_yaml(host, ready, enabled, disabled) -> None:
+    # Hand-printed like status.py, quirks included ("version:  " when empty, message nested).
+    out("microk8s:", f"  running: {ready}", "high-availability:")
+    ha = host.has_lock("ha-cluster")
+    out(f"  enabled: {ha}")
+    if ha:
+        out("  nodes:")
+        for address, role in dqlite_info(host):
+            out(f"    - address: {address}", f"      role: {role}")
+    if ready:
+        out("addons:")
+        for group, status in ((enabled, "enabled"), (disabled, "disabled")):
+            for a in group:
+                out(
+                    f"  - name: {a['name']}",
+                    f"    repository: {a['repository']}",
+                    f"    description: {a['description']}",
+                    "    version: {:<1}".format(str(a.get("version") or "")),
+                    f"    status: {status}",
+                )
+    else:
+        out(f"  message: {catalog.NOT_RUNNING}")
+
+
+# ----------------------------------------------------------------------------- add-node
+def cmd_add_node(host: Host, args: list) -> int:
+    worker_guard(
+        host,
+        f"{catalog.WORKER_PREFIX} Please use the microk8s add-node on the master.",
+        code=1,
+    )
+    parser = argparse.ArgumentParser(
+        description="Produce a connection string for a node to join the cluster.",
+        prog="microk8s add-node",
+    )
+    parser.add_argument("--token-ttl", "-l", type=int, default="-1")
+    parser.add_argument("--token", "-t")
+    parser.add_argument(
+        "--format",
+        default="pretty",
+        choices=["pretty", "short", "token", "token-check", "json", "yaml"],
+    )
+    if any("help" in arg for arg in args):
+        parser.print_help()
+        return 0
+    stopped_guard(host)
+    tokens_file = host.credentials / "cluster-tokens.txt"
+    if not tokens_file.exists():
+        write_file(tokens_file, "", 0o660)
+    opts = parser.parse_args(args)
+    token = opts.token if opts.token is not None else os.urandom(16).hex()
+    if len(token) < 32:
+        out("Invalid token size.  It must be 32 characters long.")
+        return 1
+    with host.exclusive("tokens"), open(tokens_file, "a+", encoding="utf-8") as tokens:
+        if opts.token_ttl != -1:
+            tokens.write(f"{token}|{round(time.time()) + opts.token_ttl}\n")
+        else:
+            tokens.write(f"{token}\n")
+    check = certs.fingerprint(host)
+    port = catalog.CLUSTER_AGENT_PORT
+    default_ip, all_ips = host.address, certs.node_ips(host)
+    if opts.format == "pretty":
+        out(
+            "From the node you wish to join to this cluster, run the following:",
+            f"microk8s join {default_ip}:{port}/{token}/{check}\n",
+        )
+        if host.has_lock("ha-cluster") and not host.has_lock("no-k8s-dqlite"):
+            out(
+                "Use the '--worker' flag to join a node as a worker not running the control "
+                "plane, eg:",
+                f"microk8s join {default_ip}:{port}/{token}/{check} --worker\n",
+            )
+        out(
+            "If the node you are adding is not reachable through the default interface you "
+            "can use one of the following:"
+        )
+        for ip in all_ips:
+            out(f"microk8s join {ip}:{port}/{token}/{check}")
+    elif opts.format == "short":
+        out(f"microk8s join {default_ip}:{port}/{token}/{check}")
+        for ip in all_ips:
+            if ip != default_ip or track(host) < (1, 30):
+                out(f"microk8s join {ip}:{port}/{token}/{check}")
+    elif opts.format == "token-check":
+        out(f"{token}/{check}")
+    elif opts.format in ("json", "yaml"):
+        info = {
+            "token": f"{token}/{check}",
+            "urls": [f"{ip}:{port}/{token}/{check}" for ip in all_ips],
+        }
+        out(json.dumps(info, indent=2) if opts.format == "json" else yaml.dump(info, indent=2))
+    else:
+        out(token)
+    return 0
+
+
+# ----------------------------------------------------------------------------- join
+JOIN_USAGE = "[OPTIONS] CONNECTION"
+
+
+def valid_connection_parts(connection: str) -> list:
+    """``get_valid_connection_parts`` (1.29+); raises ValueError with the reason."""
+    expected = "Expected format: <master_IP>:<master_PORT>/<token>[/<fingerprint>]"
+    parts = connection.split("/")
+    if len(parts) not in (2, 3):
+        raise ValueError(expected)
+    endpoint = parts[0].split(":")
+    if len(endpoint) != 2:
+        raise ValueError(expected)
+    try:
+        ipaddress.ip_address(endpoint[0])
+    except ValueError:
+        raise ValueError("Invalid master IP") from None
+    try:
+        port = int(endpoint[1])
+    except ValueError:
+        raise ValueError("Master PORT not a number") from None
+    if port < 1 or port > 65535:
+        raise ValueError("Master PORT not in range 1:65535")
+    if len(parts[1]) < 32:
+        raise ValueError("Cluster token size should be at least 32 bytes")
+    if len(parts) == 3 and len(parts[2]) < 12:
+        raise ValueError("Fingerprint should be at least 12 bytes")
+    return parts
+
+
+def cmd_join(host: Host, args: list) -> int:
+    if (host.common / "default-storage").is_dir():
+        out("WARNING: Hostpath storage is enabled and is not suitable for multi node clusters.", "")
+    positional, worker, skip_verify = [], False, False
+    for arg in args:
+        if arg in ("-h", "--help"):
+            out(
+                "Usage: microk8s join [OPTIONS] CONNECTION",
+                "",
+                "  Join the node to a cluster",
+                "",
+                "  CONNECTION: the cluster connection endpoint in format <master>:<port>/<token>",
+                "",
+                "Options:",
+                "  --worker                    Join as a worker only node.",
+                "  --controlplane              Join running the control plane on HA clusters.",
+                "                              (default)",
+                "  --skip-verify               Skip the certificate verification of the node we",
+                "                              are joining to. (default: false)",
+                "  --disable-low-memory-guard  Disable the low memory guard. (default: false)",
+                "  -h, --help                  Show this message and exit.",
+            )
+            return 0
+        if arg == "--worker":
+            worker = "as-worker"
+        elif arg == "--controlplane":
+            worker = "as-master"  # upstream bug: truthy, so the client takes the worker path
+        elif arg == "--skip-verify":
+            skip_verify = True
+        elif arg == "--disable-low-memory-guard":
+            host.set_lock("low-memory-guard.lock", False)
+        else:
+            positional.append(arg)
+    if not positional:
+        click_usage("microk8s join", JOIN_USAGE, "Missing argument 'CONNECTION'.")
+    if len(positional) > 1:
+        extra = positional[1:]
+        noun = "argument" if len(extra) == 1 else "arguments"
+        click_usage("microk8s join", JOIN_USAGE, f"Got unexpected extra {noun} ({' '.join(extra)})")
+    connection = positional[0]
+    try:
+        parts = valid_connection_parts(connection)
+    except ValueError as reason:
+        out(f"Invalid connection: {reason}")
+        return 1
+    host.set_lock("join-in-progress")
+    master_ip, master_port = parts[0].rsplit(":", 1)
+    token = parts[1]
+    fingerprint = parts[2] if len(parts) > 2 else None
+    verify = not skip_verify and fingerprint is not None
+    out(f"Contacting cluster at {master_ip}")
+    sys.stdout.flush()
+    info = join_request(
+        host,
+        master_ip=master_ip,
+        master_port=int(master_port),
+        token=token,
+        worker=worker,
+        verify=verify,
+        fingerprint=fingerprint,
+    )
+    if worker:
+        join_as_worker(host, info, master_ip)
+    else:
+        join_as_control_plane(host, info, master_ip)
+    host.set_lock("join-in-progress", False)
+    if track(host) >= (1, 29):
+        out("Successfully joined the cluster.")
+    return 0
+
+
+def join_request(host, *, master_ip, master_port, token, worker, verify, fingerprint) -> dict:
+    try:
+        # A refused or unreachable agent raises here, uncaught: traceback, exit 1 (upstream).
+        conn = agent.connect(host, master_ip, timeout=60, port=master_port)
+    except http.client.HTTPException as exc:
+        out(f"Connecting to cluster failed with {exc}.")
+        raise Exit(5) from None
+    except ssl.SSLError as exc:
+        out(f"Peer node verification failed with {exc}.")
+        raise Exit(4) from None
+    try:
+        if verify:
+            peer = hashlib.sha256(conn.sock.getpeercert(True)).hexdigest()
+            if not peer.startswith(fingerprint):
+                out(
+                    f"Joining cluster failed. Could not verify the identity of {master_ip}."
+                    " Use '--skip-verify' to skip server certificate check."
+                )
+                raise Exit(4)
+        body = {
+            "token": token,
+            "hostname": host.hostname,
+            "port": catalog.CLUSTER_AGENT_PORT,
+            "worker": worker,
+            "can_handle_x509_auth": True,
+            "can_handle_custom_etcd": True,
+        }
+        headers = {"Content-type": "application/json", "Accept": "application/json"}
+        conn.request("POST", f"{agent.API}/join", json.dumps(body), headers)
+        response = conn.getresponse()
+        raw = response.read().decode()
+        if response.status != 200:
+            message = "Connection failed."
+            with contextlib.suppress(ValueError):
+                data = json.loads(raw) if raw else {}
+                if "error" in data:
+                    message = f"{message} {data['error']}"
+            out(f"{message} ({response.status}).")
+            raise Exit(6)
+        return json.loads(raw)
+    except http.client.HTTPException as exc:
+        out(f"Please ensure the master node is reachable. {exc}")
+        raise Exit(1) from None
+    except ssl.SSLError as exc:
+        out(f"Peer node verification failed ({exc}).")
+        raise Exit(4) from None
+    finally:
+        conn.close()
+
+
+def _joining_pause(host: Host, progress: bool) -> None:
+    """The join takes ``join_seconds`` (knob); control planes print progress dots."""
+    remaining = float(host.knobs()["join_seconds"])
+    while remaining > 0:
+        step = min(1.0, remaining)
+        time.sleep(step)
+        remaining -= step
+        if progress:
+            print(".", end=" ", flush=True)
+
+
+def _register(host: Host, master_ip: str, callback_token: str, worker: bool) -> dict:
+    status, state = agent.call(
+        host,
+        master_ip,
+        "POST",
+        f"{agent.API}/sim/register",
+        {
+            "hostname": host.hostname,
+            "worker": worker,
+            "version": (host.snap_meta() or {}).get("version", ""),
+        },
+        token=callback_token,
+        timeout=30,
+    )
+    if status != 200:
+        raise RuntimeError(f"registering with {master_ip} failed ({status}): {state}")
+    return state
+
+
+def join_as_worker(host: Host, info: dict, master_ip: str) -> None:
+    if info.get("ca_key") is not None:
+        out(
+            "Joining process failed. Make sure the cluster you connect to supports joining "
+            "worker nodes."
+        )
+        raise Exit(1)
+    write_file(host.certs / "ca.remote.crt", info["ca"] or "")
+    write_file(host.credentials / "callback-token.txt", info["callback_token"] + "\n", 0o600)
+    endpoints = info.get("control_plane_nodes") or [master_ip]
+    write_file(
+        host.data / "args/traefik/provider.yaml",
+        "tcp:\n  services:\n    kube-apiserver:\n      loadBalancer:\n        servers:\n"
+        + "".join(f'        - address: "{ip}:{info["apiport"]}"\n' for ip in endpoints),
+    )
+    _joining_pause(host, progress=False)
+    state = _register(host, master_ip, info["callback_token"], worker=True)
+    host.save_state(state)
+    host.set_lock("clustered.lock")
+    host.set_lock("no-k8s-dqlite")
+    host.set_lock("no-cert-reissue")
+    host.set_lock("no-apiserver-proxy", False)
+    host.mark_started()
+    out(
+        "",
+        "The node has joined the cluster and will appear in the nodes list in a few seconds.",
+        "",
+        "This worker node gets automatically configured with the API server endpoints.",
+        "If the API servers are behind a loadbalancer please set the '--refresh-interval' to "
+        "'0s' in:",
+        "    /var/snap/microk8s/current/args/apiserver-proxy",
+        "and replace the API server endpoints with the one provided by the loadbalancer in:",
+        "    /var/snap/microk8s/current/args/traefik/provider.yaml",
+        "",
+    )
+
+
+def join_as_control_plane(host: Host, info: dict, master_ip: str) -> None:
+    write_file(host.certs / "ca.crt", info["ca"])
+    write_file(host.certs / "ca.key", info["ca_key"], 0o600)
+    if info.get("service_account_key"):
+        write_file(host.certs / "serviceaccount.key", info["service_account_key"], 0o600)
+    backend = host.data / "var/kubernetes/backend"
+    if info.get("cluster_cert") and info.get("cluster_key"):
+        write_file(backend / "cluster.crt", info["cluster_cert"])
+        write_file(backend / "cluster.key", info["cluster_key"], 0o600)
+    write_file(host.credentials / "callback-token.txt", info["callback_token"] + "\n", 0o600)
+    # Signed by the cluster's CA now: the server certificate (and the join CHECK) change.
+    certs.generate_server_cert(host)
+    certs.generate_front_proxy_cert(host)
+    print("Waiting for this node to finish joining the cluster.", end=" ", flush=True)
+    _joining_pause(host, progress=True)
+    state = _register(host, master_ip, info["callback_token"], worker=False)
+    host.save_state(state)
+    print(" ")
+    host.set_lock("no-cert-reissue")
+    host.mark_started()
+
+
+# ----------------------------------------------------------------------------- leave
+def cmd_leave(host: Host, args: list) -> int:
+    stopped_guard(host)
+    if not host.has_lock("no-cert-reissue") or (
+        not host.has_lock("clustered.lock") and not (host.data / "args/k8s-dqlite").exists()
+    ):
+        out("This MicroK8s deployment is not acting as a node in a cluster.")
+        return 1
+    if host.is_worker():
+        out("Configuring services.")
+        sys.stdout.flush()
+        host.set_lock("clustered.lock", False)
+        host.set_lock("no-k8s-dqlite", False)
+        out("Generating new cluster certificates.")
+        host.save_state(host.fresh_state())
+        host.set_lock("no-cert-reissue", False)
+        host.mark_started()
+        out("Waiting for node to start.  ")
+        return 0
+    state = state_of(host)
+    info = roles_of(state["members"])
+    voters = [address for address, role in info if role == "voter"]
+    mine = [a for a, _ in info if a.startswith(f"{host.address}:") or a.startswith("127.0.0.1:")]
+    others = [a for a, _ in info if a not in mine]
+    if len(voters) == 1 and mine and voters[0] == mine[0] and len(info) > 1:
+        out(
+            "This node currently holds the only copy of the Kubernetes database so it cannot "
+            "leave the cluster.",
+            "To remove this node you can either first remove all other nodes with "
+            "'microk8s remove-node' or",
+            "form a highly available cluster by adding at least three nodes.",
+        )
+        return 3
+    if mine and others and not mine[0].startswith("127.0.0.1"):
+        for endpoint in others:
+            try:
+                status, body = agent.call(
+                    host,
+                    endpoint.rsplit(":", 1)[0],
+                    "POST",
+                    f"{agent.API}/dqlite/remove",
+                    {"remove_endpoint": mine[0]},
+                    token=state["callback_token"],
+                    timeout=10,
+                )
+                if status != 200:
+                    raise RuntimeError(f"{status}: {body.get('error')}")
+                break
+            except Exception as exc:
+                out(f"Contacting node {endpoint} failed. Error:", repr(exc))
+                return 2
+    out("Generating new cluster certificates.")
+    sys.stdout.flush()
+    certs.generate_ca(host)
+    certs.generate_server_cert(host)
+    certs.generate_front_proxy_cert(host)
+    host.save_state(host.fresh_state(addons=()))
+    host.set_lock("no-cert-reissue", False)
+    host.mark_started()
+    out("Waiting for node to start.  ")
+    return 0
+
+
+# ----------------------------------------------------------------------------- remove-node
+def cmd_remove_node(host: Host, args: list) -> int:
+    worker_guard(host, f"{catalog.WORKER_PREFIX} Please use microk8s leave.", code=1)
+    if not args:
+        out("Please provide the node you want to remove.")
+        return 1
+    if host.has_lock("ha-cluster") and len(args) == 2 and args[1] != "--force":
+        out("Please provide the node and the optional --force flag.")
+        return 1
+    force = "--force" in args
+    names = [a for a in args if a != "--force"]
+    if len(names) != 1:
+        click_usage("microk8s remove-node", "[OPTIONS] NODE", "Missing argument 'NODE'.", "--help")
+    node = names[0]
+    state = state_of(host)
+    try:
+        ipaddress.ip_address(node)
+        for record in state["nodes"]:
+            if record["address"] == node:
+                node = record["name"]
+                break
+    except ValueError:
+        pass
+    record = next((n for n in state["nodes"] if n["name"] == node), None)
+    info = roles_of(state["members"])
+    mine = [a for a, _ in info if a.startswith(f"{host.address}:") or a.startswith("127.0.0.1:")]
+    others = [a for a, _ in info if a not in mine]
+    if record is None:
+        err(f'Error from server (NotFound): nodes "{node}" not found')
+        out(f"Node {node} does not exist in Kubernetes.")
+        if force:
+            out(f"Attempting to remove {node} from dqlite.")
+            for endpoint in others:
+                if endpoint.startswith(f"{node}:"):
+                    out("Removing node entry found in dqlite.")
+                    agent.mutate(host, lambda s: agent.remove_member(s, node))
+        return 1
+    if not record.get("address"):
+        out(f"Node {node} is not part of the cluster.")
+        return 1
+    node_ep = next((e for e in others if e.startswith(f"{record['address']}:")), None)
+    if node_ep and not force:
+        out(
+            f"Removal failed. Node {node} is registered with dqlite. Please, run first "
+            "'microk8s leave' on the departing node. ",
+            "If the node is not available anymore and will never attempt to join the cluster "
+            "in the future use the '--force' flag ",
+            "to unregister the node while removing it.",
+        )
+        return 1
+
+    def remove(state):
+        if node_ep:
+            agent.remove_member(state, record["address"])
+        state["nodes"] = [n for n in state["nodes"] if n["name"] != node]
+
+    agent.mutate(host, remove)
+    return 0
+
+
+# ----------------------------------------------------------------------------- enable/disable
+def cmd_enable(host: Host, args: list) -> int:
+    return xable(host, "enable", args)
+
+
+def cmd_disable(host: Host, args: list) -> int:
+    return xable(host, "disable", args)
+
+
+def xable(host: Host, action: str, args: list) -> int:
+    if args and args[0] in ("-h", "--help"):
+        out(
+            f"Usage: microk8s {action} [OPTIONS] ADDONS...",
+            "",
+            f"  {action.capitalize()} a MicroK8s addon.",
+            "",
+            "Options:",
+            "  -h, --help  Show this message and exit.",
+        )
+        return 0
+    if not args:
+        click_usage(f"microk8s {action}", "[OPTIONS] ADDONS...", "Missing argument 'ADDONS...'.")
+    if any(a in ("-h", "--help") for a in args[1:]):
+        out(
+            f"Addon {args[0]} does not yet have a help message.",
+            "For more information about it, visit https://microk8s.io/docs/addons",
+        )
+        return 0
+    worker_guard(host, catalog.WORKER_PREFIX, "Please use the master node.", code=1)
+    stopped_guard(host)
+    lock_path = host.lock_dir / ".microk8s-addon-lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX)
+        try:
+            return unprotected_xable(host, action, args)
+        finally:
+            fcntl.lockf(lock, fcntl.LOCK_UN)
+
+
+def parse_single(arg: str, available: list) -> tuple:
+    name, *extra = arg.split(":")
+    parts = name.split("/")
+    if len(parts) == 2:
+        return parts[0], parts[1], extra
+    if len(parts) != 1:
+        out(f"Invalid addon name {name}")
+        raise Exit(1)
+    repos = [repo for repo, addon in available if addon == name]
+    if not repos:
+        err(f"Addon {name} was not found in any repository")
+        if name in catalog.COMMUNITY_ADDONS:
+            out(
+                "To use the community maintained flavor enable the respective repository:",
+                "",
+                "    microk8s enable community",
+                "",
+            )
+        raise Exit(1)
+    if len(repos) > 1:
+        err(
+            f"Addon {name} exists in more than repository. Please explicitly specify",
+            "the repository using any of:",
+            "",
+        )
+        for repo in repos:
+            err(f"    {repo}/{name}")
+        err("")
+        raise Exit(1)
+    err(f"Infer repository {repos[0]} for addon {name}")
+    return repos[0], name, extra
+
+
+def parse_xable_args(args: list, available: list) -> list:
+    names = [a for _, a in available] + [f"{r}/{a}" for r, a in available]
+    if {arg.split(":")[0] for arg in args} < set(names):
+        return [parse_single(arg, available) for arg in args]
+    repo, name, extra = parse_single(args[0], available)
+    if extra and args[1:]:
+        out(
+            "Can't pass string arguments and flag arguments simultaneously!",
+            "Enable or disable addons with only one argument style at a time:",
+            "",
+            "    microk8s enable foo:'bar'",
+            "or",
+            "    microk8s enable foo --bar",
+            "",
+        )
+        raise Exit(1)
+    return [(repo, name, extra or args[1:])]
+
+
+def unprotected_xable(host: Host, action: str, args: list) -> int:
+    addons = available_addons(host)
+    enabled, disabled = addon_status(host, addons, True)
+    available = [(a["repository"], a["name"]) for a in addons]
+    done = [(a["repository"], a["name"]) for a in (enabled if action == "enable" else disabled)]
+    requests = parse_xable_args(args, available)
+    if len(requests) > 1:
+        out(
+            "WARNING: Do not enable or disable multiple addons in one command.",
+            "         This form of chained operations on addons will be DEPRECATED in the future.",
+            f"         Please, {action} one addon at a time: 'microk8s {action} <addon>'",
+        )
+    for repo, name, extra in requests:
+        if (repo, name) not in available:
+            out(f"Addon {repo}/{name} not found")
+            continue
+        if (repo, name) in done:
+            out(f"Addon {repo}/{name} is already {action}d")
+            continue
+        code = run_hook(host, action, repo, name, list(extra))
+        sys.stdout.flush()
+        if code:
+            return code
+    return 0
+
+
+def _set_addon(host: Host, qualified: str, on: bool) -> None:
+    def change(state):
+        current = set(state.get("addons", []))
+        current.add(qualified) if on else current.discard(qualified)
+        state["addons"] = sorted(current)
+
+    agent.mutate(host, change)
+
+
+def _read_answer(prompt: str) -> str | None:
+    print(prompt, end="", flush=True)
+    line = sys.stdin.readline()
+    return line.strip() if line else None
+
+
+def _valid_range(value: str) -> bool:
+    try:
+        if "-" in value:
+            first, last = value.split("-", 1)
+            return bool(ipaddress.ip_address(first) and ipaddress.ip_address(last))
+        ipaddress.ip_network(value, strict=False)
+        return "/" in value
+    except ValueError:
+        return False
+
+
+def run_hook(host: Host, action: str, repo: str, name: str, args: list) -> int:
+    """The addon's enable/disable script, simulated."""
+    qualified = f"{repo}/{name}"
+    if repo == "core" and name in ("helm", "helm3"):
+        out("Helm comes pre-installed with MicroK8s" if action == "disable" else "Helm is enabled")
+        return 0
+    if repo == "core" and name == "community":
+        target = host.common / "addons/community"
+        if action == "enable":
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(host.snap / "addons/community/addons.yaml", target / "addons.yaml")
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+        out(
+            catalog.ENABLE_MESSAGES["community"]
+            if action == "enable"
+            else catalog.DISABLE_MESSAGES["community"]
+        )
+        return 0
+    if repo == "core" and name == "ha-cluster":
+        if action == "disable":
+            if len(state_of(host)["members"]) <= 1 and "--force" not in args:
+                out(
+                    "Disabling HA will reset your cluster in a clean state.",
+                    "Any running workloads will be stopped and any cluster configuration "
+                    "will be lost.",
+                    "As this is a single node cluster and this is a destructive operation,",
+                    "please use the '--force' flag.",
+                )
+                return 2
+            host.set_lock("ha-cluster", False)
+            out("HA disabled")
+        else:
+            host.set_lock("ha-cluster")
+            out("HA enabled")
+        return 0
+    if action == "enable":
+        if repo == "core" and name in ("prometheus", "storage", "gpu"):
+            target = {
+                "prometheus": "observability",
+                "storage": "hostpath-storage",
+                "gpu": "nvidia",
+            }[name]
+            if name == "prometheus":
+                out(
+                    "DEPRECATION WARNING: 'prometheus' is deprecated and will soon be removed. "
+                    "Please use 'observability' instead."
+                )
+            elif name == "storage":
+                out(
+                    "DEPRECATION WARNING: 'storage' is deprecated and will soon be removed. "
+                    "Please use 'hostpath-storage' instead."
+                )
+            return run_hook(host, action, repo, target, args)
+        if repo == "core" and name == "dns" and args and args[0]:
+            for server in args[0].split(","):
+                try:
+                    ipaddress.ip_address(server)
+                except ValueError:
+                    out(f"Your input value ({server}) is not a valid and reachable IP address")
+                    return 1
+        if repo == "core" and name == "metallb":
+            ranges = args[0] if args else None
+            if not ranges:
+                ranges = _read_answer(
+                    "Enter each IP address range delimited by comma (e.g. "
+                    "'10.64.140.43-10.64.140.49,192.168.0.105-192.168.0.111'): "
+                )
+                if not ranges:
+                    out(
+                        "",
+                        "You have to input an IP Range value when asked, or provide it as an "
+                        "argument to the enable command, eg:",
+                        "  microk8s enable metallb:10.0.0.1-10.0.0.100",
+                        "You can also use CIDR notation, eg.",
+                        "  microk8s enable metallb:192.168.1.240/24",
+                    )
+                    return 1
+            for value in ranges.split(","):
+                if not _valid_range(value):
+                    out(f"Your input value ({value}) is not a valid IP Range")
+                    return 1
+        if repo == "core" and name == "hostpath-storage":
+            (host.common / "default-storage").mkdir(parents=True, exist_ok=True)
+        out(f"Enabling {name}")
+        _set_addon(host, qualified, True)
+        out(catalog.ENABLE_MESSAGES.get(name, f"{name} is enabled"))
+        return 0
+    # disable
+    if repo == "core" and name == "hostpath-storage":
+        _set_addon(host, qualified, False)  # the storage class goes before the question
+        out("Disabling hostpath storage")
+        if "destroy-storage" not in args:
+            answer = _read_answer(f"Remove PVC storage at {DEFAULT_STORAGE} ? (Y/N): ")
+            if answer is None or answer.lower() not in ("y", "yes"):
+                return 1
+        shutil.rmtree(host.common / "default-storage", ignore_errors=True)
+        out(catalog.DISABLE_MESSAGES["hostpath-storage"])
+        return 0
+    out(f"Disabling {name}")
+    _set_addon(host, qualified, False)
+    out(catalog.DISABLE_MESSAGES.get(name, f"{name} is disabled"))
+    return 0
+
+
+# ----------------------------------------------------------------------------- refresh-certs
+REFRESH_HELP = """Usage: microk8s refresh-certs [OPTIONS] [CA_DIR]
+
+  Replace the CA certificates with the ca.crt and ca.key found in CA_DIR.
+  Omit the CA_DIR argument and use the '--cert' flag to auto-generate a new CA
+  or any other certificate.
+
+Options:
+  -c, --check  Check the expiration time of the installed certificates
+  -e, --cert   The certificate to be autogenerated, must be one of """ + (
+    "['ca.crt', 'server.crt', 'front-proxy-client.crt']\n"
+    "  -u, --undo   Revert the last refresh performed\n"
+    "  -h, --help   Show this message and exit."
+)
+SERVER_SUBJECT = (
+    "subject=C = GB, ST = Canonical, L = Canonical, O = Canonical, OU = Canonical, CN = 127.0.0.1"
+)
+CERT_CHOICES = ("ca.crt", "server.crt", "front-proxy-client.crt")
+
+
+def cmd_refresh_certs(host: Host, args: list) -> int:
+    worker_guard(
+        host,
+        f"{catalog.WORKER_PREFIX} Please use the microk8s refresh-certs command on the master",
+        "and then return to this node to perform a microk8s leave and re-join.",
+        code=0,
+    )
+    undo = check = show_help = False
+    cert = ca_dir = None
+    iterator = iter(args)
+    for arg in iterator:
+        if arg in ("-u", "--undo"):
+            undo = True
+        elif arg in ("-c", "--check"):
+            check = True
+        elif arg in ("-h", "--help"):
+            show_help = True
+        elif arg in ("-e", "--cert") or arg.startswith("--cert="):
+            cert = arg.split("=", 1)[1] if "=" in arg else next(iterator, None)
+            if cert is None:
+                click_usage(
+                    "microk8s refresh-certs",
+                    "[OPTIONS] [CA_DIR]",
+                    f"Option '{arg}' requires an argument.",
+                    "--help",
+                )
+            if cert not in CERT_CHOICES:
+                click_usage(
+                    "microk8s refresh-certs",
+                    "[OPTIONS] [CA_DIR]",
+                    f"Invalid value for '-e' / '--cert': '{cert}' is not one of "
+                    "'ca.crt', 'server.crt', 'front-proxy-client.crt'.",
+                    "--help",
+                )
+        elif arg.startswith("-"):
+            click_usage(
+                "microk8s refresh-certs", "[OPTIONS] [CA_DIR]", f"No such option: {arg}", "--help"
+            )
+        elif ca_dir is None:
+            if not os.path.exists(arg):
+                click_usage(
+                    "microk8s refresh-certs",
+                    "[OPTIONS] [CA_DIR]",
+                    f"Invalid value for '[CA_DIR]': Path '{arg}' does not exist.",
+                    "--help",
+                )
+            ca_dir = arg
+        else:
+            click_usage(
+                "microk8s refresh-certs",
+                "[OPTIONS] [CA_DIR]",
+                f"Got unexpected extra argument ({arg})",
+                "--help",
+            )
+    if show_help:
+        out(REFRESH_HELP)
+        return 0
+    if ca_dir is not None and (undo or check or cert):
+        out("Please do not set any options in combination with the CA_DIR.")
+        return 1
+    if sum(1 for op in (undo, check, cert) if op) > 1:
+        out("Please select only one of the options -c, -u or -e.")
+        return 2
+    if os.geteuid() != 0:
+        out("Elevated permissions is needed for this operation. Please run this command with sudo.")
+        return 50
+    if check:
+        for name, label in (
+            ("ca.crt", "CA"),
+            ("server.crt", "server"),
+            ("front-proxy-client.crt", "front proxy client"),
+        ):
+            try:
+                days = certs.days_left(host.certs / name)
+            except (OSError, ValueError) as exc:
+                out(f"Failed to get certificate info. {exc}")
+                return 4
+            out(f"The {label} certificate will expire in {days} days.")
+        return 0
+    backup = host.snap_data / "certs-backup"
+    if undo:
+        if not backup.exists():
+            out("No previous backup found")
+            return 1
+        shutil.rmtree(host.certs, ignore_errors=True)
+        shutil.copytree(backup / "certs", host.certs)
+        for service in ("kubelite", "cluster-agent"):
+            out(f"Restarting service {service}.")
+        return 0
+    if ca_dir is None and not cert:
+        out(
+            "Please use the '--cert' flag to select the certificate you need refreshed.",
+            "",
+            "Available certificate options:",
+            "'server.crt': refreshes the server certificate",
+            "'front-proxy-client.crt': refreshes the front proxy client certificate",
+            "'ca.crt': refreshes the root CA and all certificates created from it.",
+            "            Warning: refreshing the root CA requires nodes to leave and re-join "
+            "the cluster",
+        )
+        return 3
+    out(f"Taking a backup of the current certificates under {backup}/")
+    shutil.rmtree(backup, ignore_errors=True)
+    backup.mkdir(parents=True)
+    shutil.copytree(host.certs, backup / "certs")
+    shutil.copytree(host.credentials, backup / "credentials")
+    if ca_dir is not None:
+        source = os.path.abspath(ca_dir)
+        if not (os.path.isfile(f"{source}/ca.crt") and os.path.isfile(f"{source}/ca.key")):
+            out(f"Could not find ca.crt and ca.key files in {ca_dir}")
+            return 30
+        out("Validating provided certificates")
+        shutil.copy(f"{source}/ca.crt", host.certs / "ca.crt")
+        shutil.copy(f"{source}/ca.key", host.certs / "ca.key")
+        out("Installing provided certificates")
+        cert = "ca-dir"
+    else:
+        out("Creating new certificates")
+    sys.stdout.flush()
+    if cert in ("ca.crt", "ca-dir"):
+        if cert == "ca.crt":
+            certs.generate_ca(host)
+        certs.generate_server_cert(host)
+        certs.generate_front_proxy_cert(host)
+        err(
+            "Signature ok",
+            SERVER_SUBJECT,
+            "Getting CA Private Key",
+        )
+        out("Creating new kubeconfig file")
+        out(
+            "",
+            "The CA certificates have been replaced. Kubernetes will restart the pods of your "
+            "workloads.",
+            "Any worker nodes you may have in your cluster need to be removed and re-joined to "
+            "become aware of the new CA.",
+            "",
+        )
+    elif cert == "server.crt":
+        certs.generate_server_cert(host)
+        err(
+            "Signature ok",
+            SERVER_SUBJECT,
+            "Getting CA Private Key",
+        )
+        out("Restarting service kubelite.", "Restarting service cluster-agent.")
+    else:
+        certs.generate_front_proxy_cert(host)
+        err("Signature ok", "subject=CN = front-proxy-client", "Getting CA Private Key")
+        out("Restarting service kubelite.")
+    return 0
+
+
+# ----------------------------------------------------------------------------- small ones
+def cmd_version(host: Host, args: list) -> int:
+    meta = host.snap_meta() or {}
+    out(f"MicroK8s {meta.get('version', '(unknown)')} revision {meta.get('revision', '(unknown)')}")
+    return 0
+
+
+def cmd_start(host: Host, args: list) -> int:
+    worker_guard(
+        host,
+        catalog.WORKER_PREFIX,
+        "Use 'snap start microk8s' to start services on this node.",
+        code=0,
+    )
+    for arg in args:
+        if arg in ("-h", "--help"):
+            out(
+                "Usage: microk8s start [OPTIONS]",
+                "",
+                "Start Kubernetes services",
+                "",
+                "Options:",
+                " -h, --help                   Show this help",
+                " --disable-low-memory-guard   Start MicroK8s in machines with RAM < 512MB",
+            )
+            return 0
+        if arg == "--disable-low-memory-guard":
+            host.set_lock("low-memory-guard.lock", False)
+            continue
+        out(f"microk8s start: invalid option -- {arg}")
+        return 1
+    was_stopped = host.is_stopped() or not services_active(host)
+    host.set_active(True)
+    host.set_lock("stopped.lock", False)
+    if was_stopped:
+        host.mark_started()
+    agent.start_agent(host)
+    deadline = time.monotonic() + 60
+    while not cluster_ready(host) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return 0
+
+
+def cmd_stop(host: Host, args: list) -> int:
+    worker_guard(
+        host,
+        catalog.WORKER_PREFIX,
+        "Use 'snap stop microk8s' to stop services on this node.",
+        code=0,
+    )
+    for arg in args:
+        if arg in ("-h", "--help"):
+            out(
+                "Usage: microk8s stop [OPTIONS]",
+                "",
+                "Stop Kubernetes services",
+                "",
+                "Options:",
+                " -h, --help          Show this help",
+            )
+            return 0
+        out(f"microk8s stop: invalid option -- {arg}")
+        return 1
+    host.set_active(False)
+    agent.stop_agent(host)
+    host.set_lock("stopped.lock")
+    out("Stopped.")
+    if track(host) >= (1, 30):
+        out("Stopped.")
+    return 0
+
+
+def cmd_config(host: Host, args: list) -> int:
+    worker_guard(
+        host, f"{catalog.WORKER_PREFIX} Please use the microk8s config on the master.", code=0
+    )
+    loopback = False
+    for arg in args:
+        if arg in ("-l", "--use-loopback"):
+            loopback = True
+        elif arg in ("-h", "--help"):
+            out(
+                "Usage: microk8s config [OPTIONS]",
+                "",
+                "Retrieve the client config, similar to microk8s kubectl config view --raw",
+                "",
+                "Options:",
+                " -h, --help          Show this help",
+                " -l, --use-loopback  Report the cluster address using the loopback address",
+                "                     (127.0.0.1) rather than the default interface address",
+            )
+            return 0
+        else:
+            out(f"microk8s config: invalid option -- {arg}")
+            return 1
+    text = (host.credentials / "client.config").read_text()
+    if not loopback:
+        text = text.replace("127.0.0.1", host.address, 1)
+    sys.stdout.write(text)
+    out("")
+    return 0
+
+
+def cmd_addons(host: Host, args: list) -> int:
+    if args[:2] != ["repo", "list"]:
+        out("Usage: microk8s addons repo [list|add|remove|update]")
+        return 2 if args else 0
+    repos = sorted(
+        p.name for p in (host.common / "addons").iterdir() if (p / "addons.yaml").exists()
+    )
+    counts = {r: len([a for a in available_addons(host) if a["repository"] == r]) for r in repos}
+    out(f"{'REPO':<11}{'ADDONS':<7}SOURCE")
+    for repo in repos:
+        out(f"{repo:<11}{counts[repo]:>6} (built-in)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- kubectl
+def _timestamp(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def _age(epoch: float) -> str:
+    seconds = max(0, int(time.time() - epoch))
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    return f"{hours // 24}d"
+
+
+def node_conditions(host: Host, state: dict) -> dict:
+    """name -> "True" | "False" | "Unknown": each node's agent probed with a short timeout."""
+    results = {}
+
+    def judge(record):
+        if record["name"] == host.hostname:
+            return "True" if cluster_ready(host) else "False"
+        answer = agent.probe(host, record["address"])
+        if (
+            answer is None
+            or answer.get("stopped")
+            or answer.get("cluster_id") != state.get("cluster_id")
+        ):
+            return "Unknown"
+        return "True" if answer.get("ready") else "False"
+
+    nodes = state.get("nodes", [])
+    if nodes:
+        with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
+            for record, verdict in zip(nodes, pool.map(judge, nodes), strict=False):
+                results[record["name"]] = verdict
+    return results
+
+
+def node_object(record: dict, condition: str) -> dict:
+    role_label = (
+        {"node.kubernetes.io/microk8s-worker": "microk8s-worker"}
+        if record["role"] == "worker"
+        else {"node.kubernetes.io/microk8s-controlplane": "microk8s-controlplane"}
+    )
+    created = _timestamp(record.get("created", time.time()))
+    reason, message = {
+        "True": ("KubeletReady", "kubelet is posting ready status"),
+        "False": ("KubeletNotReady", "container runtime status check may not have completed yet"),
+        "Unknown": ("NodeStatusUnknown", "Kubelet stopped posting node status."),
+    }[condition]
+    now = _timestamp(time.time())
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+            "creationTimestamp": created,
+            "labels": {
+                "beta.kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": record["name"],
+                "kubernetes.io/os": "linux",
+                "microk8s.io/cluster": "true",
+                **role_label,
+            },
+            "name": record["name"],
+            "resourceVersion": str(int(record.get("created", 0)) % 100000),
+            "uid": hashlib.md5(record["name"].encode()).hexdigest(),  # noqa: S324 - an id
+        },
+        "spec": {},
+        "status": {
+            "addresses": [
+                {"address": record["address"], "type": "InternalIP"},
+                {"address": record["name"], "type": "Hostname"},
+            ],
+            "conditions": [
+                {
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": created,
+                    "message": message,
+                    "reason": reason,
+                    "status": condition,
+                    "type": "Ready",
+                }
+            ],
+            "nodeInfo": {
+                "architecture": "amd64",
+                "containerRuntimeVersion": "containerd://1.6.28",
+                "kernelVersion": os.uname().release,
+                "kubeProxyVersion": record.get("version", ""),
+                "kubeletVersion": record.get("version", ""),
+                "operatingSystem": "linux",
+                "osImage": "Ubuntu 24.04 LTS",
+            },
+        },
+    }
+
+
+def _table(rows: list) -> str:
+    widths = [max(len(r[i]) for r in rows) + 3 for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] for r in rows
+    )
+
+
+def cmd_kubectl(host: Host, args: list) -> int:
+    worker_guard(
+        host, f"{catalog.WORKER_PREFIX} Please use the microk8s kubectl on the master.", code=0
+    )
+    stopped_guard(host)
+    output = None
+    words = []
+    iterator = iter(args)
+    for arg in iterator:
+        if arg in ("-o", "--output"):
+            output = next(iterator, "")
+        elif arg.startswith("-o") and len(arg) > 2:
+            output = arg[2:].lstrip("=")
+        elif arg.startswith("--output="):
+            output = arg.split("=", 1)[1]
+        else:
+            words.append(arg)
+    if words[:2] == ["get", "--raw"]:
+        out("ok")
+        return 0
+    if not words or words[0] not in ("get", "delete", "version"):
+        err(f'error: unknown command "{words[0] if words else ""}" for "kubectl"')
+        return 1
+    if words[0] == "version":
+        version = (host.snap_meta() or {}).get("version", "")
+        out(f"Client Version: {version}", "Kustomize Version: v5.5.0", f"Server Version: {version}")
+        return 0
+    resource = words[1] if len(words) > 1 else ""
+    if words[0] == "get" and resource in ("all", "all,ingress,ingressclass"):
+        out(
+            _table(
+                [
+                    ["NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+                    [
+                        "default",
+                        "service/kubernetes",
+                        "ClusterIP",
+                        "10.152.183.1",
+                        "<none>",
+                        "443/TCP",
+                        "1d",
+                    ],
+                ]
+            ),
+        )
+        return 0
+    if resource not in ("nodes", "node", "no"):
+        err(f'error: the server doesn\'t have a resource type "{resource}"')
+        return 1
+    state = state_of(host)
+    names = words[2:]
+    if words[0] == "delete":
+        missing = [n for n in names if not any(r["name"] == n for r in state["nodes"])]
+        for name in missing:
+            err(f'Error from server (NotFound): nodes "{name}" not found')
+        found = [n for n in names if n not in missing]
+        if found:
+            agent.mutate(
+                host, lambda s: s.update(nodes=[r for r in s["nodes"] if r["name"] not in found])
+            )
+            for name in found:
+                out(f'node "{name}" deleted')
+        return 1 if missing else 0
+    records = state["nodes"]
+    if names:
+        selected = []
+        for name in names:
+            record = next((r for r in records if r["name"] == name), None)
+            if record is None:
+                err(f'Error from server (NotFound): nodes "{name}" not found')
+                return 1
+            selected.append(record)
+        records = selected
+    conditions = node_conditions(host, {**state, "nodes": records})
+    objects = [node_object(r, conditions[r["name"]]) for r in records]
+    if output == "json":
+        if names and len(names) == 1:
+            out(json.dumps(objects[0], indent=4))
+        else:
+            out(
+                json.dumps(
+                    {
+                        "apiVersion": "v1",
+                        "items": objects,
+                        "kind": "List",
+                        "metadata": {"resourceVersion": ""},
+                    },
+                    indent=4,
+                )
+            )
+        return 0
+    if output == "name":
+        for obj in objects:
+            out(f"node/{obj['metadata']['name']}")
+        return 0
+    if not objects:
+        err("No resources found")
+        return 0
+    header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    if output == "wide":
+        header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = [header]
+    for record, obj in zip(records, objects, strict=False):
+        row = [
+            record["name"],
+            "Ready" if conditions[record["name"]] == "True" else "NotReady",
+            "<none>",
+            _age(record.get("created", time.time())),
+            record.get("version", ""),
+        ]
+        if output == "wide":
+            info = obj["status"]["nodeInfo"]
+            row += [
+                record["address"],
+                "<none>",
+                info["osImage"],
+                info["kernelVersion"],
+                info["containerRuntimeVersion"],
+            ]
+        rows.append(row)
+    out(_table(rows))
+    return 0
+
+
+def cmd_not_simulated(host: Host, args: list) -> int:
+    err("This subcommand is not simulated by kubesalt.")
+    return 1
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "add-node": cmd_add_node,
+    "join": cmd_join,
+    "leave": cmd_leave,
+    "remove-node": cmd_remove_node,
+    "enable": cmd_enable,
+    "disable": cmd_disable,
+    "refresh-certs": cmd_refresh_certs,
+    "version": cmd_version,
+    "start": cmd_start,
+    "stop": cmd_stop,
+    "config": cmd_config,
+    "kubectl": cmd_kubectl,
+    "addons": cmd_addons,
+    **{
+        name: cmd_not_simulated
+        for name in (
+            "ctr",
+            "dbctl",
+            "helm",
+            "helm3",
+            "images",
+            "istioctl",
+            "linkerd",
+            "reset",
+            "inspect",
+        )
+    },
+}

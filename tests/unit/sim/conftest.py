@@ -1,0 +1,1 @@
+from tests.support.microk8s_sim import microk8s_sim  # noqa: F401 - the fixture
