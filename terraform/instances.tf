@@ -1,0 +1,190 @@
+data "openstack_images_image_v2" "base" {
+  name        = var.base_image
+  most_recent = true
+}
+
+# --- ports: fixed addresses, security groups on the port -------------------------------
+
+resource "openstack_networking_port_v2" "bastion_public" {
+  name               = "${var.cluster_name}-bastion-public"
+  network_id         = openstack_networking_network_v2.public.id
+  security_group_ids = [openstack_networking_secgroup_v2.bastion_public.id]
+
+  fixed_ip {
+    subnet_id  = openstack_networking_subnet_v2.public.id
+    ip_address = cidrhost(var.public_cidr, 10)
+  }
+}
+
+resource "openstack_networking_port_v2" "bastion_private" {
+  name               = "${var.cluster_name}-bastion-private"
+  network_id         = openstack_networking_network_v2.private.id
+  security_group_ids = [openstack_networking_secgroup_v2.bastion_private.id, openstack_networking_secgroup_v2.host.id]
+
+  fixed_ip {
+    subnet_id  = openstack_networking_subnet_v2.private.id
+    ip_address = cidrhost(var.private_cidr, 1)
+  }
+
+  # The private network's gateway forwards other hosts' traffic: port security must let
+  # packets with foreign addresses through this port.
+  allowed_address_pairs {
+    ip_address = "0.0.0.0/0"
+  }
+}
+
+resource "openstack_networking_port_v2" "salt_master" {
+  name               = "${var.cluster_name}-salt"
+  network_id         = openstack_networking_network_v2.private.id
+  security_group_ids = [openstack_networking_secgroup_v2.salt_master.id, openstack_networking_secgroup_v2.host.id]
+
+  fixed_ip {
+    subnet_id  = openstack_networking_subnet_v2.private.id
+    ip_address = cidrhost(var.private_cidr, 5)
+  }
+}
+
+resource "openstack_networking_port_v2" "control_plane" {
+  count              = var.num_control_planes
+  name               = "${var.cluster_name}-${local.control_planes[count.index].hostname}"
+  network_id         = openstack_networking_network_v2.private.id
+  security_group_ids = [openstack_networking_secgroup_v2.cluster.id, openstack_networking_secgroup_v2.kube_api.id, openstack_networking_secgroup_v2.host.id]
+
+  fixed_ip {
+    subnet_id  = openstack_networking_subnet_v2.private.id
+    ip_address = local.control_planes[count.index].private_ip
+  }
+}
+
+resource "openstack_networking_port_v2" "control_plane_public" {
+  name               = "${var.cluster_name}-k8s-master-public"
+  network_id         = openstack_networking_network_v2.public.id
+  security_group_ids = [openstack_networking_secgroup_v2.kube_api.id]
+
+  fixed_ip {
+    subnet_id  = openstack_networking_subnet_v2.public.id
+    ip_address = cidrhost(var.public_cidr, 20)
+  }
+}
+
+resource "openstack_networking_port_v2" "worker" {
+  count              = var.num_kube_nodes
+  name               = "${var.cluster_name}-${local.workers[count.index].hostname}"
+  network_id         = openstack_networking_network_v2.private.id
+  security_group_ids = [openstack_networking_secgroup_v2.cluster.id, openstack_networking_secgroup_v2.host.id]
+
+  fixed_ip {
+    subnet_id  = openstack_networking_subnet_v2.private.id
+    ip_address = local.workers[count.index].private_ip
+  }
+}
+
+# --- floating IPs ---------------------------------------------------------------------
+
+resource "openstack_networking_floatingip_v2" "bastion" {
+  pool    = var.external_network_name
+  port_id = openstack_networking_port_v2.bastion_public.id
+
+  depends_on = [openstack_networking_router_interface_v2.public]
+}
+
+resource "openstack_networking_floatingip_v2" "kube_api" {
+  count   = var.kube_api_floating_ip ? 1 : 0
+  pool    = var.external_network_name
+  port_id = openstack_networking_port_v2.control_plane_public.id
+
+  depends_on = [openstack_networking_router_interface_v2.public]
+}
+
+# --- the salt master and its persistent volume ----------------------------------------
+
+resource "openstack_blockstorage_volume_v3" "salt_master" {
+  name        = "${var.cluster_name}-salt-srv"
+  description = "Salt master keys, pillar and file roots (/srv)"
+  size        = var.salt_master_volume_size
+  volume_type = var.salt_master_volume_type
+}
+
+resource "openstack_compute_instance_v2" "salt_master" {
+  name        = local.salt_master_id
+  flavor_name = var.infra_flavor
+  user_data   = module.cloudinit.user_data[local.salt_master_id]
+  metadata    = { kubesalt_roles = "salt_master" }
+
+  network {
+    port = openstack_networking_port_v2.salt_master.id
+  }
+
+  block_device {
+    uuid                  = data.openstack_images_image_v2.base.id
+    source_type           = "image"
+    destination_type      = "local"
+    boot_index            = 0
+    delete_on_termination = true
+  }
+
+  # The volume is attached at boot (not by a later volume_attach), so cloud-init finds it
+  # as the second disk and mounts it on /srv before the keys are written there.
+  block_device {
+    uuid                  = openstack_blockstorage_volume_v3.salt_master.id
+    source_type           = "volume"
+    destination_type      = "volume"
+    boot_index            = -1
+    delete_on_termination = false
+  }
+
+  lifecycle {
+    # user_data forces a new instance; the master holds the cluster's keys and state, so a
+    # template change must not replace it behind the operator's back.
+    ignore_changes = [user_data]
+  }
+}
+
+# --- bastion, control planes, workers -------------------------------------------------
+
+resource "openstack_compute_instance_v2" "bastion" {
+  name        = local.bastion_id
+  image_id    = data.openstack_images_image_v2.base.id
+  flavor_name = var.infra_flavor
+  user_data   = module.cloudinit.user_data[local.bastion_id]
+  metadata    = { kubesalt_roles = "bastion" }
+
+  network {
+    port = openstack_networking_port_v2.bastion_public.id
+  }
+  network {
+    port = openstack_networking_port_v2.bastion_private.id
+  }
+}
+
+resource "openstack_compute_instance_v2" "control_plane" {
+  count       = var.num_control_planes
+  name        = "${local.control_planes[count.index].hostname}.${local.domain}"
+  image_id    = data.openstack_images_image_v2.base.id
+  flavor_name = coalesce(var.control_plane_flavor, var.kube_node_flavor)
+  user_data   = module.cloudinit.user_data["${local.control_planes[count.index].hostname}.${local.domain}"]
+  metadata    = { kubesalt_roles = "microk8s_control_plane" }
+
+  network {
+    port = openstack_networking_port_v2.control_plane[count.index].id
+  }
+  dynamic "network" {
+    for_each = count.index == 0 ? [openstack_networking_port_v2.control_plane_public.id] : []
+    content {
+      port = network.value
+    }
+  }
+}
+
+resource "openstack_compute_instance_v2" "worker" {
+  count       = var.num_kube_nodes
+  name        = "${local.workers[count.index].hostname}.${local.domain}"
+  image_id    = data.openstack_images_image_v2.base.id
+  flavor_name = var.kube_node_flavor
+  user_data   = module.cloudinit.user_data["${local.workers[count.index].hostname}.${local.domain}"]
+  metadata    = { kubesalt_roles = "microk8s_worker" }
+
+  network {
+    port = openstack_networking_port_v2.worker[count.index].id
+  }
+}

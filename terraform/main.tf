@@ -1,0 +1,81 @@
+# Host plan (the same as the lab's): salt .5, bastion .1 (public .10), control planes from
+# .10 (the first also public .20), workers from .100 of the private network. The address
+# pools handed out by DHCP start at .200.0 so they never collide with these.
+
+locals {
+  domain = var.deploy_domain_name
+
+  control_planes = [for i in range(var.num_control_planes) : {
+    hostname   = i == 0 ? "k8s-master" : "k8s-master-${i}"
+    private_ip = cidrhost(var.private_cidr, 10 + i)
+  }]
+  workers = [for i in range(var.num_kube_nodes) : {
+    hostname   = "k8s-worker-${i}"
+    private_ip = cidrhost(var.private_cidr, 100 + i)
+  }]
+
+  salt_master_id = "salt.${local.domain}"
+  bastion_id     = "bastion.${local.domain}"
+  minion_ids = concat(
+    [local.salt_master_id, local.bastion_id],
+    [for n in concat(local.control_planes, local.workers) : "${n.hostname}.${local.domain}"],
+  )
+}
+
+module "cloudinit" {
+  source = "./modules/cloudinit"
+
+  domain   = local.domain
+  networks = { public_cidr = var.public_cidr, private_cidr = var.private_cidr }
+
+  # Addresses as OpenStack assigned them on the ports.
+  salt_master = {
+    hostname   = "salt"
+    private_ip = openstack_networking_port_v2.salt_master.all_fixed_ips[0]
+  }
+  bastion = {
+    hostname   = "bastion"
+    private_ip = openstack_networking_port_v2.bastion_private.all_fixed_ips[0]
+    public_ip  = openstack_networking_port_v2.bastion_public.all_fixed_ips[0]
+  }
+  control_planes = [for i, n in local.control_planes : {
+    hostname   = n.hostname
+    private_ip = openstack_networking_port_v2.control_plane[i].all_fixed_ips[0]
+    public_ip  = i == 0 ? openstack_networking_port_v2.control_plane_public.all_fixed_ips[0] : null
+  }]
+  workers = [for i, n in local.workers : {
+    hostname   = n.hostname
+    private_ip = openstack_networking_port_v2.worker[i].all_fixed_ips[0]
+  }]
+  floating_ip = var.kube_api_floating_ip ? openstack_networking_floatingip_v2.kube_api[0].address : null
+
+  microk8s_channel       = var.microk8s_channel
+  salt_version           = var.salt_version
+  timezone               = var.timezone
+  dns_nameservers        = var.dns_nameservers
+  set_root_password      = var.set_root_password
+  root_password          = var.root_password
+  deploy_user            = var.deploy_user
+  deploy_ssh_public_keys = var.deploy_ssh_public_keys
+  users                  = var.users
+
+  minion_keys = {
+    for id in local.minion_ids : id => {
+      public_key_pem  = tls_private_key.minion[id].public_key_pem
+      private_key_pem = tls_private_key.minion[id].private_key_pem
+    }
+  }
+  master_key = {
+    public_key_pem  = tls_private_key.salt_master.public_key_pem
+    private_key_pem = tls_private_key.salt_master.private_key_pem
+  }
+
+  # The volume is the instance's second disk (block_device below), present at first boot.
+  master_volume_device = "/dev/vdb"
+  bastion_private_mac  = openstack_networking_port_v2.bastion_private.mac_address
+  state_tree = {
+    repository = var.state_tree_repository
+    ref        = var.state_tree_ref
+    path       = "/srv/kubesalt"
+  }
+}

@@ -1,0 +1,294 @@
+# The Kube-on-OS variables plus what an operator needs. Every bad value fails at plan time
+# with a message naming the variable.
+
+variable "openstack_cloud" {
+  type        = string
+  description = "Name of the cloud in clouds.yaml (null: use the OS_* environment variables)."
+  default     = null
+}
+
+variable "cluster_name" {
+  type        = string
+  description = "Prefix of every OpenStack resource name."
+  default     = "kubesalt"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.cluster_name))
+    error_message = "Variable cluster_name must be a DNS label of 2 to 32 characters (a-z, 0-9, -)."
+  }
+}
+
+variable "num_kube_nodes" {
+  type        = number
+  description = "Number of MicroK8s worker nodes."
+  default     = 2
+
+  validation {
+    condition     = var.num_kube_nodes >= 1 && var.num_kube_nodes <= 100 && floor(var.num_kube_nodes) == var.num_kube_nodes
+    error_message = "Variable num_kube_nodes must be a whole number from 1 to 100 (a cluster needs at least one worker node)."
+  }
+}
+
+variable "num_control_planes" {
+  type        = number
+  description = "Number of MicroK8s control-plane nodes: 1, or 3 or more for high availability (dqlite needs 3 voters)."
+  default     = 1
+
+  validation {
+    condition     = contains([1, 3, 4, 5, 6, 7], var.num_control_planes)
+    error_message = "Variable num_control_planes must be 1 or from 3 to 7 (2 gives no high availability)."
+  }
+}
+
+variable "kube_node_flavor" {
+  type        = string
+  description = "Nova flavor of the MicroK8s nodes (workers, and control planes unless control_plane_flavor is set)."
+  default     = "m1.large"
+
+  validation {
+    condition     = length(trimspace(var.kube_node_flavor)) > 0
+    error_message = "Variable kube_node_flavor must name a flavor."
+  }
+}
+
+variable "control_plane_flavor" {
+  type        = string
+  description = "Nova flavor of the control planes (null: kube_node_flavor). MicroK8s wants 4 GB of RAM or more."
+  default     = null
+
+  validation {
+    condition     = var.control_plane_flavor == null || length(trimspace(coalesce(var.control_plane_flavor, " "))) > 0
+    error_message = "Variable control_plane_flavor must name a flavor or be null."
+  }
+}
+
+variable "infra_flavor" {
+  type        = string
+  description = "Nova flavor of the salt master and the bastion."
+  default     = "m1.small"
+
+  validation {
+    condition     = length(trimspace(var.infra_flavor)) > 0
+    error_message = "Variable infra_flavor must name a flavor."
+  }
+}
+
+variable "external_network_name" {
+  type        = string
+  description = "Name of the provider (external) network: the router's gateway and the floating IP pool."
+  default     = "public"
+
+  validation {
+    condition     = length(trimspace(var.external_network_name)) > 0
+    error_message = "Variable external_network_name must name the external network."
+  }
+}
+
+variable "base_image" {
+  type        = string
+  description = "Glance image name of every host: a Debian 12 or Ubuntu 22.04+ cloud image with cloud-init."
+  default     = "debian-12-genericcloud-amd64"
+
+  validation {
+    condition     = length(trimspace(var.base_image)) > 0
+    error_message = "Variable base_image must name a Glance image."
+  }
+}
+
+variable "deploy_domain_name" {
+  type        = string
+  description = "DNS domain of the deployment; every host is <name>.<domain> and that FQDN is its Salt minion id."
+  default     = "kubesalt.internal"
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$", var.deploy_domain_name)) && length(var.deploy_domain_name) <= 200
+    error_message = "Variable deploy_domain_name must be a lower-case DNS name with at least two labels, such as cluster1.example.com."
+  }
+}
+
+variable "deploy_user" {
+  type        = string
+  description = "Administrative user on every host (sudo, SSH keys only)."
+  default     = "kubesalt"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.deploy_user)) && var.deploy_user != "root"
+    error_message = "Variable deploy_user must be a POSIX user name other than root."
+  }
+}
+
+variable "deploy_ssh_public_keys" {
+  type        = list(string)
+  description = "SSH public keys of deploy_user: the way in, through the bastion."
+
+  validation {
+    condition     = length(var.deploy_ssh_public_keys) >= 1 && alltrue([for k in var.deploy_ssh_public_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+", k))])
+    error_message = "Variable deploy_ssh_public_keys must hold at least one OpenSSH public key (ssh-ed25519 AAAA...)."
+  }
+}
+
+variable "set_root_password" {
+  type        = bool
+  description = "Give root a password (console access only; SSH password login stays off)."
+  default     = false
+}
+
+variable "root_password" {
+  type        = string
+  description = "Root password: preferably a crypt hash ($6$... from `mkpasswd -m sha-512`); clear text lands in the instance metadata. Only with set_root_password = true."
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.root_password == null || var.set_root_password
+    error_message = "Variable root_password is set while set_root_password is false: set set_root_password = true or remove root_password."
+  }
+  validation {
+    condition     = !var.set_root_password || length(var.root_password == null ? "" : var.root_password) >= 8
+    error_message = "Variable root_password must hold at least 8 characters when set_root_password is true."
+  }
+}
+
+variable "users" {
+  type = list(object({
+    name     = string
+    ssh_keys = list(string)
+    sudo     = optional(bool, false)
+    shell    = optional(string, "/bin/bash")
+  }))
+  description = "Extra login users on every host; each needs at least one SSH public key."
+  default     = []
+
+  validation {
+    condition     = alltrue([for u in var.users : length(u.ssh_keys) > 0])
+    error_message = "Variable users: every user needs at least one SSH public key in ssh_keys."
+  }
+  validation {
+    condition     = alltrue([for u in var.users : can(regex("^[a-z_][a-z0-9_-]{0,31}$", u.name)) && u.name != "root" && u.name != var.deploy_user])
+    error_message = "Variable users: every name must be a POSIX user name other than root and deploy_user."
+  }
+  validation {
+    condition     = alltrue(flatten([for u in var.users : [for k in u.ssh_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+", k))]]))
+    error_message = "Variable users: every ssh_keys entry must be an OpenSSH public key."
+  }
+}
+
+variable "operator_cidrs" {
+  type        = list(string)
+  description = "Networks allowed to SSH to the bastion (and to reach the Kubernetes API floating IP). The only ingress from outside."
+
+  validation {
+    condition     = length(var.operator_cidrs) >= 1 && alltrue([for c in var.operator_cidrs : can(cidrnetmask(c)) && !endswith(c, "/0")])
+    error_message = "Variable operator_cidrs must list the operators' networks as IPv4 CIDRs; /0 (the whole internet) is refused."
+  }
+}
+
+variable "public_cidr" {
+  type        = string
+  description = "CIDR of the public network (router, bastion, first control plane)."
+  default     = "10.0.0.0/16"
+
+  validation {
+    condition     = can(cidrnetmask(var.public_cidr)) && try(tonumber(split("/", var.public_cidr)[1]) <= 24, false)
+    error_message = "Variable public_cidr must be an IPv4 CIDR of /24 or larger."
+  }
+}
+
+variable "private_cidr" {
+  type        = string
+  description = "CIDR of the private network (every host; Salt and MicroK8s traffic)."
+  default     = "10.1.0.0/16"
+
+  validation {
+    condition     = can(cidrnetmask(var.private_cidr)) && try(tonumber(split("/", var.private_cidr)[1]) <= 16, false) && var.private_cidr != var.public_cidr
+    error_message = "Variable private_cidr must be an IPv4 CIDR of /16 or larger (workers start at .0.100, the pool at .200.0), different from public_cidr."
+  }
+}
+
+variable "dns_nameservers" {
+  type        = list(string)
+  description = "Name servers of both subnets and of every host's resolv.conf."
+  default     = ["1.1.1.1", "1.0.0.1"]
+
+  validation {
+    condition     = length(var.dns_nameservers) >= 1 && length(var.dns_nameservers) <= 3 && alltrue([for ip in var.dns_nameservers : can(cidrnetmask("${ip}/32"))])
+    error_message = "Variable dns_nameservers must list one to three IPv4 addresses."
+  }
+}
+
+variable "timezone" {
+  type        = string
+  description = "Time zone of every host."
+  default     = "Etc/UTC"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", var.timezone))
+    error_message = "Variable timezone must be a tz database name such as Etc/UTC."
+  }
+}
+
+variable "salt_version" {
+  type        = string
+  description = "Salt release pinned on the hosts (a major such as 3007, or 3007.15)."
+  default     = "3007"
+
+  validation {
+    condition     = can(regex("^[0-9]{4}(\\.[0-9]+)?$", var.salt_version))
+    error_message = "Variable salt_version must be a Salt release such as 3007 or 3007.15."
+  }
+}
+
+variable "microk8s_channel" {
+  type        = string
+  description = "MicroK8s snap channel."
+  default     = "1.32/stable"
+
+  validation {
+    condition     = can(regex("^(latest|[0-9]+\\.[0-9]+)(-[a-z0-9]+)?/(stable|candidate|beta|edge)(/[a-z0-9-]+)?$", var.microk8s_channel))
+    error_message = "Variable microk8s_channel must look like 1.32/stable."
+  }
+}
+
+variable "salt_master_volume_size" {
+  type        = number
+  description = "Size in GB of the salt master's persistent volume (keys, pillar, file roots on /srv)."
+  default     = 10
+
+  validation {
+    condition     = var.salt_master_volume_size >= 1 && var.salt_master_volume_size <= 1000
+    error_message = "Variable salt_master_volume_size must be from 1 to 1000 (GB)."
+  }
+}
+
+variable "salt_master_volume_type" {
+  type        = string
+  description = "Cinder volume type of the salt master's volume (null: the cloud's default)."
+  default     = null
+}
+
+variable "kube_api_floating_ip" {
+  type        = bool
+  description = "Give the first control plane a floating IP (its API, 16443, reachable from operator_cidrs only; added to the certificate)."
+  default     = true
+}
+
+variable "state_tree_repository" {
+  type        = string
+  description = "Git URL of the kubesalt tree (salt/ and pillar/) the salt master clones into /srv/kubesalt."
+
+  validation {
+    condition     = can(regex("^(https://|ssh://|git@)[A-Za-z0-9@:/_.~+-]+$", var.state_tree_repository))
+    error_message = "Variable state_tree_repository must be an https://, ssh:// or git@ URL."
+  }
+}
+
+variable "state_tree_ref" {
+  type        = string
+  description = "Branch or tag of state_tree_repository."
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9/_.-]+$", var.state_tree_ref))
+    error_message = "Variable state_tree_ref must be a branch or tag name."
+  }
+}
