@@ -1,0 +1,199 @@
+"""
+Helpers of the kubesalt state tree: pillar validation and data the SLS files need.
+
+The state tree calls :func:`validate` from ``map.jinja``, so a bad pillar stops a run while
+it renders, before any state changes anything. The other functions turn the inventory and
+the mine into the plain lists the SLS files loop over, so no SLS carries logic in Jinja.
+"""
+
+import logging
+
+from salt.exceptions import CommandExecutionError
+from salt.exceptions import SaltInvocationError
+
+import kubesalt_lib.cluster as _cluster
+import kubesalt_lib.validate as _validate
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "kubesalt"
+
+PRIVATE_IP_MINE = "kubesalt_private_ip"
+JOIN_INFO_MINE = "microk8s_join_info"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _config(config):
+    if config is None:
+        return __pillar__.get("kubesalt", {})
+    if not isinstance(config, dict):
+        raise SaltInvocationError(f"config: expected a mapping, got {type(config).__name__}")
+    return config
+
+
+def validate(config=None):
+    """
+    Check the kubesalt pillar (merged with the state tree's defaults) and this minion's id.
+
+    Returns True, or raises an error listing every problem as ``<pillar key>: <message>``.
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kubesalt.validate
+    """
+    try:
+        _validate.validate(_config(config), __opts__["id"])
+    except _validate.PillarError as err:
+        raise CommandExecutionError(str(err)) from err
+    return True
+
+
+def minion_id_ok(minion_id=None):
+    """
+    Return True when a minion id matches the strict pattern the pillar top file uses.
+
+    minion_id
+        The id to check. Defaults to this minion's id.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kubesalt.minion_id_ok
+        salt '*' kubesalt.minion_id_ok 'node*.lab.kubesalt.test'
+    """
+    return _validate.minion_id_ok(__opts__["id"] if minion_id is None else minion_id)
+
+
+def _mine(function, targets):
+    if not targets:
+        return {}
+    found = __salt__["mine.get"](",".join(targets), function, tgt_type="list")
+    return found if isinstance(found, dict) else {}
+
+
+def hosts(config=None):
+    """
+    Return the ``/etc/hosts`` entries of every inventory node: ``[{ip, names}]``.
+
+    The address is the one the node published in the mine (``kubesalt_private_ip``) and,
+    until it has, the inventory's ``private_ip``. Names are the FQDN and the short name.
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kubesalt.hosts
+    """
+    config = _config(config)
+    nodes = config.get("nodes") or {}
+    published = _mine(PRIVATE_IP_MINE, sorted(nodes))
+    private_cidr = (config.get("networks") or {}).get("private_cidr")
+    return _cluster.host_entries(nodes, published, private_cidr)
+
+
+def addons(config=None):
+    """
+    Return the addon plan from the pillar: ``{"enabled": [{name, args}], "disabled": [name]}``.
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kubesalt.addons
+    """
+    return _cluster.addon_plan((_config(config).get("microk8s") or {}).get("addons") or {})
+
+
+def join_plan(config=None):
+    """
+    Return how this node joins the MicroK8s cluster.
+
+    ``{"role": "bootstrap" | "control-plane" | "worker" | None, "addresses": [...],
+    "fingerprint": str | None, "waiting_for": [...]}``. Every node joins through the
+    bootstrap control plane (the join tokens are registered there): ``addresses`` holds the
+    join address (``IP:25000``) it published in the mine and ``fingerprint`` its agent
+    certificate's; ``waiting_for`` names it while that data is not in the mine yet. No
+    token is returned: the SLS reads it from this node's own pillar.
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'k8s-worker-0*' kubesalt.join_plan
+    """
+    config = _config(config)
+    microk8s = config.get("microk8s") or {}
+    control_planes = list(microk8s.get("control_planes") or [])
+    published = _mine(JOIN_INFO_MINE, control_planes)
+    return _cluster.join_plan(
+        __opts__["id"], control_planes, list(microk8s.get("workers") or []), published
+    )
+
+
+def cluster_nodes(config=None):
+    """
+    Return the Kubernetes node names of every MicroK8s node in the inventory (short names).
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'k8s-master*' kubesalt.cluster_nodes
+    """
+    microk8s = _config(config).get("microk8s") or {}
+    return _cluster.node_names(
+        list(microk8s.get("control_planes") or []) + list(microk8s.get("workers") or [])
+    )
+
+
+def membership(config=None):
+    """
+    Compare the MicroK8s cluster with the inventory, on the bootstrap control plane.
+
+    Returns ``{"pending": [minion ids], "stale": [node names]}``: ``pending`` are the
+    inventory's MicroK8s nodes (after the bootstrap one) not in the cluster yet, whose join
+    tokens must be registered; ``stale`` are Kubernetes nodes no longer in the inventory, to
+    remove. While MicroK8s is not installed or not running, every node is pending and none
+    is stale.
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'k8s-master*' kubesalt.membership
+    """
+    microk8s = _config(config).get("microk8s") or {}
+    control_planes = list(microk8s.get("control_planes") or [])
+    expected = control_planes[1:] + list(microk8s.get("workers") or [])
+    current = None
+    if "microk8s.nodes" in __salt__:
+        try:
+            if __salt__["microk8s.is_running"]():
+                current = [node.get("name") for node in __salt__["microk8s.nodes"]()]
+        except CommandExecutionError as err:
+            log.debug("No node list from MicroK8s, every node counts as pending: %s", err)
+    return _cluster.membership(control_planes[:1] + expected, expected, current)

@@ -1,0 +1,1 @@
+"""Pure helpers of the kubesalt state tree: pillar validation and the id pattern."""

@@ -1,0 +1,111 @@
+"""Plain data the SLS files loop over, computed from the inventory and the mine."""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def _first_address_in(published, private_cidr):
+    """Pick the published address inside the private network (the mine sends a list)."""
+    if isinstance(published, str):
+        published = [published]
+    if not isinstance(published, list):
+        return None
+    network = None
+    if private_cidr:
+        try:
+            network = ipaddress.IPv4Network(private_cidr)
+        except ValueError:
+            network = None
+    for candidate in published:
+        try:
+            address = ipaddress.IPv4Address(candidate)
+        except ValueError:
+            continue
+        if network is None or address in network:
+            return str(address)
+    return None
+
+
+def host_entries(nodes, published, private_cidr=None):
+    """Return ``[{"ip": ..., "names": [fqdn, short]}]`` sorted by FQDN.
+
+    ``published`` is the mine's ``{minion id: [addresses]}``; a node that has not published
+    yet keeps the inventory's ``private_ip``, so the first run and later runs agree.
+    """
+    entries = []
+    for node_id in sorted(nodes):
+        node = nodes[node_id] or {}
+        address = _first_address_in(published.get(node_id), private_cidr) or node.get("private_ip")
+        if not address:
+            continue
+        short = node_id.partition(".")[0]
+        names = [node_id] if short == node_id else [node_id, short]
+        entries.append({"ip": str(address), "names": names})
+    return entries
+
+
+def addon_plan(addons):
+    """Split the pillar's ``{name: bool | {enabled, args}}`` into what to enable and disable."""
+    enabled, disabled = [], []
+    for name in sorted(addons):
+        wanted = addons[name]
+        if isinstance(wanted, dict):
+            if wanted.get("enabled", True):
+                enabled.append({"name": name, "args": list(wanted.get("args") or [])})
+            else:
+                disabled.append(name)
+        elif wanted:
+            enabled.append({"name": name, "args": []})
+        else:
+            disabled.append(name)
+    return {"enabled": enabled, "disabled": disabled}
+
+
+def join_plan(minion_id, control_planes, workers, published):
+    """Return this node's role in the join and where it joins (see ``kubesalt.join_plan``)."""
+    if control_planes and minion_id == control_planes[0]:
+        role = "bootstrap"
+    elif minion_id in control_planes:
+        role = "control-plane"
+    elif minion_id in workers:
+        role = "worker"
+    else:
+        role = None
+    # Join tokens are registered on the bootstrap control plane only (its pillar carries
+    # them), and the certificate check is that agent's own server.crt fingerprint: every
+    # node joins through it.
+    addresses, fingerprint, waiting = [], None, []
+    if role in ("control-plane", "worker"):
+        info = published.get(control_planes[0])
+        if isinstance(info, dict) and info.get("address") and info.get("fingerprint"):
+            addresses.append(info["address"])
+            fingerprint = info["fingerprint"]
+        else:
+            waiting.append(control_planes[0])
+    return {
+        "role": role,
+        "addresses": addresses,
+        "fingerprint": fingerprint,
+        "waiting_for": waiting,
+    }
+
+
+def node_names(minion_ids):
+    """Kubernetes names MicroK8s gives the nodes: the host name, i.e. the id's first label."""
+    return sorted({minion_id.partition(".")[0] for minion_id in minion_ids})
+
+
+def membership(inventory_ids, expected_joiners, current_names):
+    """Return ``{"pending": [ids], "stale": [names]}`` (see ``kubesalt.membership``).
+
+    ``current_names`` is None when the cluster cannot be read (not installed, not running).
+    """
+    if current_names is None:
+        return {"pending": list(expected_joiners), "stale": []}
+    present = {name for name in current_names if name}
+    wanted = set(node_names(inventory_ids))
+    return {
+        "pending": [i for i in expected_joiners if i.partition(".")[0] not in present],
+        "stale": sorted(present - wanted),
+    }

@@ -1,0 +1,41 @@
+{%- from "map.jinja" import kubesalt with context %}
+
+bastion-iptables-packages:
+  pkg.installed:
+    - pkgs: {{ kubesalt.bastion.packages | json }}
+    - refresh: {{ kubesalt.packages.refresh }}
+
+# The Debian way: netfilter-persistent (iptables-persistent) loads this file at boot.
+# iptables-restore --test checks it before it replaces the live file.
+bastion-iptables-rules:
+  file.managed:
+    - name: /etc/iptables/rules.v4
+    - source: salt://bastion/files/rules.v4.jinja
+    - template: jinja
+    - user: root
+    - group: root
+    - mode: '0640'
+    - makedirs: True
+    - check_cmd: /usr/sbin/iptables-restore --test
+    - context:
+        private_cidr: {{ kubesalt.networks.private_cidr }}
+        ssh_port: {{ kubesalt.sshd.port }}
+        allow_icmp: {{ kubesalt.bastion.allow_icmp }}
+    - require:
+      - pkg: bastion-iptables-packages
+
+bastion-iptables-load:
+  cmd.run:
+    - name: /usr/sbin/iptables-restore /etc/iptables/rules.v4
+    - onchanges:
+      - file: bastion-iptables-rules
+
+# Drift repair: the live rules were flushed although the file did not change.
+bastion-iptables-live:
+  cmd.run:
+    - name: /usr/sbin/iptables-restore /etc/iptables/rules.v4
+    - unless: >-
+        /usr/sbin/iptables -S INPUT | grep -qx -- '-P INPUT DROP' &&
+        /usr/sbin/iptables -t nat -S POSTROUTING | grep -q -- '-j MASQUERADE'
+    - require:
+      - cmd: bastion-iptables-load

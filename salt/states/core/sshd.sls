@@ -1,0 +1,41 @@
+{%- from "map.jinja" import kubesalt with context %}
+
+core-sshd-host-keys:
+  cmd.run:
+    - name: /usr/bin/ssh-keygen -A
+    - creates: /etc/ssh/ssh_host_ed25519_key
+
+# sshd -t refuses to check a configuration without its privilege separation directory,
+# which only the init script creates.
+core-sshd-privsep-dir:
+  file.directory:
+    - name: /run/sshd
+    - user: root
+    - group: root
+    - mode: '0755'
+
+# The new file is checked by the real sshd (sshd -t -f <temporary copy>) and replaces the
+# live one only if it passes.
+core-sshd-config:
+  file.managed:
+    - name: /etc/ssh/sshd_config
+    - source: salt://core/files/sshd_config.jinja
+    - template: jinja
+    - user: root
+    - group: root
+    - mode: '0644'
+    - check_cmd: /usr/sbin/sshd -t -f
+    - tmp_ext: .conf
+    - context:
+        sshd: {{ kubesalt.sshd | json }}
+    - require:
+      - cmd: core-sshd-host-keys
+      - file: core-sshd-privsep-dir
+
+core-sshd-service:
+  service.running:
+    - name: {{ kubesalt.sshd.service }}
+    - enable: True
+    - reload: True
+    - watch:
+      - file: core-sshd-config

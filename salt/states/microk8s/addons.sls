@@ -1,0 +1,22 @@
+{%- from "map.jinja" import kubesalt with context %}
+{%- set plan = salt['kubesalt.addons'](kubesalt) %}
+{#- Addons are cluster-wide: applied on the bootstrap control plane only. #}
+include:
+  - microk8s.base
+{%- for addon in plan.enabled %}
+
+microk8s-addons-{{ addon.name }}-enabled:
+  microk8s.addon_enabled:
+    - name: {{ addon.name }}
+    - args: {{ addon.args | json }}
+    - require:
+      - microk8s: microk8s-base-running
+{%- endfor %}
+{%- for name in plan.disabled %}
+
+microk8s-addons-{{ name }}-disabled:
+  microk8s.addon_disabled:
+    - name: {{ name }}
+    - require:
+      - microk8s: microk8s-base-running
+{%- endfor %}

@@ -1,0 +1,34 @@
+{%- from "map.jinja" import kubesalt with context %}
+{%- set plan = salt['kubesalt.join_plan'](kubesalt) %}
+{%- set token = kubesalt.microk8s.get('join_token', '') %}
+{#- A control plane after the first, or a worker: joins through the bootstrap control
+    plane, with its own token (from its own pillar) and the join address and certificate
+    fingerprint the bootstrap control plane published in the mine. #}
+include:
+  - microk8s.base
+{%- if plan.addresses and token %}
+
+microk8s-joined-cluster:
+  microk8s.cluster_joined:
+    - name: {{ plan.addresses[0] }}
+    - token: {{ token }}
+    - worker: {{ plan.role == 'worker' }}
+    - fingerprint: {{ plan.fingerprint }}
+    - require:
+      - microk8s: microk8s-base-running
+{%- elif not token %}
+
+microk8s-joined-cluster:
+  test.fail_without_changes:
+    - comment: >-
+        pillar kubesalt:microk8s:join_token is missing for {{ grains['id'] }}: it must be
+        listed in kubesalt:microk8s:control_planes or workers, and the salt master needs its
+        join secret (state salt_master)
+{%- else %}
+
+microk8s-joined-cluster:
+  test.fail_without_changes:
+    - comment: >-
+        the join address of {{ plan.waiting_for | join(', ') }} is not in the mine yet:
+        apply microk8s.master there first (or run mine.update on it), then re-run
+{%- endif %}

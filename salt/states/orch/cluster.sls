@@ -1,0 +1,133 @@
+{#-
+  salt-run state.orchestrate orch.cluster
+
+  The roll-out in order: the salt master; the bastion; every MicroK8s node's base in
+  parallel; the bootstrap control plane (addons, join tokens, removals); the other control
+  planes one at a time; the workers (in parallel). Nodes that left the inventory but still
+  publish in the mine leave the cluster first (if they answer) and lose their mine data.
+  Rendered on the master: the inventory is the master's own pillar (_from_terraform).
+-#}
+{%- set nodes = salt['pillar.get']('kubesalt:nodes', {}) %}
+{%- set control_planes = salt['pillar.get']('kubesalt:microk8s:control_planes', []) %}
+{%- set workers = salt['pillar.get']('kubesalt:microk8s:workers', []) %}
+{%- set masters = [] %}
+{%- set bastions = [] %}
+{%- for node_id, node in nodes | dictsort %}
+{%- if 'salt_master' in node.get('roles', []) %}{% do masters.append(node_id) %}{% endif %}
+{%- if 'bastion' in node.get('roles', []) %}{% do bastions.append(node_id) %}{% endif %}
+{%- endfor %}
+{%- set published = salt['saltutil.runner']('mine.get', tgt='*', fun='kubesalt_private_ip') or {} %}
+{%- set removed = published | reject('in', nodes) | sort %}
+{%- set reachable = salt['saltutil.runner']('manage.up', tgt=removed | join(','), tgt_type='list') if removed else [] %}
+{%- if masters %}
+
+cluster-salt-master:
+  salt.state:
+    - tgt: {{ masters | join(',') }}
+    - tgt_type: list
+    - highstate: True
+
+# The state above restarts salt-master when its configuration changed: wait for it.
+cluster-salt-master-answers:
+  salt.function:
+    - name: test.ping
+    - tgt: {{ masters | join(',') }}
+    - tgt_type: list
+    - retry:
+        attempts: 20
+        interval: 3
+    - require:
+      - salt: cluster-salt-master
+{%- endif %}
+{%- if bastions %}
+
+cluster-bastion:
+  salt.state:
+    - tgt: {{ bastions | join(',') }}
+    - tgt_type: list
+    - highstate: True
+{%- if masters %}
+    - require:
+      - salt: cluster-salt-master-answers
+{%- endif %}
+{%- endif %}
+{%- for node_id in removed %}
+{%- if node_id in reachable %}
+
+cluster-leave-{{ node_id }}:
+  salt.function:
+    - name: microk8s.leave
+    - tgt: {{ node_id }}
+    - tgt_type: list
+    - require_in:
+      - salt: cluster-mine-forget-{{ node_id }}
+{%- endif %}
+
+cluster-mine-forget-{{ node_id }}:
+  salt.runner:
+    - name: cache.clear_mine
+    - tgt: {{ node_id }}
+    - tgt_type: list
+{%- endfor %}
+{%- if control_planes %}
+
+cluster-microk8s-base:
+  salt.state:
+    - tgt: {{ (control_planes + workers) | join(',') }}
+    - tgt_type: list
+    - sls:
+      - core
+      - microk8s.base
+{%- if bastions %}
+    - require:
+      - salt: cluster-bastion
+{%- endif %}
+
+cluster-mine-update:
+  salt.function:
+    - name: mine.update
+    - tgt: {{ (control_planes + workers) | join(',') }}
+    - tgt_type: list
+    - require:
+      - salt: cluster-microk8s-base
+
+cluster-control-plane-{{ control_planes[0] }}:
+  salt.state:
+    - tgt: {{ control_planes[0] }}
+    - tgt_type: list
+    - sls:
+      - microk8s.master
+    - require:
+      - salt: cluster-mine-update
+
+cluster-join-info-{{ control_planes[0] }}:
+  salt.function:
+    - name: mine.update
+    - tgt: {{ control_planes[0] }}
+    - tgt_type: list
+    - require:
+      - salt: cluster-control-plane-{{ control_planes[0] }}
+{%- for node_id in control_planes[1:] %}
+
+# Control planes join one at a time: dqlite adds one voter at a time.
+cluster-control-plane-{{ node_id }}:
+  salt.state:
+    - tgt: {{ node_id }}
+    - tgt_type: list
+    - sls:
+      - microk8s.joined
+    - require:
+      - salt: {{ 'cluster-join-info-' ~ control_planes[0] if loop.first else 'cluster-control-plane-' ~ loop.previtem }}
+{%- endfor %}
+{%- if workers %}
+
+cluster-workers:
+  salt.state:
+    - tgt: {{ workers | join(',') }}
+    - tgt_type: list
+    - sls:
+      - microk8s.joined
+    - require:
+      - salt: {{ 'cluster-control-plane-' ~ control_planes[-1] if control_planes | length > 1 else 'cluster-join-info-' ~ control_planes[0] }}
+{%- endif %}
+{%- endif %}

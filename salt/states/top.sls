@@ -1,0 +1,22 @@
+{#-
+  States by role. Roles come from the inventory pillar (kubesalt:nodes:<id>:roles, written
+  by Terraform into pillar/_from_terraform.sls), never from grains: a minion sets its own
+  grains, the master compiles its pillar.
+-#}
+{%- set minion_id = grains['id'] %}
+{%- set roles = salt['pillar.get']('kubesalt:nodes', {}).get(minion_id, {}).get('roles', []) %}
+{%- set control_planes = salt['pillar.get']('kubesalt:microk8s:control_planes', []) %}
+base:
+  '*':
+    - core
+{%- if 'salt_master' in roles %}
+    - salt_master
+{%- endif %}
+{%- if 'bastion' in roles %}
+    - bastion
+{%- endif %}
+{%- if 'microk8s_control_plane' in roles and control_planes[:1] == [minion_id] %}
+    - microk8s.master
+{%- elif 'microk8s_control_plane' in roles or 'microk8s_worker' in roles %}
+    - microk8s.joined
+{%- endif %}

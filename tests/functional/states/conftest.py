@@ -1,0 +1,77 @@
+"""Rendering the state tree and the layered pillar for any minion id, without daemons.
+
+Each node gets its own loader (the minion id drives the pillar top file and the SLS files),
+over a copy of pillar/ to which the example inventory (pillar.example) is added as
+``_from_terraform.sls`` and the example settings as a host layer.
+"""
+
+import copy
+import shutil
+
+import pytest
+import yaml
+from saltfactories.utils.functional import Loaders
+
+from tests.support.paths import PILLAR_DIR
+from tests.support.paths import REPO_ROOT
+
+EXAMPLE = yaml.safe_load((REPO_ROOT / "pillar.example").read_text(encoding="utf-8"))
+INVENTORY_KEYS = ("domain", "networks", "salt_master", "nodes")
+MICROK8S_INVENTORY_KEYS = ("control_planes", "workers", "floating_ip", "channel")
+JOIN_SECRET = "0123456789abcdef" * 4
+
+
+def split_example():
+    """Return (inventory as Terraform writes it, the other settings) from pillar.example."""
+    settings = copy.deepcopy(EXAMPLE["kubesalt"])
+    inventory = {key: settings.pop(key) for key in INVENTORY_KEYS}
+    inventory["microk8s"] = {key: settings["microk8s"].pop(key) for key in MICROK8S_INVENTORY_KEYS}
+    return {"kubesalt": inventory}, {"kubesalt": settings}
+
+
+def write_sls(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def pillar_root(tmp_path_factory):
+    """A copy of pillar/ plus the example inventory and, for every node, the example settings."""
+    root = tmp_path_factory.mktemp("pillar")
+    shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
+    inventory, settings = split_example()
+    write_sls(root / "_from_terraform.sls", inventory)
+    for node_id in inventory["kubesalt"]["nodes"]:
+        write_sls(root / "minions" / "defaults" / f"{node_id.partition('.')[0]}.sls", settings)
+    return root
+
+
+@pytest.fixture(scope="module")
+def join_secret_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("master") / "join.secret"
+    path.write_text(JOIN_SECRET + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def node_loaders(minion_opts, pillar_root, join_secret_file):
+    """``node_loaders(minion_id, **opts)`` -> Loaders for that minion id (cached)."""
+    cache = {}
+
+    def make(minion_id, **extra_opts):
+        key = (minion_id, tuple(sorted(extra_opts.items())))
+        if key not in cache:
+            opts = copy.deepcopy(minion_opts)
+            opts.update(
+                {
+                    "id": minion_id,
+                    "pillar_roots": {"base": [str(pillar_root)]},
+                    "kubesalt_join_secret_file": str(join_secret_file),
+                }
+            )
+            opts.update(extra_opts)
+            cache[key] = Loaders(opts, loaded_base_name=f"{__name__}.{len(cache)}.loaded")
+        return cache[key]
+
+    return make

@@ -1,0 +1,182 @@
+"""Pure helpers of the state tree: pillar validation and the data the SLS files loop over."""
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from kubesalt_lib import cluster
+from kubesalt_lib import validate
+from tests.support.cases import load_cases
+from tests.support.paths import PILLAR_DIR
+from tests.support.paths import REPO_ROOT
+from tests.support.paths import SALT_DIR
+
+
+def merge(base, over):
+    result = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def example_config():
+    defaults = yaml.safe_load((SALT_DIR / "states" / "defaults.yaml").read_text())["kubesalt"]
+    example = yaml.safe_load((REPO_ROOT / "pillar.example").read_text())["kubesalt"]
+    return merge(defaults, example)
+
+
+def walk(config, path):
+    """Colon path -> (parent mapping, leaf key); file paths and addon names stay whole."""
+    if path.startswith("files:"):
+        parts = path.split(":", 1)
+    elif path.startswith("microk8s:addons:"):
+        parts = path.split(":", 2)
+    else:
+        parts = path.split(":")
+    node = config
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    return node, parts[-1]
+
+
+@pytest.mark.parametrize("case", load_cases(__file__, "validation"))
+def test_validation(case):
+    config = example_config()
+    for path, value in (case.get("set") or {}).items():
+        node, leaf = walk(config, path)
+        node[leaf] = value
+    for path in case.get("delete") or []:
+        node, leaf = walk(config, path)
+        del node[leaf]
+    minion_id = case.get("minion_id", "k8s-master.lab.kubesalt.test")
+    if not case["problems"]:
+        validate.validate(config, minion_id)
+        return
+    with pytest.raises(validate.PillarError) as caught:
+        validate.validate(config, minion_id)
+    problems = caught.value.problems
+    assert len(problems) == len(case["problems"]), problems
+    for expected in case["problems"]:
+        matching = [p for p in problems if p.startswith(expected["key"] + ": ")]
+        assert matching, (expected["key"], problems)
+        assert expected["message"] in matching[0], matching[0]
+    assert "nothing was changed" in str(caught.value)
+
+
+def test_problem_messages_never_quote_file_contents():
+    config = example_config()
+    config["files"]["/etc/secret"] = {"contents": "s3cr3t-value", "source": "salt://x"}
+    with pytest.raises(validate.PillarError) as caught:
+        validate.validate(config, "k8s-master.lab.kubesalt.test")
+    assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_top_file_uses_the_same_id_pattern():
+    top = (PILLAR_DIR / "top.sls").read_text()
+    patterns = re.findall(r"regex_match\('([^']+)'\)", top)
+    assert patterns == [validate.MINION_ID_PATTERN]
+
+
+@pytest.mark.parametrize(
+    ("minion_id", "ok"),
+    [
+        ("k8s-master.lab.kubesalt.test", True),
+        ("node1", True),
+        ("a" * 63 + ".test", True),
+        ("a" * 64 + ".test", False),
+        ("x." * 126 + "ab", False),  # 254 characters
+        ("node*", False),
+        ("node?.lab", False),
+        ("[n]ode.lab", False),
+        ("-node.lab", False),
+        ("node-.lab", False),
+        ("node..lab", False),
+        ("node.lab.", False),
+        ("node_1.lab", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_minion_id_pattern(minion_id, ok):
+    assert validate.minion_id_ok(minion_id) is ok
+
+
+def test_host_entries_prefer_the_mine_inside_the_private_network():
+    nodes = {
+        "a.lab": {"private_ip": "10.1.0.1"},
+        "b.lab": {"private_ip": "10.1.0.2"},
+        "c": {"private_ip": "10.1.0.3"},
+    }
+    published = {"a.lab": ["10.0.0.9", "10.1.0.11"], "b.lab": [], "zz.lab": ["10.1.0.99"]}
+    assert cluster.host_entries(nodes, published, "10.1.0.0/16") == [
+        {"ip": "10.1.0.11", "names": ["a.lab", "a"]},
+        {"ip": "10.1.0.2", "names": ["b.lab", "b"]},
+        {"ip": "10.1.0.3", "names": ["c"]},
+    ]
+
+
+def test_addon_plan():
+    plan = cluster.addon_plan(
+        {
+            "registry": False,
+            "dns": {"args": ["10.1.0.1"]},
+            "helm3": True,
+            "rbac": {"enabled": False},
+        }
+    )
+    assert plan == {
+        "enabled": [{"name": "dns", "args": ["10.1.0.1"]}, {"name": "helm3", "args": []}],
+        "disabled": ["rbac", "registry"],
+    }
+
+
+CPS = ["cp-0.lab", "cp-1.lab", "cp-2.lab"]
+WORKERS = ["w-0.lab"]
+INFO = {"cp-0.lab": {"address": "10.1.0.10:25000", "fingerprint": "abcdef012345"}}
+
+
+@pytest.mark.parametrize(
+    ("minion_id", "published", "expected"),
+    [
+        ("cp-0.lab", INFO, {"role": "bootstrap", "addresses": [], "fingerprint": None}),
+        (
+            "cp-1.lab",
+            INFO,
+            {
+                "role": "control-plane",
+                "addresses": ["10.1.0.10:25000"],
+                "fingerprint": "abcdef012345",
+            },
+        ),
+        (
+            "w-0.lab",
+            INFO,
+            {"role": "worker", "addresses": ["10.1.0.10:25000"], "fingerprint": "abcdef012345"},
+        ),
+        ("w-0.lab", {}, {"role": "worker", "addresses": [], "fingerprint": None}),
+        ("other.lab", INFO, {"role": None, "addresses": [], "fingerprint": None}),
+    ],
+)
+def test_join_plan(minion_id, published, expected):
+    plan = cluster.join_plan(minion_id, CPS, WORKERS, published)
+    waiting = plan.pop("waiting_for")
+    assert plan == expected
+    assert waiting == (
+        ["cp-0.lab"] if expected["role"] in ("control-plane", "worker") and not published else []
+    )
+
+
+def test_membership():
+    inventory = ["cp-0.lab", "cp-1.lab", "w-0.lab", "w-1.lab"]
+    joiners = inventory[1:]
+    assert cluster.node_names(inventory) == ["cp-0", "cp-1", "w-0", "w-1"]
+    assert cluster.membership(inventory, joiners, None) == {"pending": joiners, "stale": []}
+    assert cluster.membership(inventory, joiners, ["cp-0", "w-0", "w-9", None]) == {
+        "pending": ["cp-1.lab", "w-1.lab"],
+        "stale": ["w-9"],
+    }
