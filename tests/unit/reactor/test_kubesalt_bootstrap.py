@@ -1,0 +1,231 @@
+"""The bootstrap runner (salt/_runners/kubesalt_bootstrap.py) with fake runner functions."""
+
+import fcntl
+import importlib.util
+import json
+import logging
+import os
+
+import pytest
+import salt._logging
+import yaml
+from salt.exceptions import CommandExecutionError
+
+from tests.support.paths import SALT_DIR
+
+MINIONS = ["bastion.example.internal", "k8s-master.example.internal", "salt.example.internal"]
+
+
+def _load_runner():
+    path = SALT_DIR / "_runners" / "kubesalt_bootstrap.py"
+    spec = importlib.util.spec_from_file_location("kubesalt_bootstrap_runner", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeMaster:
+    """The runner functions the bootstrap calls, recording what it asked for."""
+
+    def __init__(self, answering, orchestration=None):
+        self.answering = list(answering)
+        self.orchestration = orchestration or {
+            "data": {"salt.example.internal_master": {"a": {"result": True, "__id__": "a"}}},
+            "retcode": 0,
+        }
+        self.events = []
+        self.calls = []
+
+    def functions(self):
+        return {
+            "manage.up": self.up,
+            "salt.execute": self.execute,
+            "state.orchestrate": self.orchestrate,
+            "event.send": self.send,
+        }
+
+    def up(self, tgt, tgt_type, timeout):
+        assert tgt_type == "list"
+        self.calls.append(("manage.up", tgt))
+        return [m for m in self.answering if m in tgt.split(",")]
+
+    def execute(self, tgt, fun, tgt_type, timeout):
+        self.calls.append((fun, tgt))
+        return {m: {"modules": []} for m in tgt.split(",") if m in self.answering}
+
+    def orchestrate(self, mods, saltenv):
+        self.calls.append(("state.orchestrate", mods))
+        if isinstance(self.orchestration, Exception):
+            raise self.orchestration
+        return self.orchestration
+
+    def send(self, tag, data):
+        self.events.append((tag, data))
+
+    def tags(self):
+        return [tag for tag, _ in self.events]
+
+
+@pytest.fixture(autouse=True)
+def _no_deferred_salt_logging():
+    # Importing salt installs a handler that buffers records and writes them at exit, when
+    # pytest has closed the stream; drop it so the runner's log reaches caplog only.
+    salt._logging.shutdown_temp_handler()
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = tmp_path / "_from_terraform.sls"
+    path.write_text(yaml.safe_dump({"kubesalt": {"nodes": {m: {"roles": ["x"]} for m in MINIONS}}}))
+    return path
+
+
+@pytest.fixture
+def bootstrap(tmp_path, inventory):
+    runner = _load_runner()
+    runner.__opts__ = {
+        "cachedir": str(tmp_path / "cache"),
+        "kubesalt_bootstrap": {"inventory": str(inventory)},
+    }
+
+    def install(master):
+        runner.__salt__ = master.functions()
+        return runner
+
+    return install
+
+
+def test_waits_until_every_minion_answers(bootstrap):
+    master = FakeMaster(answering=MINIONS[:2])
+    ret = bootstrap(master).run(trigger="k8s-master.example.internal")
+    assert ret == {"result": "waiting", "missing": ["salt.example.internal"]}
+    assert master.tags() == ["kubesalt/bootstrap/waiting"]
+    assert master.events[0][1]["missing"] == ["salt.example.internal"]
+    assert ("state.orchestrate", "orch.cluster") not in master.calls
+
+
+def test_runs_once_when_all_answer(bootstrap):
+    master = FakeMaster(answering=MINIONS)
+    runner = bootstrap(master)
+    ret = runner.run(trigger="salt.example.internal")
+    assert ret["result"] == "done"
+    assert master.calls == [
+        ("manage.up", ",".join(MINIONS)),
+        ("saltutil.sync_all", ",".join(MINIONS)),
+        ("state.orchestrate", "orch.cluster"),
+    ]
+    assert master.tags() == [
+        "kubesalt/bootstrap/start",
+        "kubesalt/bootstrap/synced",
+        "kubesalt/bootstrap/done",
+    ]
+    # Later minion starts and the schedule do nothing for the same inventory...
+    master.calls.clear()
+    assert runner.run(trigger="bastion.example.internal")["result"] == "already-done"
+    assert master.calls == []
+    # ...unless forced.
+    assert runner.run(force=True)["result"] == "done"
+    assert ("state.orchestrate", "orch.cluster") in master.calls
+
+
+def test_a_changed_inventory_runs_again(bootstrap, inventory):
+    master = FakeMaster(answering=[*MINIONS, "k8s-worker-0.example.internal"])
+    runner = bootstrap(master)
+    assert runner.run()["result"] == "done"
+    data = yaml.safe_load(inventory.read_text())
+    data["kubesalt"]["nodes"]["k8s-worker-0.example.internal"] = {"roles": ["microk8s_worker"]}
+    inventory.write_text(yaml.safe_dump(data))
+    master.calls.clear()
+    assert runner.run()["result"] == "done"
+    assert ("saltutil.sync_all", ",".join(sorted(data["kubesalt"]["nodes"]))) in master.calls
+
+
+def test_failed_orchestration_is_reported_and_retried(bootstrap, tmp_path, caplog):
+    failing = {
+        "data": {
+            "salt_master": {
+                "salt_|-cluster-workers_|-cluster-workers_|-state": {
+                    "result": False,
+                    "__id__": "cluster-workers",
+                },
+                "salt_|-cluster-salt-master_|-x_|-state": {
+                    "result": True,
+                    "__id__": "cluster-salt-master",
+                },
+            }
+        },
+        "retcode": 1,
+    }
+    master = FakeMaster(answering=MINIONS, orchestration=failing)
+    runner = bootstrap(master)
+    ret = runner.run()
+    assert ret["result"] == "failed"
+    assert "cluster-workers" in ret["error"] and "cluster-salt-master" not in ret["error"]
+    assert master.tags()[-1] == "kubesalt/bootstrap/failed"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("salt-run kubesalt_bootstrap.run" in m and "cluster-workers" in m for m in errors)
+    state = json.loads((tmp_path / "cache" / "kubesalt_bootstrap" / "state.json").read_text())
+    assert state["result"] == "failed"
+    # The next trigger tries again, and succeeds once the cause is fixed.
+    master.orchestration = {"data": {"m": {"s": {"result": True}}}, "retcode": 0}
+    assert runner.run()["result"] == "done"
+
+
+def test_orchestration_render_errors_are_failures(bootstrap):
+    master = FakeMaster(
+        answering=MINIONS,
+        orchestration={"data": {"m": ["Rendering SLS 'base:orch.cluster' failed"]}, "retcode": 1},
+    )
+    ret = bootstrap(master).run()
+    assert ret["result"] == "failed"
+    assert "Rendering SLS" in ret["error"]
+
+
+def test_an_exception_is_reported_and_releases_the_lock(bootstrap):
+    master = FakeMaster(answering=MINIONS, orchestration=RuntimeError("master minion crashed"))
+    runner = bootstrap(master)
+    assert runner.run() == {"result": "failed", "error": "master minion crashed"}
+    master.orchestration = {"data": {}, "retcode": 0}
+    assert runner.run()["result"] == "done"
+
+
+def test_minion_that_does_not_sync_fails_the_run(bootstrap):
+    master = FakeMaster(answering=MINIONS)
+    master.execute = lambda tgt, fun, tgt_type, timeout: {MINIONS[0]: {}, MINIONS[1]: False}
+    ret = bootstrap(master).run()
+    assert ret["result"] == "failed"
+    assert "did not return from" in ret["error"]
+    assert ("state.orchestrate", "orch.cluster") not in master.calls
+
+
+def test_concurrent_trigger_is_busy(bootstrap, tmp_path):
+    master = FakeMaster(answering=MINIONS)
+    runner = bootstrap(master)
+    lock_dir = tmp_path / "cache" / "kubesalt_bootstrap"
+    lock_dir.mkdir(parents=True)
+    fd = os.open(lock_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert runner.run(trigger="x") == {"result": "busy"}
+        assert master.calls == []
+    finally:
+        os.close(fd)
+    assert runner.run()["result"] == "done"
+
+
+def test_missing_or_broken_inventory(bootstrap, inventory):
+    runner = bootstrap(FakeMaster(answering=MINIONS))
+    inventory.write_text("kubesalt: {domain: x}\n")
+    with pytest.raises(CommandExecutionError, match="holds no kubesalt:nodes"):
+        runner.run()
+    inventory.unlink()
+    with pytest.raises(CommandExecutionError, match="cannot read the inventory"):
+        runner.run()
+
+
+def test_status(bootstrap):
+    master = FakeMaster(answering=MINIONS[1:])
+    status = bootstrap(master).status()
+    assert status["expected"] == MINIONS
+    assert status["missing"] == [MINIONS[0]]
+    assert status["done"] is False
