@@ -42,7 +42,7 @@ KEYS_TIMEOUT = 60.0
 PING_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 120.0
 
-REQUIRED_BINARIES = ("ip", "nsenter", "iptables", "start-stop-daemon", "service")
+REQUIRED_BINARIES = ("ip", "nsenter", "setpriv", "iptables", "start-stop-daemon", "service")
 
 
 class LabError(RuntimeError):
@@ -258,6 +258,11 @@ class Lab:
             "--root",
             "--wd",
             "--",
+            # nsenter forks the command into the host's PID namespace; when nsenter is killed
+            # (a timeout, a test's clean-up) the command dies with it instead of lingering.
+            "setpriv",
+            "--pdeathsig=KILL",
+            "--",
             "/usr/bin/env",
             "-i",
             *[f"{key}={value}" for key, value in environment.items()],
@@ -310,6 +315,13 @@ class Lab:
                 f"{output[-2000:]}"
             )
         return result
+
+    def spawn(self, host: str, argv: list[str], **popen_kwargs) -> subprocess.Popen:
+        """Start ``argv`` in ``host`` without waiting (e.g. a test server); the caller
+        waits for it. It dies with the lab at the latest."""
+        if not argv:
+            raise LabError("nothing to run: give a command")
+        return subprocess.Popen(self._nsenter(self.host_pid(host), list(argv)), **popen_kwargs)
 
     def salt(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         """Run ``salt ARGS...`` on the master host."""

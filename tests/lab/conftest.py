@@ -1,0 +1,104 @@
+"""Fixtures of the lab tests: skip with the reason when the machine cannot run a lab.
+
+A lab is expensive to bring up (about 10 s with Salt), so the tests share one per module.
+One lab at a time per machine: a fixture waits (bounded) for another lab on the machine to
+go down before it starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from kubesalt.lab import Lab
+from kubesalt.lab import requirements_problem
+
+LOCK_WAIT = 300.0
+
+
+LAB_FIXTURES = {"salt_lab", "net_lab", "lab_dir", "needs_lab"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests using a lab get the ``lab`` marker, and skip with the reason if none can run."""
+    problem = requirements_problem()
+    for item in items:
+        if not LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        item.add_marker(pytest.mark.lab)
+        if problem:
+            item.add_marker(pytest.mark.skip(reason=problem))
+
+
+@pytest.fixture
+def needs_lab():
+    """Marks a test as needing a machine that can run a lab (root, namespaces, overlayfs)."""
+
+
+@pytest.fixture
+def lab_dir(tmp_path_factory, needs_lab):
+    """A fresh state directory for one lab."""
+    return tmp_path_factory.mktemp("kubesalt-lab")
+
+
+def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
+    """What a lab may never leave behind on the machine.
+
+    Processes: those in another PID, network or mount namespace than ours (every lab
+    process is), or whose command line names the lab; others' unrelated processes on this
+    shared machine are ignored so the comparison stays deterministic.
+    """
+    own = {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("pid", "net", "mnt")}
+    processes = set()
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            namespaces = {kind: os.readlink(entry / "ns" / kind) for kind in own}
+        except OSError:
+            continue  # exited while we looked
+        foreign = namespaces != own
+        named = "kubesalt.lab" in cmdline or (state_dir and str(state_dir) in cmdline)
+        if foreign or named:
+            processes.add((int(entry.name), cmdline.strip()))
+    return {
+        "mounts": pathlib.Path("/proc/mounts").read_text(),
+        "netns": subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout,
+        "links": subprocess.run(
+            ["ip", "-o", "link"], capture_output=True, text=True, check=True
+        ).stdout,
+        "addresses": subprocess.run(
+            ["ip", "-o", "addr"], capture_output=True, text=True, check=True
+        ).stdout,
+        "processes": processes,
+    }
+
+
+@pytest.fixture(scope="module")
+def salt_lab(tmp_path_factory):
+    """A lab with Salt (salt, bastion, one control plane, two workers), for one module."""
+    problem = requirements_problem()
+    if problem:
+        pytest.skip(problem)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab.up(workers=2, control_planes=1, lock_wait=LOCK_WAIT)
+    yield lab
+    lab.down()
+
+
+@pytest.fixture(scope="module")
+def net_lab(tmp_path_factory):
+    """A lab without Salt daemons (hosts and network only), for one module."""
+    problem = requirements_problem()
+    if problem:
+        pytest.skip(problem)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab.up(workers=2, control_planes=2, lock_wait=LOCK_WAIT, salt=False)
+    yield lab
+    lab.down()
