@@ -189,3 +189,21 @@ def _retry_after(header: str | None, default: float) -> float:
         return max(float(header), 0.0) if header else default
     except ValueError:
         return default
+
+
+def post_form(url: str, params: dict, timeout: float = 15.0) -> int:
+    """An unsigned form POST (the login endpoint); returns the HTTP status only."""
+    body = urllib.parse.urlencode(params).encode()
+    req = urllib.request.Request(  # noqa: S310
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http URL)
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except (urllib.error.URLError, OSError) as err:
+        raise MaasConnectionError(f"cannot reach {url}: {getattr(err, 'reason', err)}") from None

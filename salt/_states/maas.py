@@ -1,0 +1,507 @@
+"""States for Canonical MAAS: region, admin, racks, settings, image selections and sync.
+
+Every state reads the current state first, predicts the changes (the same ones under
+``test=True``, which changes nothing), applies them and reads again. The API key, the
+shared secret, the database password and the admin password never appear in a return.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from salt.exceptions import CommandExecutionError
+from salt.exceptions import SaltInvocationError
+
+import maas_lib.config as _config
+import maas_lib.parse as _parse
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "maas"
+
+ERRORS = (CommandExecutionError, SaltInvocationError)
+
+
+def __virtual__():
+    if "maas.init_status" in __salt__:
+        return __virtualname__
+    return False, "the maas execution module is not loaded"
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _fail(ret, err):
+    ret["result"] = False
+    ret["comment"] = str(err)
+    return ret
+
+
+def _api_args(url, api_key):
+    return {"url": url, "api_key": api_key}
+
+
+# --- region, admin, rack ------------------------------------------------------------------------
+
+
+def region_initialized(name, database_uri, mode="region"):
+    """This host is a MAAS region (``maas init``) with the given URL and database.
+
+    name
+        The ``maas_url``, e.g. ``http://10.0.0.5:5240/MAAS``.
+    database_uri
+        ``postgres://user:password@host:port/dbname`` (the password is never reported; a
+        password change alone is not detected, ``maas config`` hides it).
+    mode
+        ``region`` or ``region+rack``.
+    """
+    ret = _ret(name)
+    try:
+        db = _parse.parse_database_uri(database_uri)
+        current = __salt__["maas.init_status"]()
+        wanted = {
+            "mode": mode,
+            "maas_url": name,
+            "database_host": db["host"],
+            "database_port": str(db["port"]),
+            "database_name": db["dbname"],
+            "database_user": db["user"],
+        }
+        changes = {
+            key: {"old": current.get(key), "new": value}
+            for key, value in wanted.items()
+            if str(current.get(key)) != value
+        }
+        if not changes:
+            ret["comment"] = f"MAAS is initialised as {mode} at {name}"
+            return ret
+        ret["changes"] = changes
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"MAAS would be initialised as {mode} at {name}"
+            return ret
+        __salt__["maas.init_region"](name, database_uri, mode=mode)
+        after = __salt__["maas.init_status"]()
+        if after.get("mode") != mode or after.get("maas_url") != name:
+            return _fail(ret, f"maas init ran but the host reports mode={after.get('mode')}")
+        ret["comment"] = f"MAAS initialised as {mode} at {name}"
+    except ValueError as err:
+        return _fail(ret, err)
+    except ERRORS as err:
+        return _fail(ret, err)
+    return ret
+
+
+def admin_present(name, password, email, url=None):
+    """The MAAS admin ``name`` exists, and (when the region can tell) has ``password``.
+
+    url
+        The region URL used to verify the password (default: ``maas.url`` / pillar). When
+        no URL is known the password is set only at creation.
+    """
+    ret = _ret(name)
+    try:
+        if not __salt__["maas.user_exists"](name):
+            ret["changes"] = {"user": {"old": None, "new": name}}
+            if __opts__["test"]:
+                ret["result"] = None
+                ret["comment"] = f"MAAS admin {name} would be created"
+                return ret
+            __salt__["maas.create_admin"](name, password, email)
+            if not __salt__["maas.user_exists"](name):
+                return _fail(ret, f"createadmin ran but MAAS still has no user {name}")
+            ret["comment"] = f"MAAS admin {name} created"
+            return ret
+        matches = None
+        try:
+            matches = __salt__["maas.check_password"](name, password, url=url)
+        except SaltInvocationError:
+            matches = None  # no region URL configured: nothing to compare against
+        if matches is False:
+            ret["changes"] = {"password": "updated"}
+            if __opts__["test"]:
+                ret["result"] = None
+                ret["comment"] = f"The password of MAAS admin {name} would be updated"
+                return ret
+            __salt__["maas.set_password"](name, password)
+            ret["comment"] = f"The password of MAAS admin {name} was updated"
+            return ret
+        ret["comment"] = f"MAAS admin {name} is present"
+    except ERRORS as err:
+        return _fail(ret, err)
+    return ret
+
+
+def rack_registered(name, url, secret, timeout=120, method="deb", api_url=None, api_key=None):  # noqa: PLR0917
+    """This host runs a rack controller registered with the region AND listed by its API.
+
+    ``maas-rack register`` exits 0 without contacting the region, so the state then polls
+    the region's API until the rack ``name`` is listed with ``rackd`` running.
+
+    name
+        The rack's hostname, as the region will list it.
+    url
+        The region URL the rack connects to.
+    secret
+        The region's shared secret (hex). Never reported.
+    timeout
+        Seconds to wait for the region to list the rack (default 120).
+    method
+        ``deb`` (``maas-rack``, secret on stdin) or ``snap`` (``maas init rack``).
+    api_url / api_key
+        Where to verify (default: ``url`` and the configured key).
+    """
+    ret = _ret(name)
+    api = _api_args(api_url or url, api_key)
+    try:
+        current = __salt__["maas.rack_controller"](name, **api)
+        if current and _parse.rack_is_alive(current):
+            ret["comment"] = f"Rack {name} is registered and the region lists it with rackd running"
+            return ret
+        old = "dead" if current else None
+        ret["changes"] = {"registered": {"old": old, "new": url}}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Rack {name} would be registered with {url}"
+            return ret
+        __salt__["maas.register_rack"](url, secret, method=method)
+        found = __salt__["maas.wait_for_rack"](name, timeout=timeout, **api)
+        ret["changes"]["system_id"] = found.get("system_id")
+        ret["comment"] = f"Rack {name} registered with {url} and listed by the region"
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, f"Rack {name} is not registered: {err}")
+    return ret
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def config_set(name, value=None, settings=None, url=None, api_key=None):
+    """MAAS settings have the given values (compared after normalisation).
+
+    name
+        A setting key (with ``value``), or any ID when ``settings`` is given.
+    value
+        The value of ``name``. Lists may be YAML lists or comma/space separated strings;
+        booleans are real booleans.
+    settings
+        A mapping of several settings.
+    """
+    ret = _ret(name)
+    wanted = dict(settings) if settings else {name: value}
+    api = _api_args(url, api_key)
+    try:
+        for key in wanted:
+            _config.validate_name(key)
+            _config.normalize(key, wanted[key])
+        current = {key: __salt__["maas.get_config"](key, **api) for key in wanted}
+        changes = _config.diff(wanted, current)
+        if not changes:
+            ret["comment"] = f"{len(wanted)} MAAS setting(s) already as wanted"
+            return ret
+        ret["changes"] = changes
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"{len(changes)} MAAS setting(s) would be changed"
+            return ret
+        for key in changes:
+            __salt__["maas.set_config"](key, wanted[key], **api)
+        after = {key: __salt__["maas.get_config"](key, **api) for key in changes}
+        left = _config.diff({k: wanted[k] for k in changes}, after)
+        if left:
+            return _fail(
+                ret,
+                "MAAS accepted but stored different values for: "
+                + ", ".join(f"{k} (stored {v['old']!r})" for k, v in left.items()),
+            )
+        ret["comment"] = f"{len(changes)} MAAS setting(s) changed"
+    except ValueError as err:
+        ret["changes"] = {}
+        return _fail(ret, err)
+    except ERRORS as err:
+        return _fail(ret, err)
+    return ret
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+def _selection_view(selection):
+    return {
+        "os": selection["os"],
+        "release": selection["release"],
+        "arches": sorted(selection.get("arches") or []),
+        "subarches": sorted(selection.get("subarches") or []),
+        "labels": sorted(selection.get("labels") or []),
+    }
+
+
+def boot_source_selection_present(  # noqa: PLR0917
+    name,
+    os="ubuntu",
+    arches=None,
+    subarches=None,
+    labels=None,
+    boot_source_id=1,
+    cache_timeout=120,
+    url=None,
+    api_key=None,
+):
+    """A boot source selection for ``os``/``name`` (the release) with these lists.
+
+    MAAS allows one selection per (source, os, release): an existing one is updated in
+    place. When the source's cache does not know the release yet (a fresh source), an
+    import is started to fill the cache and the creation retried for up to
+    ``cache_timeout`` seconds.
+    """
+    ret = _ret(name)
+    api = _api_args(url, api_key)
+    wanted = {
+        "os": os,
+        "release": name,
+        "arches": sorted(_as_list(arches) or ["amd64"]),
+        "subarches": sorted(_as_list(subarches) or ["*"]),
+        "labels": sorted(_as_list(labels) or ["*"]),
+    }
+    try:
+        selections = __salt__["maas.boot_source_selections"](boot_source_id, **api)
+        existing = next((s for s in selections if s["os"] == os and s["release"] == name), None)
+        old = _selection_view(existing) if existing else None
+        if old == wanted:
+            ret["comment"] = f"Selection {os}/{name} is present"
+            return ret
+        ret["changes"] = {"selection": {"old": old, "new": wanted}}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Selection {os}/{name} would be {'updated' if old else 'created'}"
+            return ret
+        args = {k: wanted[k] for k in ("arches", "subarches", "labels")}
+        if existing:
+            __salt__["maas.update_boot_source_selection"](
+                existing["id"], name, os=os, boot_source_id=boot_source_id, **args, **api
+            )
+        else:
+            _create_selection(name, os, args, boot_source_id, cache_timeout, api)
+        ret["comment"] = f"Selection {os}/{name} {'updated' if old else 'created'}"
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, err)
+    return ret
+
+
+def _as_list(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    return list(value)
+
+
+def _create_selection(release, os_name, args, boot_source_id, cache_timeout, api):  # noqa: PLR0917
+    deadline = time.monotonic() + float(cache_timeout)
+    imported = False
+    while True:
+        try:
+            return __salt__["maas.create_boot_source_selection"](
+                release, os=os_name, boot_source_id=boot_source_id, **args, **api
+            )
+        except CommandExecutionError as err:
+            if "no available images" not in str(err) or time.monotonic() > deadline:
+                raise
+            if not imported:  # the cache is rebuilt at the start of every import
+                __salt__["maas.import_boot_resources"](**api)
+                imported = True
+            time.sleep(1.0)
+
+
+def boot_images_synced(  # noqa: PLR0917
+    name,
+    images,
+    timeout=1800,
+    poll_min=0.25,
+    poll_max=1.5,
+    rack_nudge_interval=30,
+    url=None,
+    api_key=None,
+):
+    """The wanted images are complete in the region and, on MAAS <= 3.4, on every live rack.
+
+    Starts an import when something is missing, then polls with a backoff from
+    ``poll_min`` to ``poll_max`` seconds (so the state returns at most ``poll_max`` plus
+    one round of requests after completion) until every wanted image is complete. While
+    the import runs only ``is_importing`` is polled. On MAAS <= 3.4 each rack whose
+    ``rackd`` is running must then report ``synced``; unsynced racks are nudged with
+    ``import_boot_images``. Dead racks are named in the comment, not waited for.
+
+    images
+        A list of ``{os, release, arches}`` (os defaults to ubuntu, arches to [amd64]).
+    timeout
+        Seconds before giving up with what is still missing (default 1800).
+    """
+    ret = _ret(name)
+    api = _api_args(url, api_key)
+    try:
+        wanted = _images_arg(images)
+        names = [_parse.image_key(i["os"], i["release"]) for i in wanted]
+        racks_hold = _parse.racks_hold_images(__salt__["maas.version"](url=url)["version"])
+        state = _sync_state(wanted, names, racks_hold, api)
+        if state["done"]:
+            ret["comment"] = _sync_comment("Images complete", names, state)
+            return ret
+        ret["changes"] = {"images": {"old": state["missing"], "new": "complete"}}
+        if state["racks"]:
+            ret["changes"]["racks"] = {"old": state["racks"], "new": "synced"}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = "An import would run and the state would wait for " + ", ".join(names)
+            return ret
+        if state["missing"]:
+            __salt__["maas.import_boot_resources"](**api)
+        started = time.monotonic()
+        delay = float(poll_min)
+        last_nudge = {}
+        while True:
+            importing = __salt__["maas.is_importing"](**api)
+            if not importing:
+                state = _sync_state(wanted, names, racks_hold, api)
+                if state["done"]:
+                    break
+                for system_id in state["unsynced_ids"]:
+                    if time.monotonic() - last_nudge.get(system_id, -1e9) >= rack_nudge_interval:
+                        __salt__["maas.rack_import_boot_images"](system_id, **api)
+                        last_nudge[system_id] = time.monotonic()
+            elapsed = time.monotonic() - started
+            if elapsed + delay > float(timeout):
+                if importing:
+                    state = _sync_state(wanted, names, racks_hold, api)
+                return _fail(ret, _timeout_comment(timeout, importing, state))
+            time.sleep(delay)
+            delay = min(delay * 1.5, float(poll_max))
+        ret["comment"] = _sync_comment(
+            f"Images synced in {time.monotonic() - started:.1f} s", names, state
+        )
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, err)
+    return ret
+
+
+def _images_arg(images):
+    if isinstance(images, dict):
+        images = [images]
+    if not isinstance(images, list) or not images:
+        raise SaltInvocationError("images: a non-empty list of {os, release, arches}")
+    result = []
+    for image in images:
+        if not isinstance(image, dict) or not image.get("release"):
+            raise SaltInvocationError(f"images: each item needs a release, got {image!r}")
+        result.append(
+            {
+                "os": image.get("os") or "ubuntu",
+                "release": image["release"],
+                "arches": _as_list(image.get("arches")) or ["amd64"],
+            }
+        )
+    return result
+
+
+def _sync_state(wanted, names, racks_hold, api):
+    status = __salt__["maas.images_status"](wanted, **api)
+    state = {
+        "missing": status["incomplete"],
+        "racks": {},
+        "dead": [],
+        "unsynced_ids": [],
+    }
+    if racks_hold and not status["incomplete"]:
+        for rack in __salt__["maas.rack_controllers"](**api):
+            if not _parse.rack_is_alive(rack):
+                state["dead"].append(rack["hostname"])
+                continue
+            listing = __salt__["maas.rack_boot_images"](rack["system_id"], **api)
+            synced, why = _parse.rack_images_synced(listing, names)
+            if not synced:
+                state["racks"][rack["hostname"]] = why
+                state["unsynced_ids"].append(rack["system_id"])
+    state["done"] = not state["missing"] and not state["racks"]
+    return state
+
+
+def _sync_comment(prefix, names, state):
+    comment = f"{prefix}: {', '.join(names)}"
+    if state["dead"]:
+        comment += f"; dead racks not waited for: {', '.join(sorted(state['dead']))}"
+    return comment
+
+
+def _timeout_comment(timeout, importing, state):
+    parts = [f"Timed out after {float(timeout):.0f} s waiting for the boot images"]
+    if state["missing"]:
+        parts.append(
+            "still incomplete: "
+            + "; ".join(f"{name} ({why})" for name, why in sorted(state["missing"].items()))
+        )
+    if importing:
+        parts.append(
+            "the region is still importing: the import looks stuck (check the image source "
+            "URL and proxy; maas.stop_import stops it)"
+        )
+    if state["racks"]:
+        parts.append(
+            "racks not synced: "
+            + ", ".join(f"{host} ({why})" for host, why in sorted(state["racks"].items()))
+        )
+    if state["dead"]:
+        parts.append(f"dead racks ignored: {', '.join(sorted(state['dead']))}")
+    return "; ".join(parts)
+
+
+# --- API key export -----------------------------------------------------------------------------
+
+
+def apikey_exported(  # noqa: PLR0917
+    name,
+    namespace="maas",
+    username="admin",
+    data_key="token",
+    kubectl="microk8s kubectl",
+    api_key=None,
+):
+    """The API key of ``username`` is in the Kubernetes secret ``namespace/name``.
+
+    Written with ``kubectl apply -f -`` (manifest on stdin, so the key is never in argv),
+    compared by digest; the key is never reported. The key comes from ``api_key`` or, on
+    a region host, from ``maas apikey``. Never through the mine.
+    """
+    ret = _ret(name)
+    args = {
+        "name": name,
+        "namespace": namespace,
+        "username": username,
+        "data_key": data_key,
+        "kubectl": kubectl,
+        "api_key": api_key,
+    }
+    try:
+        status = __salt__["maas.api_key_secret_status"](**args)
+        if status == "current":
+            ret["comment"] = f"Secret {namespace}/{name} holds the current API key of {username}"
+            return ret
+        ret["changes"] = {"secret": {"old": status, "new": f"{namespace}/{name}[{data_key}]"}}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Secret {namespace}/{name} would be written"
+            return ret
+        __salt__["maas.export_api_key"](**args)
+        if __salt__["maas.api_key_secret_status"](**args) != "current":
+            return _fail(ret, f"kubectl apply ran but {namespace}/{name} does not hold the key")
+        ret["comment"] = f"Secret {namespace}/{name} written"
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, err)
+    return ret

@@ -1,0 +1,101 @@
+"""MAAS functional tier: our Salt modules, through the real loader, against the simulator.
+
+Each test module gets its own simulated region host (on its own 127.0.5.x address, port
+5240), rack hosts, and a fresh database in the session's private PostgreSQL cluster. Every
+daemon the simulator started is stopped at teardown.
+"""
+
+import dataclasses
+import itertools
+import pathlib
+import secrets
+
+import pytest
+
+from kubesalt.sim.maas import host as maas_host
+from tests.support.postgres import postgres_server  # noqa: F401 (session fixture)
+
+# 127.0.5.1 is PostgreSQL; each module takes a block of 4 addresses from 127.0.5.10 on.
+_ADDRESS_BLOCKS = itertools.count(10, 4)
+FAST = {
+    "import_start_delay": 0.3,
+    "import_seconds": 1.0,
+    "rack_sync_seconds": 0.3,
+    "rack_heartbeat": 0.2,
+    "rack_dead_after": 1.5,
+}
+
+
+@dataclasses.dataclass
+class MaasEnv:
+    version: str
+    region: maas_host.Host
+    racks: list
+    maas_url: str
+    database_uri: str
+    db_password: str
+
+    def cli(self, host=None):
+        return str((host or self.region).path("bin", "maas"))
+
+    def rack_cli(self, index=0):
+        return str(self.racks[index].path("bin", "maas-rack"))
+
+
+@pytest.fixture(scope="module")
+def maas_version(request):
+    return getattr(request.module, "MAAS_VERSION", "3.4")
+
+
+@pytest.fixture(scope="module")
+def maas_env(tmp_path_factory, postgres_server, maas_version):  # noqa: F811
+    base = next(_ADDRESS_BLOCKS)
+    if base + 3 > 254:
+        pytest.fail("out of 127.0.5.x addresses")
+    root = pathlib.Path(tmp_path_factory.mktemp(f"maas-{maas_version}"))
+    db_name = f"maas_{maas_version.replace('.', '')}_{secrets.token_hex(3)}"
+    db_password = secrets.token_hex(12)
+    postgres_server.psql(f"CREATE ROLE {db_name} LOGIN PASSWORD '{db_password}'")
+    postgres_server.psql(f"CREATE DATABASE {db_name} OWNER {db_name}")
+    region = maas_host.install(
+        root / "region",
+        version=maas_version,
+        address=f"127.0.5.{base}",
+        hostname="region1",
+        **FAST,
+    )
+    racks = [
+        maas_host.install(
+            root / f"rack{i}",
+            version=maas_version,
+            address=f"127.0.5.{base + i}",
+            hostname=f"rack{i}",
+            **FAST,
+        )
+        for i in (1, 2)
+    ]
+    env = MaasEnv(
+        version=maas_version,
+        region=region,
+        racks=racks,
+        maas_url=f"http://127.0.5.{base}:5240/MAAS",
+        database_uri=postgres_server.uri(db_name, db_password, db_name),
+        db_password=db_password,
+    )
+    try:
+        yield env
+    finally:
+        for host in (region, *racks):
+            host.stop_all()
+
+
+@pytest.fixture(scope="module")
+def minion_config_overrides(maas_env):
+    return {
+        "maas.cli": maas_env.cli(),
+        "maas.rack_cli": maas_env.rack_cli(0),
+        "maas.url": maas_env.maas_url,
+        "maas.secret_file": str(maas_env.region.secret_file),
+        "maas.api_backoff": 0.05,
+        "maas.api_backoff_max": 0.2,
+    }

@@ -1,0 +1,318 @@
+"""The whole MAAS 3.4 flow, in order, against the simulator: the tests share one region.
+
+Region init, admin, rack registration (wrong secret first), settings, selections, image
+sync with a live and a dead rack, faults (503 burst, stuck import), OAuth rejection, API key
+export; each state also in test mode and re-run for idempotency.
+"""
+
+import base64
+import json
+import logging
+import os
+import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import maas_lib.client as maas_client
+
+MAAS_VERSION = "3.4"
+ADMIN_PASSWORD = "Adm1n-pw-not-in-logs"
+pytestmark = pytest.mark.timeout(120)
+
+
+class DebugLogs:
+    """Every log record at DEBUG, except the test harness's own echo of the call arguments
+    (saltfactories logs ``state.single(...)`` with its kwargs; Salt itself does not)."""
+
+    def __init__(self, caplog):
+        self.caplog = caplog
+
+    @property
+    def text(self):
+        return "\n".join(
+            f"{r.name} {r.getMessage()}"
+            for r in self.caplog.records
+            if not r.name.startswith("saltfactories")
+        )
+
+
+@pytest.fixture
+def debug_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    return DebugLogs(caplog)
+
+
+def assert_no_secret(text, *secrets_):
+    for value in secrets_:
+        assert value and value not in text
+
+
+def test_region_initialized(states, maas_env, debug_logs):
+    ret = states.maas.region_initialized(
+        maas_env.maas_url, database_uri=maas_env.database_uri, test=True
+    )
+    assert ret.result is None
+    assert ret.changes["mode"] == {"old": "none", "new": "region"}
+    assert not maas_env.region.regiond_conf.exists()
+
+    ret = states.maas.region_initialized(maas_env.maas_url, database_uri=maas_env.database_uri)
+    assert ret.result is True, ret.comment
+    assert ret.changes["maas_url"]["new"] == maas_env.maas_url
+    assert stat.S_IMODE(os.stat(maas_env.region.regiond_conf).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(maas_env.region.secret_file).st_mode) == 0o600
+
+    again = states.maas.region_initialized(maas_env.maas_url, database_uri=maas_env.database_uri)
+    assert again.result is True and again.changes == {}
+    assert_no_secret(debug_logs.text + str(ret.changes) + ret.comment, maas_env.db_password)
+
+
+def test_admin_present(states, modules, maas_env, debug_logs):
+    args = {"password": ADMIN_PASSWORD, "email": "admin@example.com"}
+    ret = states.maas.admin_present("admin", test=True, **args)
+    assert ret.result is None and ret.changes == {"user": {"old": None, "new": "admin"}}
+    assert modules.maas.user_exists("admin") is False
+
+    ret = states.maas.admin_present("admin", **args)
+    assert ret.result is True and ret.changes == {"user": {"old": None, "new": "admin"}}
+    assert modules.maas.check_password("admin", ADMIN_PASSWORD) is True
+    assert states.maas.admin_present("admin", **args).changes == {}
+
+    # A password changed behind Salt's back is put back.
+    modules.maas.set_password("admin", "something-else")
+    ret = states.maas.admin_present("admin", **args)
+    assert ret.changes == {"password": "updated"}
+    assert modules.maas.check_password("admin", ADMIN_PASSWORD) is True
+    assert_no_secret(debug_logs.text + str(ret), ADMIN_PASSWORD, "something-else")
+
+
+def test_api_key_and_secret_are_masked(modules, maas_env, debug_logs):
+    masked = modules.maas.api_key("admin")
+    assert masked.endswith(":****") and masked.count(":") == 2
+    full = modules.maas.api_key("admin", reveal=True)
+    assert full.startswith(masked[:-4]) and len(full.split(":")[2]) == 32
+    fingerprint = modules.maas.shared_secret()
+    secret = maas_env.region.read_secret()
+    assert fingerprint.startswith("sha256:") and secret not in fingerprint
+    assert modules.maas.shared_secret(reveal=True) == secret
+    info = modules.maas.version()
+    assert info["version"] == "3.4.6" and "authenticate-api" in info["capabilities"]
+    assert modules.maas.init_status()["mode"] == "region"
+    assert "database_pass" not in modules.maas.init_status()
+    assert_no_secret(debug_logs.text, full.split(":")[2], secret)
+
+
+def test_rack_with_wrong_secret_fails_saying_so(states, maas_env, debug_logs):
+    wrong = "0123456789abcdef0123456789abcdef"
+    ret = states.maas.rack_registered("rack1", url=maas_env.maas_url, secret=wrong, timeout=3)
+    assert ret.result is False
+    assert "shared secret" in ret.comment and "rack1" in ret.comment
+    assert ret.changes == {}
+    assert_no_secret(debug_logs.text + ret.comment, wrong)
+
+
+def test_rack_registered(states, modules, maas_env, debug_logs):
+    secret = maas_env.region.read_secret()
+    ret = states.maas.rack_registered("rack1", url=maas_env.maas_url, secret=secret, test=True)
+    assert ret.result is None and "registered" in ret.changes
+    ret = states.maas.rack_registered("rack1", url=maas_env.maas_url, secret=secret, timeout=20)
+    assert ret.result is True, ret.comment
+    assert ret.changes["registered"]["new"] == maas_env.maas_url
+    rack = modules.maas.rack_controller("rack1")
+    assert rack["node_type"] == 2 and rack["system_id"] == ret.changes["system_id"]
+    again = states.maas.rack_registered("rack1", url=maas_env.maas_url, secret=secret)
+    assert again.result is True and again.changes == {}
+    assert stat.S_IMODE(os.stat(maas_env.racks[0].secret_file).st_mode) == 0o600
+    assert_no_secret(debug_logs.text + str(ret), secret)
+
+
+def test_config_set_normalises_and_converges(states, modules):
+    settings = {
+        "upstream_dns": ["8.8.8.8", "1.1.1.1"],
+        "ntp_servers": "ntp1.example.com,ntp2.example.com",
+        "remote_syslog": "10.0.0.9",
+        "enable_analytics": False,
+        "network_discovery": "disabled",
+        "active_discovery_interval": 0,
+        "maas_proxy_port": 8000,
+        "completed_intro": True,
+    }
+    ret = states.maas.config_set("maas-settings", settings=settings, test=True)
+    assert ret.result is None
+    assert ret.changes["remote_syslog"] == {"old": None, "new": "10.0.0.9:514"}
+    assert "maas_proxy_port" not in ret.changes  # already the default
+    ret = states.maas.config_set("maas-settings", settings=settings)
+    assert ret.result is True, ret.comment
+    assert modules.maas.get_config("upstream_dns") == "8.8.8.8 1.1.1.1"
+    assert modules.maas.get_config("remote_syslog") == "10.0.0.9:514"
+    assert modules.maas.get_config("enable_analytics") is False
+    again = states.maas.config_set("maas-settings", settings=settings)
+    assert again.result is True and again.changes == {}, again.changes
+    single = states.maas.config_set("dnssec_validation", value="no")
+    assert single.changes == {"dnssec_validation": {"old": "auto", "new": "no"}}
+
+
+def test_config_set_errors(states):
+    ret = states.maas.config_set("maas_url", value="http://x:5240/MAAS")
+    assert ret.result is False and "regiond.conf" in ret.comment
+    ret = states.maas.config_set("upstream_dns", value="dns.example.com")
+    assert ret.result is False and "Invalid IP address: dns.example.com" in ret.comment
+    ret = states.maas.config_set("default_osystem", value="windows")
+    assert ret.result is False and "HTTP 400" in ret.comment
+
+
+def test_selection_present_then_updated(states, modules):
+    ret = states.maas.boot_source_selection_present("focal", arches=["amd64"], test=True)
+    assert ret.result is None and ret.changes["selection"]["old"] is None
+    ret = states.maas.boot_source_selection_present("focal", arches=["amd64"])
+    assert ret.result is True, ret.comment
+    ret = states.maas.boot_source_selection_present("focal", arches=["amd64", "arm64"])
+    assert ret.changes["selection"]["old"]["arches"] == ["amd64"]
+    assert ret.changes["selection"]["new"]["arches"] == ["amd64", "arm64"]
+    again = states.maas.boot_source_selection_present("focal", arches=["arm64", "amd64"])
+    assert again.result is True and again.changes == {}
+    releases = [s["release"] for s in modules.maas.boot_source_selections()]
+    assert releases == ["jammy", "focal"]  # jammy: the default selection of a fresh 3.4
+
+
+def test_images_synced_with_a_live_and_a_dead_rack(states, modules, maas_env):
+    secret = maas_env.region.read_secret()
+    # A second rack registers by hand, then its rackd goes silent: MAAS marks it dead.
+    rack2 = maas_env.racks[1]
+    res = subprocess.run(
+        [maas_env.rack_cli(1), "register", f"--url={maas_env.maas_url}"],
+        input=secret + "\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    modules.maas.wait_for_rack("rack2", timeout=10)
+    rack2.set_faults(rack_silent=True)
+    images = [{"release": "focal", "arches": ["amd64", "arm64"]}, {"release": "jammy"}]
+    ret = states.maas.boot_images_synced("images", images=images, test=True)
+    assert ret.result is None and "ubuntu/focal" in ret.changes["images"]["old"]
+    time.sleep(1.6)  # > rack_dead_after
+    started = time.monotonic()
+    ret = states.maas.boot_images_synced("images", images=images, timeout=60)
+    assert ret.result is True, ret.comment
+    assert "dead racks not waited for: rack2" in ret.comment
+    assert time.monotonic() - started < 20
+    rack1 = modules.maas.rack_controller("rack1")
+    assert modules.maas.rack_boot_images(rack1["system_id"])["status"] == "synced"
+    again = states.maas.boot_images_synced("images", images=images)
+    assert again.result is True and again.changes == {}, again.comment
+    rack2.set_faults(rack_silent=None)
+
+
+def test_503_burst_is_retried(modules, maas_env):
+    maas_env.region.set_faults(api_503=4)
+    assert modules.maas.get_config("dnssec_validation") == "no"
+    client = maas_client.MaasClient(
+        maas_env.maas_url, modules.maas.api_key("admin", reveal=True), retries=2, backoff=0.01
+    )
+    maas_env.region.set_faults(api_503=5)
+    with pytest.raises(maas_client.MaasApiError) as err:
+        client.get("maas/", op="get_config", name="ntp_servers")
+    assert err.value.status == 503 and client.requests == 3
+    maas_env.region.set_faults(api_503=None)
+
+
+def test_stuck_import_times_out_with_a_clear_message(states, modules, maas_env):
+    maas_env.region.set_faults(import_stuck=True)
+    try:
+        assert states.maas.boot_source_selection_present("noble").result is True
+        started = time.monotonic()
+        ret = states.maas.boot_images_synced("images", images=[{"release": "noble"}], timeout=3)
+        assert ret.result is False
+        assert time.monotonic() - started < 6
+        assert "Timed out after 3 s" in ret.comment
+        assert "ubuntu/noble (downloading: amd64 20251101 37%)" in ret.comment
+        assert "import looks stuck" in ret.comment
+    finally:
+        maas_env.region.set_faults(import_stuck=None)
+        modules.maas.stop_import()
+    assert modules.maas.is_importing() is False
+
+
+def _raw(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_simulator_rejects_wrong_signatures(modules, maas_env):
+    key = modules.maas.api_key("admin", reveal=True)
+    consumer, token, token_secret = key.split(":")
+    url = maas_env.maas_url + "/api/2.0/users/?op=whoami"
+    status, body = _raw(url, {"Authorization": maas_client.oauth_header(key)})
+    assert status == 200 and json.loads(body)["username"] == "admin"
+    wrong = f"{consumer}:{token}:{'x' * 32}"
+    assert _raw(url, {"Authorization": maas_client.oauth_header(wrong)}) == (
+        401,
+        "Authorization Error: 'Invalid signature.'",
+    )
+    unknown = f"{'c' * 18}:{token}:{token_secret}"
+    assert _raw(url, {"Authorization": maas_client.oauth_header(unknown)}) == (
+        401,
+        "Authorization Error: Invalid API key.",
+    )
+    assert _raw(url) == (401, "Forbidden")
+    old = maas_client.oauth_header(key, timestamp=int(time.time()) - 900)
+    status, body = _raw(url, {"Authorization": old})
+    assert status == 401 and "Expired timestamp" in body
+    replay = maas_client.oauth_header(key, nonce="fixed-nonce")
+    assert _raw(url, {"Authorization": replay})[0] == 200
+    assert _raw(url, {"Authorization": replay}) == (
+        401,
+        "Authorization Error: 'Nonce already used: fixed-nonce'",
+    )
+    status, body = _raw(maas_env.maas_url + "/api/2.0/maas/?op=nope")
+    assert status == 401  # authentication is checked before dispatch
+
+
+FAKE_MICROK8S = """#!/bin/sh
+# A stand-in for `microk8s kubectl` keeping secrets as files (the sim has no secrets API).
+store="{store}"
+[ "$1" = kubectl ] && shift
+case "$1 $2" in
+  "get secret") f="$store/$5/$3.json"; [ -f "$f" ] && cat "$f" && exit 0
+                echo "Error from server (NotFound): secrets \\"$3\\" not found" >&2; exit 1;;
+  "get namespace") [ -d "$store/$3" ] && exit 0; echo "Error from server (NotFound)" >&2; exit 1;;
+  "create namespace") mkdir -p "$store/$3"; exit 0;;
+  "apply -f") exec python3 -c '
+import json, os, sys
+m = json.load(sys.stdin); md = m["metadata"]
+path = os.path.join(sys.argv[1], md["namespace"], md["name"] + ".json")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps(m).encode())
+print("secret/" + md["name"] + " configured")' "$store";;
+esac
+echo "unsupported: $*" >&2; exit 2
+"""
+
+
+def test_apikey_exported(states, maas_env, tmp_path, debug_logs):
+    store = tmp_path / "k8s"
+    store.mkdir()
+    script = tmp_path / "microk8s"
+    script.write_text(FAKE_MICROK8S.format(store=store))
+    script.chmod(0o755)
+    args = {"namespace": "maas", "kubectl": f"{script} kubectl"}
+    ret = states.maas.apikey_exported("maas-api-key", test=True, **args)
+    assert ret.result is None and ret.changes["secret"]["old"] == "missing"
+    ret = states.maas.apikey_exported("maas-api-key", **args)
+    assert ret.result is True, ret.comment
+    written = json.loads((store / "maas" / "maas-api-key.json").read_text())
+    exported = base64.b64decode(written["data"]["token"]).decode()
+    assert exported.count(":") == 2
+    again = states.maas.apikey_exported("maas-api-key", **args)
+    assert again.result is True and again.changes == {}
+    assert_no_secret(debug_logs.text + str(ret) + str(again), exported.split(":")[2])
