@@ -60,7 +60,7 @@ def node_loaders(minion_opts, pillar_root, join_secret_file):
     cache = {}
 
     def make(minion_id, **extra_opts):
-        key = (minion_id, tuple(sorted(extra_opts.items())))
+        key = (minion_id, repr(sorted(extra_opts.items())))
         if key not in cache:
             opts = copy.deepcopy(minion_opts)
             opts.update(

@@ -1,0 +1,240 @@
+"""Every SLS renders for every role with the example pillar (MetalK8s style), the top file
+assigns states by role, and a bad pillar stops a run while it renders."""
+
+import hashlib
+import hmac
+import shutil
+
+import pytest
+
+from tests.functional.states.conftest import EXAMPLE
+from tests.functional.states.conftest import JOIN_SECRET
+from tests.functional.states.conftest import split_example
+from tests.functional.states.conftest import write_sls
+from tests.support.paths import EXT_DIRS
+from tests.support.paths import PILLAR_DIR
+from tests.support.paths import SALT_DIR
+
+STATES_DIR = SALT_DIR / "states"
+FAKES = STATES_DIR.parents[1] / "tests" / "functional" / "states" / "fake_modules"
+# Our modules, then a test double of ``mine`` (masterless mine.get sees only its own data).
+WITH_FAKE_MINE = [*EXT_DIRS["module_dirs"], str(FAKES / "mine_only")]
+# Colleagues' trees (maas, reactor) and the orchestration (rendered on the master) aside.
+OWN_TREES = ("core", "bastion", "salt_master", "microk8s")
+SLS_NAMES = sorted(
+    str(path.relative_to(STATES_DIR).with_suffix("")).replace("/", ".").removesuffix(".init")
+    for tree in OWN_TREES
+    for path in (STATES_DIR / tree).rglob("*.sls")
+)
+NODES = sorted(EXAMPLE["kubesalt"]["nodes"])
+MASTER = "k8s-master.lab.kubesalt.test"
+WORKER = "k8s-worker-0.lab.kubesalt.test"
+JOIN_INFO = {MASTER: {"address": "10.1.0.10:25000", "fingerprint": "0a1b2c3d4e5f"}}
+
+EXPECTED_TOP = {
+    "salt.lab.kubesalt.test": ["core", "salt_master"],
+    "bastion.lab.kubesalt.test": ["core", "bastion"],
+    MASTER: ["core", "microk8s.master"],
+    WORKER: ["core", "microk8s.joined"],
+    "k8s-worker-1.lab.kubesalt.test": ["core", "microk8s.joined"],
+}
+
+
+def token_for(minion_id):
+    return hmac.new(JOIN_SECRET.encode(), minion_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def by_function(high, function):
+    """``{state id: {arg: value}}`` of the states calling ``module.function``."""
+    module, _, fun = function.partition(".")
+    found = {}
+    for state_id, body in high.items():
+        if module in body and fun in body[module]:
+            args = {}
+            for item in body[module]:
+                if isinstance(item, dict):
+                    args.update(item)
+            args.setdefault("name", state_id)
+            args.pop("order", None)
+            found[state_id] = args
+    return found
+
+
+def test_every_own_sls_is_listed():
+    assert {"core", "bastion", "salt_master", "microk8s", "microk8s.master"} <= set(SLS_NAMES)
+
+
+@pytest.mark.parametrize("node_id", NODES)
+def test_every_sls_renders_for_every_role(node_loaders, node_id):
+    # One render of every SLS at once per role (a render error names the SLS at fault).
+    high = node_loaders(node_id).modules.state.show_sls(",".join(SLS_NAMES))
+    assert isinstance(high, dict), high
+    rendered = {body["__sls__"] for body in high.values()}
+    # Every SLS with states of its own renders some (init files only include).
+    assert rendered == {name for name in SLS_NAMES if name not in ("core", "bastion", "microk8s")}
+
+
+@pytest.mark.parametrize("node_id", NODES)
+def test_top_assigns_states_by_role(node_loaders, node_id):
+    top = node_loaders(node_id).modules.state.show_top()
+    assert list(top["base"]) == EXPECTED_TOP[node_id]
+
+
+def test_highstate_renders_for_every_role(node_loaders):
+    for node_id in NODES:
+        high = node_loaders(node_id).modules.state.show_highstate()
+        assert isinstance(high, dict), (node_id, high)
+        assert "core-sshd-config" in high
+
+
+def test_sshd_config_checked_by_sshd_before_it_replaces_the_file(node_loaders):
+    args = by_function(node_loaders(WORKER).modules.state.show_sls("core.sshd"), "file.managed")
+    config = args["core-sshd-config"]
+    assert config["check_cmd"] == "/usr/sbin/sshd -t -f"
+    assert config["tmp_ext"] == ".conf"
+    assert config["context"]["sshd"]["port"] == 22
+
+
+def test_hosts_lists_every_node_with_its_private_address(node_loaders):
+    args = by_function(node_loaders(WORKER).modules.state.show_sls("core.hosts"), "host.only")
+    got = {a["name"]: a["hostnames"] for a in args.values()}
+    assert got == {
+        node["private_ip"]: [node_id, node_id.partition(".")[0]]
+        for node_id, node in EXAMPLE["kubesalt"]["nodes"].items()
+    }
+
+
+def test_hosts_prefer_the_address_published_in_the_mine(node_loaders):
+    loaders = node_loaders(
+        WORKER,
+        module_dirs=WITH_FAKE_MINE,
+        kubesalt_fake_mine={"kubesalt_private_ip": {MASTER: ["10.0.0.20", "10.1.0.77"]}},
+    )
+    args = by_function(loaders.modules.state.show_sls("core.hosts"), "host.only")
+    assert args[f"core-hosts-{MASTER}"]["name"] == "10.1.0.77"
+
+
+def test_bootstrap_control_plane_registers_every_other_node_token(node_loaders):
+    high = node_loaders(MASTER).modules.state.show_sls("microk8s.master")
+    registered = by_function(high, "microk8s.token_registered")
+    workers = EXAMPLE["kubesalt"]["microk8s"]["workers"]
+    assert {args["name"]: args["token"] for args in registered.values()} == {
+        node: token_for(node) for node in workers
+    }
+    assert all(args["ttl"] == 3600 for args in registered.values())
+    # State ids and names end up in every return and log line: never a token there.
+    for state_id, args in registered.items():
+        assert args["token"] not in state_id
+        assert args["token"] not in args["name"]
+
+
+def test_addons_from_pillar_with_current_names(node_loaders):
+    high = node_loaders(MASTER).modules.state.show_sls("microk8s.addons")
+    enabled = {a["name"] for a in by_function(high, "microk8s.addon_enabled").values()}
+    disabled = {a["name"] for a in by_function(high, "microk8s.addon_disabled").values()}
+    assert enabled == {
+        "dns",
+        "hostpath-storage",
+        "helm3",
+        "ha-cluster",
+        "metrics-server",
+        "observability",
+    }
+    assert disabled == {"registry"}
+
+
+def test_floating_ip_san_on_control_planes_only(node_loaders):
+    master = node_loaders(MASTER).modules.state.show_sls("microk8s.base")
+    sans = by_function(master, "microk8s.extra_san_present")
+    assert [args["name"] for args in sans.values()] == ["10.0.0.20"]
+    worker = node_loaders(WORKER).modules.state.show_sls("microk8s.base")
+    assert not by_function(worker, "microk8s.extra_san_present")
+
+
+def test_worker_joins_the_bootstrap_control_plane_from_the_mine(node_loaders):
+    loaders = node_loaders(
+        WORKER, module_dirs=WITH_FAKE_MINE, kubesalt_fake_mine={"microk8s_join_info": JOIN_INFO}
+    )
+    joined = by_function(
+        loaders.modules.state.show_sls("microk8s.joined"), "microk8s.cluster_joined"
+    )
+    assert joined == {
+        "microk8s-joined-cluster": {
+            "name": "10.1.0.10:25000",
+            "token": token_for(WORKER),
+            "worker": True,
+            "fingerprint": "0a1b2c3d4e5f",
+            "require": [{"microk8s": "microk8s-base-running"}],
+        }
+    }
+
+
+def test_join_waits_for_the_mine(node_loaders):
+    high = node_loaders(WORKER).modules.state.show_sls("microk8s.joined")
+    failing = by_function(high, "test.fail_without_changes")["microk8s-joined-cluster"]
+    assert f"the join address of {MASTER} is not in the mine yet" in failing["comment"]
+    assert not by_function(high, "microk8s.cluster_joined")
+
+
+@pytest.fixture(scope="module")
+def lab_pillar_root(tmp_path_factory):
+    """pillar/ with the example inventory only: the lab layer is the last word."""
+    root = tmp_path_factory.mktemp("lab-pillar")
+    shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
+    inventory, _ = split_example()
+    write_sls(root / "_from_terraform.sls", inventory)
+    return root
+
+
+def test_lab_layer_needs_no_network_and_leaves_global_sysctls(node_loaders, lab_pillar_root):
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(lab_pillar_root)]})
+    high = loaders.modules.state.show_sls("core")
+    installed = by_function(high, "pkg.installed")["core-packages-installed"]
+    assert installed["refresh"] is False
+    assert "sudo" not in installed["pkgs"]
+    assert not by_function(high, "pkg.uptodate")
+    settings = {args["name"] for args in by_function(high, "sysctl.present").values()}
+    assert settings == {
+        "net.ipv6.conf.all.disable_ipv6",
+        "net.ipv6.conf.default.disable_ipv6",
+        "net.ipv6.conf.lo.disable_ipv6",
+    }
+
+
+def test_cloud_environment_upgrades_packages(node_loaders, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cloud-pillar")
+    shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
+    inventory, _ = split_example()
+    write_sls(root / "_from_terraform.sls", inventory)
+    loaders = node_loaders("k8s-worker-0.cloud.example", pillar_roots={"base": [str(root)]})
+    high = loaders.modules.state.show_sls("core.packages")
+    assert by_function(high, "pkg.uptodate")
+    assert by_function(high, "pkg.installed")["core-packages-installed"]["refresh"] is True
+
+
+@pytest.mark.parametrize(
+    ("layer", "key"),
+    [
+        ({"networks": {"private_cidr": "10.1.0.0/33"}}, "kubesalt:networks:private_cidr"),
+        ({"microk8s": {"addons": {"kubeflow": True}}}, "kubesalt:microk8s:addons:kubeflow"),
+        ({"users": {"carol": {"sudo": True}}}, "kubesalt:users:carol:ssh_keys"),
+    ],
+)
+def test_bad_pillar_stops_the_run_before_any_change(node_loaders, tmp_path_factory, layer, key):
+    root = tmp_path_factory.mktemp("bad-pillar")
+    shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
+    inventory, _ = split_example()
+    write_sls(root / "_from_terraform.sls", inventory)
+    write_sls(root / "minions" / "defaults" / "k8s-worker-0.sls", {"kubesalt": layer})
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
+    ret = loaders.modules.state.sls("core.locale", test=True).raw
+    assert isinstance(ret, list), ret  # render errors: no state was even considered
+    assert any(key in error for error in ret), ret
+    assert any("nothing was changed" in error for error in ret)
+
+
+def test_minion_id_failing_the_pattern_stops_the_run(node_loaders):
+    loaders = node_loaders("k8s-worker-?.lab.kubesalt.test")
+    ret = loaders.modules.state.sls("core.locale", test=True).raw
+    assert isinstance(ret, list), ret
+    assert any("minion id: 'k8s-worker-?.lab.kubesalt.test' does not match" in e for e in ret)
