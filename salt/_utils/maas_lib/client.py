@@ -37,7 +37,7 @@ class MaasConnectionError(Exception):
 def split_api_key(api_key: str) -> tuple[str, str, str]:
     """Return (consumer_key, token_key, token_secret); ValueError names no part of the key."""
     if not isinstance(api_key, str):
-        raise ValueError("the MAAS API key must be a string")
+        raise ValueError("the MAAS API key must be a string consumer_key:token_key:token_secret")
     parts = api_key.strip().split(":")
     if len(parts) != 3 or not all(parts):
         raise ValueError(
