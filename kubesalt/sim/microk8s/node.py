@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 
 from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s.host import KNOB_DEFAULTS
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.launch import PACKAGE_PARENT
 from kubesalt.sim.microk8s.snapcmd import install_launcher
+
+# Knobs whose change starts/stops the agent (a fork): applied in a separate process, never
+# in the caller's (possibly multi-threaded) process.
+SIDE_EFFECT_KNOBS = {"stopped", "agent_unreachable"}
 
 
 class SimNode:
@@ -66,6 +71,11 @@ class SimNode:
     def set_knobs(self, **knobs) -> dict:
         """Set knobs (see ``kubesalt sim microk8s knob --help``); applies their side effects
         (agent stopped/started, stopped.lock) in a separate process."""
+        unknown = set(knobs) - set(KNOB_DEFAULTS)
+        if unknown:
+            raise KeyError(f"unknown knob(s) {sorted(unknown)}; known: {sorted(KNOB_DEFAULTS)}")
+        if not set(knobs) & SIDE_EFFECT_KNOBS:
+            return self.host.update_knobs(**knobs)  # plain values: no process to start/stop
         pairs = [f"{key}={_knob_text(value)}" for key, value in knobs.items()]
         result = subprocess.run(
             [
