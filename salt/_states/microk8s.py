@@ -24,7 +24,7 @@ Salt's own "Running state [...]" log line shows it).
           - microk8s: microk8s-package
     microk8s-join:
       microk8s.cluster_joined:
-        - name: [10.1.0.11, 10.1.0.12]
+        - name: 10.1.0.11,10.1.0.12
         - token: {{ pillar['microk8s']['join_token'] | yaml_dquote }}
         - worker: True
 
@@ -34,6 +34,7 @@ Salt's own "Running state [...]" log line shows it).
 from __future__ import annotations
 
 import logging
+import re
 
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
@@ -312,14 +313,19 @@ def token_registered(name, ttl=None, token=None, margin=None):
     return ret
 
 
-def _targets(name):
-    addresses = [name] if isinstance(name, str) else list(name or [])
+def _targets(name, argument):
+    # Salt requires a state's name to be a string: a list comes as "IP1,IP2" or as the
+    # ``addresses`` argument.
+    if isinstance(name, str):
+        addresses = [part for part in re.split(r"[,\s]+", name) if part]
+    else:
+        addresses = list(name or [])
     if not addresses:
-        raise SaltInvocationError("name: give at least one control-plane address IP[:PORT]")
+        raise SaltInvocationError(f"{argument}: give at least one control-plane address")
     targets = []
     for address in addresses:
         try:
-            targets.append(_validate.address(address, "name"))
+            targets.append(_validate.address(address, argument))
         except ValueError as err:
             raise SaltInvocationError(str(err)) from None
     return targets
@@ -341,7 +347,7 @@ def _member_ips(current):
     return {node["address"].rsplit(":", 1)[0] for node in current["high_availability"]["nodes"]}
 
 
-def cluster_joined(name, token, worker=False, fingerprint=None):
+def cluster_joined(name, token, worker=False, fingerprint=None, addresses=None):
     """
     This node is part of the cluster of the control plane(s) ``name``; if not, it joins
     through them in turn (each attempt retried with bounded backoff when unreachable) and
@@ -350,7 +356,11 @@ def cluster_joined(name, token, worker=False, fingerprint=None):
     listed in ``name`` is the cluster's own control plane and is left alone.
 
     name
-        One control-plane address ``IP[:PORT]`` (port 25000 by default) or a list of them.
+        One control-plane address ``IP[:PORT]`` (port 25000 by default), or several
+        separated by commas (Salt wants a state's name to be a string), or a label when
+        ``addresses`` is given.
+    addresses
+        The control-plane addresses as a list, tried in turn. Defaults to ``name``.
     token
         The join token registered on those control planes (see ``token_registered``).
     worker
@@ -359,11 +369,14 @@ def cluster_joined(name, token, worker=False, fingerprint=None):
         The join CHECK of the control plane (12+ hex characters), or a mapping
         ``{ip: check}``; verifies the control plane's certificate. Defaults to no check.
     """
-    label = name if isinstance(name, str) else ", ".join(map(str, name or []))
     ret = _ret(name)
     role = _const.ROLE_WORKER if worker else _const.ROLE_CONTROL_PLANE
     try:
-        targets = _targets(name)
+        if addresses is not None:
+            targets = _targets(addresses, "addresses")
+        else:
+            targets = _targets(name, "name")
+        label = ", ".join(f"{ip}:{port}" for ip, port in targets)
         try:
             _validate.token(token)
         except ValueError as err:

@@ -1,0 +1,152 @@
+"""Execution module functions through the Salt loader against a simulated MicroK8s host."""
+
+import logging
+
+import pytest
+from salt.exceptions import CommandExecutionError
+from salt.exceptions import SaltInvocationError
+
+TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+
+@pytest.fixture
+def node(microk8s_sim):
+    node = microk8s_sim("127.0.2.10", install="1.32/stable")
+    node.set_knobs(join_seconds=0)
+    return node
+
+
+@pytest.fixture
+def mk8s(minion_of, node):
+    return minion_of(node).modules.microk8s
+
+
+def test_status_installed_version(mk8s, node):
+    status = mk8s.status()
+    assert status["running"] is True
+    assert status["role"] == "control-plane"
+    assert status["high_availability"] == {
+        "enabled": True,
+        "nodes": [{"address": "127.0.0.1:19001", "role": "voter"}],
+    }
+    assert status["addons"]["dns"]["status"] == "enabled"
+    assert status["addons"]["community"]["version"] == ""
+    assert mk8s.installed() == {"channel": "1.32/stable", "version": "v1.32.3", "revision": "7964"}
+    assert mk8s.version() == {"version": "1.32.3", "revision": "7964"}
+    assert mk8s.status(wait_ready=True, timeout=10)["running"] is True
+
+
+def test_status_is_cached_and_dropped_after_a_change(mk8s, node):
+    node.clear_invocations()
+    mk8s.status()
+    mk8s.addons()
+    mk8s.addon_status("dns")
+    assert len(node.invocations()) == 1
+    mk8s.enable("metrics-server")
+    assert mk8s.addon_status("metrics-server") == "enabled"
+    argvs = [entry["argv"] for entry in node.invocations()]
+    assert argvs[1] == ["microk8s", "enable", "metrics-server"]
+    assert argvs[2][:2] == ["microk8s", "status"]
+    mk8s.disable("metrics-server")
+    assert mk8s.addon_status("metrics-server") == "disabled"
+
+
+def test_addons_with_args_and_prompts(mk8s, node):
+    assert mk8s.enable("metallb", args="10.64.140.43-10.64.140.49") is True
+    assert mk8s.addon_status("metallb") == "enabled"
+    assert mk8s.enable("hostpath-storage") is True
+    # The disable hook prompts; stdin is closed, so it keeps the data and still succeeds.
+    assert mk8s.disable("hostpath-storage") is True
+    assert mk8s.addon_status("hostpath-storage") == "disabled"
+    with pytest.raises(SaltInvocationError, match="name: refusing to disable ha-cluster"):
+        mk8s.disable("ha-cluster")
+    with pytest.raises(SaltInvocationError, match="args: metallb needs an address range"):
+        mk8s.enable("metallb")
+
+
+def test_enable_community_addon_before_repo_is_a_clear_error(mk8s, node):
+    with pytest.raises(CommandExecutionError, match="argocd"):
+        mk8s.enable("argocd")
+
+
+def test_stop_start(mk8s, node):
+    assert mk8s.stop() is True
+    assert mk8s.status()["running"] is False
+    assert mk8s.start() is True
+    assert mk8s.status()["running"] is True
+
+
+def test_add_node_token_standing_and_fingerprint(mk8s, node, caplog):
+    with caplog.at_level(logging.DEBUG):
+        created = mk8s.add_node(token=TOKEN, ttl=3600)
+    assert created["token"] == TOKEN
+    assert created["check"] == mk8s.fingerprint()
+    assert created["urls"][0] == f"127.0.2.10:25000/{TOKEN}/{created['check']}"
+    assert TOKEN not in caplog.text
+    assert mk8s.token_standing(TOKEN) == "valid"
+    assert mk8s.token_standing(TOKEN, margin=7200) == "expiring"
+    generated = mk8s.add_node()
+    assert len(generated["token"]) == 32
+    assert mk8s.token_standing(generated["token"]) == "single-use"
+    assert mk8s.join_info() == {"address": "127.0.2.10:25000", "fingerprint": created["check"]}
+
+
+def test_nodes_and_config(mk8s, node):
+    nodes = mk8s.nodes()
+    assert len(nodes) == 1
+    assert nodes[0]["ready"] is True
+    assert nodes[0]["roles"] == ["control-plane"]
+    assert nodes[0]["address"] == "127.0.2.10"
+    assert "microk8s-cluster" in mk8s.config()
+
+
+def test_extra_san_and_refresh_certs_change_the_fingerprint(mk8s, node):
+    before = mk8s.fingerprint()
+    assert mk8s.extra_sans() == []
+    assert mk8s.add_extra_san("k8s.example.com") == {
+        "changed": True,
+        "extra_sans": ["k8s.example.com"],
+    }
+    assert mk8s.add_extra_san("k8s.example.com")["changed"] is False
+    template = node.read("var/snap/microk8s/current/certs/csr.conf.template")
+    assert "DNS.100 = k8s.example.com\n#MOREIPS\n" in template
+    assert mk8s.refresh_certs() is True
+    assert mk8s.fingerprint() != before
+    with pytest.raises(SaltInvocationError, match="cert:"):
+        mk8s.refresh_certs("nope.crt")
+
+
+def test_remove_node_errors_quote_microk8s(mk8s, node):
+    with pytest.raises(CommandExecutionError, match="does not exist in Kubernetes"):
+        mk8s.remove_node("ghost")
+    with pytest.raises(CommandExecutionError, match="not acting as a node in a cluster"):
+        mk8s.leave()
+
+
+def test_not_installed(minion_of, microk8s_sim):
+    bare = microk8s_sim("127.0.2.11")
+    mk8s = minion_of(bare).modules.microk8s
+    assert mk8s.installed() == {}
+    with pytest.raises(CommandExecutionError, match="installed"):
+        mk8s.status()
+    assert mk8s.install("1.32/stable")["channel"] == "1.32/stable"
+    assert mk8s.status()["running"] is True
+    assert mk8s.refresh("1.33/stable")["channel"] == "1.33/stable"
+
+
+def test_join_with_burnt_token_and_unreachable_agent(minion_of, microk8s_sim, caplog):
+    control_plane = microk8s_sim("127.0.2.12", install="1.32/stable")
+    joiner = microk8s_sim("127.0.2.13", install="1.32/stable")
+    mk8s = minion_of(joiner).modules.microk8s
+    with caplog.at_level(logging.DEBUG), pytest.raises(CommandExecutionError) as err:
+        mk8s.join(f"127.0.2.12:25000/{TOKEN}")
+    assert "must register it again" in str(err.value)
+    assert TOKEN not in str(err.value)
+    control_plane.set_knobs(agent_unreachable=True)
+    joiner.clear_invocations()
+    with caplog.at_level(logging.DEBUG), pytest.raises(CommandExecutionError) as err:
+        mk8s.join(f"127.0.2.12:25000/{TOKEN}")
+    assert "gave up after 3 attempts" in str(err.value)
+    assert [e["argv"][:2] for e in joiner.invocations()] == [["microk8s", "join"]] * 3
+    assert TOKEN not in str(err.value)
+    assert TOKEN not in caplog.text

@@ -1,0 +1,330 @@
+"""State module through the Salt loader against simulated hosts: test mode, idempotency,
+errors, a cluster of a control plane, a worker and a second control plane, and the number of
+MicroK8s CLI calls on a converged node."""
+
+import json
+import logging
+import textwrap
+
+import pytest
+
+TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+CP, WORKER, CP2 = "127.0.2.20", "127.0.2.21", "127.0.2.22"
+NOBODY = "127.0.2.29"  # no cluster agent listens there: connection refused
+
+
+def _assert_no_token(*things):
+    for thing in things:
+        text = thing if isinstance(thing, str) else json.dumps(thing, default=str)
+        assert TOKEN not in text
+
+
+def _product_logs(caplog):
+    """Log text of Salt and our modules; saltfactories' own "Calling state.single(...)"
+    line echoes the test's arguments and is not something a minion logs."""
+    return "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if not record.name.startswith("saltfactories")
+    )
+
+
+def _ret(result):
+    return {"result": result.result, "changes": result.changes, "comment": result.comment}
+
+
+@pytest.fixture
+def fresh(microk8s_sim, minion_of):
+    """A host with snapd but no MicroK8s, and its minion's state functions."""
+    node = microk8s_sim("127.0.2.30")
+    return node, minion_of(node)
+
+
+@pytest.fixture
+def control_plane(microk8s_sim, minion_of):
+    node = microk8s_sim(CP, install="1.32/stable")
+    node.set_knobs(join_seconds=0)
+    return node, minion_of(node)
+
+
+def test_installed_test_mode_live_and_idempotent(fresh):
+    node, minion = fresh
+    states = minion.states.microk8s
+    predicted = states.installed("microk8s", channel="1.32/stable", test=True)
+    assert predicted.result is None
+    assert predicted.changes == {"installed": {"old": None, "new": "1.32/stable"}}
+    assert not (node.root / "snap/bin/microk8s").exists()
+    applied = states.installed("microk8s", channel="1.32/stable")
+    assert applied.result is True
+    assert applied.changes == predicted.changes
+    again = states.installed("microk8s", channel="1.32/stable")
+    assert (again.result, again.changes) == (True, {})
+    moved = states.installed("microk8s", channel="1.33/stable", test=True)
+    assert moved.changes == {"channel": {"old": "1.32/stable", "new": "1.33/stable"}}
+    assert states.installed("microk8s", channel="1.33/stable").changes == moved.changes
+    assert states.installed("microk8s", channel="1.33").changes == {}
+    bad = states.installed("microk8s", channel="1.33/unstable")
+    assert bad.result is False
+    assert "channel: risk 'unstable'" in bad.comment
+
+
+def test_missing_prerequisites_are_none_in_test_mode(fresh):
+    _, minion = fresh
+    states = minion.states.microk8s
+    results = [
+        states.running("microk8s", test=True),
+        states.addon_enabled("dns", test=True),
+        states.addon_disabled("metrics-server", test=True),
+        states.token_registered("node-b", token=TOKEN, ttl=3600, test=True),
+        states.cluster_joined(CP, token=TOKEN, test=True),
+        states.extra_san_present("10.0.0.100", test=True),
+    ]
+    for result in results:
+        assert result.result is None, result.comment
+        assert "not installed" in result.comment
+    live = states.running("microk8s")
+    assert live.result is False
+    assert "not installed" in live.comment
+
+
+def test_running_starts_a_stopped_node(control_plane):
+    _, minion = control_plane
+    minion.modules.microk8s.stop()
+    states = minion.states.microk8s
+    predicted = states.running("microk8s", test=True)
+    assert (predicted.result, predicted.changes) == (
+        None,
+        {"running": {"old": False, "new": True}},
+    )
+    assert states.addon_enabled("dns", test=True).result is None  # would fail: stopped
+    applied = states.running("microk8s")
+    assert (applied.result, applied.changes) == (True, predicted.changes)
+    assert states.running("microk8s").changes == {}
+
+
+def test_addon_states(control_plane):
+    _, minion = control_plane
+    states = minion.states.microk8s
+    predicted = states.addon_enabled("core/metrics-server", test=True)
+    assert predicted.result is None
+    assert predicted.changes == {"core/metrics-server": {"old": "disabled", "new": "enabled"}}
+    assert states.addon_enabled("core/metrics-server").changes == predicted.changes
+    assert states.addon_enabled("core/metrics-server").changes == {}
+    assert states.addon_enabled("dns").changes == {}
+    disabling = states.addon_disabled("metrics-server", test=True)
+    assert disabling.changes == {"metrics-server": {"old": "enabled", "new": "disabled"}}
+    assert states.addon_disabled("metrics-server").changes == disabling.changes
+    assert states.addon_disabled("metrics-server").changes == {}
+    metallb = states.addon_enabled("metallb", args=["10.64.140.43-10.64.140.49"])
+    assert metallb.result is True
+    assert metallb.changes
+    for bad, fragment in (
+        (states.addon_enabled("dnss"), "name: unknown addon 'dnss'"),
+        (states.addon_disabled("ha-cluster"), "name: ha-cluster cannot be disabled"),
+        (states.addon_enabled("metallb", args={"x": 1}), "args:"),
+    ):
+        assert bad.result is False
+        assert fragment in bad.comment
+
+
+def test_token_registered(control_plane, caplog):
+    node, minion = control_plane
+    states = minion.states.microk8s
+    with caplog.at_level(logging.DEBUG):
+        predicted = states.token_registered("worker-1", token=TOKEN, ttl=3600, test=True)
+        applied = states.token_registered("worker-1", token=TOKEN, ttl=3600)
+        again = states.token_registered("worker-1", token=TOKEN, ttl=3600)
+    assert predicted.result is None
+    assert predicted.changes == {"token": {"old": "absent", "new": "registered"}, "ttl": 3600}
+    assert (applied.result, applied.changes) == (True, predicted.changes)
+    assert (again.result, again.changes) == (True, {})
+    tokens_file = node.root / "var/snap/microk8s/current/credentials/cluster-tokens.txt"
+    assert tokens_file.read_text().count(TOKEN) == 1
+    # An expired line for the same token shadows later lines: it is dropped and re-registered.
+    tokens_file.write_text(f"{TOKEN}|1000\n")
+    expired = states.token_registered("worker-1", token=TOKEN, ttl=3600)
+    assert expired.changes["token"] == {"old": "expired", "new": "registered"}
+    assert tokens_file.read_text().startswith(f"{TOKEN}|")
+    assert minion.modules.microk8s.token_standing(TOKEN) == "valid"
+    logged = _product_logs(caplog)
+    # The token as the state's name (the contract's short form) is masked in the return;
+    # Salt's state engine logs state names itself, hence the ``token`` argument.
+    short = states.token_registered(TOKEN, ttl=3600)
+    assert short.name == "<join token>"
+    assert short.result is True
+    short_bad = states.token_registered("too-short-token", ttl=3600)
+    assert short_bad.result is False
+    assert "name: a join token needs at least 32 characters" in short_bad.comment
+    _assert_no_token(
+        *(_ret(r) for r in (predicted, applied, again, expired, short, short_bad)), logged
+    )
+
+
+def test_extra_san_present(control_plane):
+    _, minion = control_plane
+    states = minion.states.microk8s
+    before = minion.modules.microk8s.fingerprint()
+    predicted = states.extra_san_present("10.0.0.100", test=True)
+    assert predicted.result is None
+    assert predicted.changes == {"extra_sans": {"old": [], "new": ["10.0.0.100"]}}
+    assert minion.modules.microk8s.fingerprint() == before
+    applied = states.extra_san_present("10.0.0.100")
+    assert (applied.result, applied.changes) == (True, predicted.changes)
+    after = minion.modules.microk8s.fingerprint()
+    assert after != before
+    again = states.extra_san_present("10.0.0.100")
+    assert again.changes == {}
+    assert minion.modules.microk8s.fingerprint() == after  # no refresh without a change
+    assert states.extra_san_present("not a san").result is False
+
+
+def _cluster_sls(address, worker, addons):
+    addon_states = "".join(
+        f"mk8s-addon-{name}:\n  microk8s.addon_enabled:\n    - name: {name}\n"
+        "    - require:\n      - microk8s: mk8s-running\n"
+        for name in addons
+    )
+    return (
+        textwrap.dedent(
+            f"""\
+        mk8s-installed:
+          microk8s.installed:
+            - name: microk8s
+            - channel: 1.32/stable
+        mk8s-running:
+          microk8s.running:
+            - name: microk8s
+            - require:
+              - microk8s: mk8s-installed
+        mk8s-joined:
+          microk8s.cluster_joined:
+            - name: {address}
+            - token: {TOKEN}
+            - worker: {worker}
+            - require:
+              - microk8s: mk8s-running
+        """
+        )
+        + addon_states
+    )
+
+
+def _apply(minion, sls, **kwargs):
+    result = minion.modules.state.template_str(sls, **kwargs).raw
+    assert isinstance(result, dict), result
+    return result
+
+
+def _changed(result):
+    return {key.split("_|-")[1] for key, value in result.items() if value["changes"]}
+
+
+def _failed(result):
+    return {key: value["comment"] for key, value in result.items() if value["result"] is False}
+
+
+ADDONS = ["dns", "ha-cluster", "helm", "helm3", "metrics-server"]
+
+
+def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, caplog):
+    _, cp = control_plane
+    worker_node = microk8s_sim(WORKER, install="1.32/stable")
+    cp2_node = microk8s_sim(CP2, install="1.32/stable")
+    for node in (worker_node, cp2_node):
+        node.set_knobs(join_seconds=0)
+    worker, cp2 = minion_of(worker_node), minion_of(cp2_node)
+    caplog.set_level(logging.DEBUG)
+
+    registered = cp.states.microk8s.token_registered("cluster", token=TOKEN, ttl=3600)
+    assert registered.result is True, registered.comment
+    # The control plane itself, listed in name, changes nothing.
+    itself = cp.states.microk8s.cluster_joined(f"{CP},{NOBODY}", token=TOKEN)
+    assert (itself.result, itself.changes) == (True, {})
+
+    # Worker: the first address refuses connections, the second one takes the join.
+    join_as_worker = {"name": "workers", "addresses": [NOBODY, CP], "token": TOKEN, "worker": True}
+    predicted = worker.states.microk8s.cluster_joined(**join_as_worker, test=True)
+    assert predicted.result is None
+    assert predicted.changes == {"joined": {"old": False, "new": True}, "role": "worker"}
+    joined = worker.states.microk8s.cluster_joined(**join_as_worker)
+    assert joined.result is True, joined.comment
+    assert joined.changes == predicted.changes
+    assert f"through {CP}:25000" in joined.comment
+    assert worker.modules.microk8s.status()["role"] == "worker"
+    again = worker.states.microk8s.cluster_joined(**join_as_worker)
+    assert (again.result, again.changes) == (True, {})
+    wrong_role = worker.states.microk8s.cluster_joined(CP, token=TOKEN)
+    assert wrong_role.result is False
+    assert "worker" in wrong_role.comment
+
+    # Second control plane, through a whole state run (first run: changes; second: none).
+    sls = _cluster_sls(CP, False, ADDONS)
+    first = _apply(cp2, sls)
+    assert not _failed(first), _failed(first)
+    assert "mk8s-joined" in _changed(first)
+    members = {n["address"] for n in cp.modules.microk8s.status()["high_availability"]["nodes"]}
+    assert {f"{CP}:19001", f"{CP2}:19001"} <= members
+    names = {n["address"]: n for n in cp.modules.microk8s.nodes()}
+    assert names[WORKER]["roles"] == ["worker"]
+    assert names[CP2]["roles"] == ["control-plane"]
+
+    cp2_node.clear_invocations()
+    second = _apply(cp2, sls)
+    assert not _failed(second), _failed(second)
+    assert _changed(second) == set()
+    calls = cp2_node.invocations()
+    assert len(calls) <= 2, calls
+    assert {tuple(c["argv"][:2]) for c in calls} == {("snap", "list"), ("microk8s", "status")}
+
+    worker_sls = _cluster_sls(f"{NOBODY},{CP}", True, [])
+    worker_node.clear_invocations()
+    worker_run = _apply(worker, worker_sls)
+    assert not _failed(worker_run), _failed(worker_run)
+    assert _changed(worker_run) == set()
+    assert len(worker_node.invocations()) <= 2, worker_node.invocations()
+
+    # Re-joining a dqlite member fails with the advice to remove it first.
+    with pytest.raises(Exception) as err:
+        cp2.modules.microk8s.join(f"{CP}:25000/{TOKEN}")
+    assert "remove-node" in str(err.value)
+
+    # Remove the worker: it leaves, then the control plane drops it.
+    worker.modules.microk8s.leave()
+    worker_name = names[WORKER]["name"]
+    removal = cp.states.microk8s.node_removed(worker_name, test=True)
+    assert (removal.result, removal.changes) == (
+        None,
+        {"node": {"old": "present", "new": "absent"}},
+    )
+    removed = cp.states.microk8s.node_removed(worker_name)
+    assert (removed.result, removed.changes) == (True, removal.changes), removed.comment
+    assert cp.states.microk8s.node_removed(worker_name).changes == {}
+
+    everything = [registered, itself, predicted, joined, again, wrong_role, removal, removed]
+    _assert_no_token(
+        *(_ret(r) for r in everything), first, second, worker_run, _product_logs(caplog)
+    )
+
+
+def test_cluster_joined_failures_say_what_to_do(control_plane, microk8s_sim, minion_of):
+    _, cp = control_plane
+    joiner_node = microk8s_sim("127.0.2.23", install="1.32/stable")
+    joiner = minion_of(joiner_node)
+    burnt = joiner.states.microk8s.cluster_joined(CP, token=TOKEN, worker=True)
+    assert burnt.result is False
+    assert "must register it again" in burnt.comment
+    assert burnt.changes == {}
+    bad = joiner.states.microk8s.cluster_joined("cp1.example.com", token=TOKEN)
+    assert bad.result is False
+    assert "name: 'cp1.example.com' is not an IPv4 address" in bad.comment
+    bad_check = joiner.states.microk8s.cluster_joined(CP, token=TOKEN, fingerprint="xyz")
+    assert bad_check.result is False
+    assert "fingerprint:" in bad_check.comment
+    # A wrong fingerprint: the certificate of the control plane does not match.
+    cp.states.microk8s.token_registered("j", token=TOKEN, ttl=600)
+    mismatch = joiner.states.microk8s.cluster_joined(
+        CP, token=TOKEN, worker=True, fingerprint="000000000000"
+    )
+    assert mismatch.result is False
+    assert "fingerprint" in mismatch.comment
+    _assert_no_token(*(_ret(r) for r in (burnt, bad, bad_check, mismatch)))
