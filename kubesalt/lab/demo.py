@@ -42,6 +42,18 @@ def _failed_states(returns: dict) -> list[str]:
     return failures
 
 
+def _master_pid(lab: Lab) -> str:
+    return lab.exec("salt", ["cat", "/run/salt-master.pid"]).stdout.strip()
+
+
+def _orchestrate(lab: Lab):
+    return lab.exec(
+        "salt",
+        ["salt-run", "--out=json", "state.orchestrate", "orch.cluster"],
+        timeout=APPLY_TIMEOUT,
+    )
+
+
 def run(lab: Lab, workers: int = 2, domain: str | None = None) -> int:
     started = time.monotonic()
 
@@ -65,13 +77,15 @@ def run(lab: Lab, workers: int = 2, domain: str | None = None) -> int:
     states_dir = repo_root() / "salt" / "states"
     if (states_dir / "orch" / "cluster.sls").exists():
         report("rolling the cluster out: salt-run state.orchestrate orch.cluster")
-        apply = lab.exec(
-            "salt",
-            ["salt-run", "--out=json", "state.orchestrate", "orch.cluster"],
-            timeout=APPLY_TIMEOUT,
-        )
-        data = _json(apply.stdout).get("data", {})
-        failures = _failed_states(data)
+        master_pid = _master_pid(lab)
+        apply = _orchestrate(lab)
+        if apply.returncode != 0 and _master_pid(lab) != master_pid:
+            # The salt_master state changed the master's config and restarted the master
+            # under the running orchestration: wait for it, then run again (idempotent).
+            report("the salt master restarted itself during the roll-out: running it again")
+            lab.wait_for_minions(minions)
+            apply = _orchestrate(lab)
+        failures = _failed_states(_json(apply.stdout).get("data", {}))
     elif (states_dir / "top.sls").exists():
         report("no orch/cluster.sls yet: applying a highstate to every minion")
         apply = lab.salt(

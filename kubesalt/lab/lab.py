@@ -34,7 +34,7 @@ from kubesalt.lab.topology import Host
 
 DEFAULT_STATE_DIR = "/var/lib/kubesalt/lab"
 DEFAULT_LOCK_PATH = "/run/lock/kubesalt-lab.lock"
-HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin"
 
 SUPERVISOR_START_TIMEOUT = 40.0
 SUPERVISOR_STOP_TIMEOUT = 3.0
@@ -568,19 +568,21 @@ class Lab:
     def _start_salt(self, hosts: list[Host], report) -> None:
         minions = [h for h in hosts if h.runs_salt]
         report("starting salt-master on salt and salt-minion on every host (init scripts)")
-        self.exec("salt", ["service", "salt-master", "start"], check=True)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            futures = [
-                pool.submit(self.exec, h.name, ["service", "salt-minion", "start"], check=True)
-                for h in minions
-            ]
-            for future in futures:
-                future.result()
+        # All at once: a minion that starts before the master simply retries.
+        starts = [("salt", "salt-master")] + [(h.name, "salt-minion") for h in minions]
+        self._parallel([(name, ["service", service, "start"]) for name, service in starts])
         expected = [h.minion_id for h in minions]
         report(f"accepting {len(expected)} minion keys explicitly (salt-key -a ID -y)")
         self._accept_keys(expected)
         report("waiting for every minion to answer test.ping")
         self._wait_ping(expected)
+
+    def _parallel(self, commands: list[tuple[str, list[str]]]) -> None:
+        """Run ``(host, argv)`` commands concurrently; raise the first failure."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(self.exec, host, argv, check=True) for host, argv in commands]
+            for future in futures:
+                future.result()
 
     def _key_lists(self) -> dict:
         result = self.exec("salt", ["salt-key", "--list=all", "--out=json"], check=True)
@@ -593,10 +595,10 @@ class Lab:
             keys = self._key_lists()
             accepted = set(keys.get("minions", []))
             pending -= accepted
-            waiting = pending & set(keys.get("minions_pre", []))
-            for minion_id in sorted(waiting):
-                self.exec("salt", ["salt-key", "-a", minion_id, "-y"], check=True)
-                pending.discard(minion_id)
+            waiting = sorted(pending & set(keys.get("minions_pre", [])))
+            # One explicit acceptance per expected id (never a glob, never auto_accept).
+            self._parallel([("salt", ["salt-key", "-a", minion_id, "-y"]) for minion_id in waiting])
+            pending -= set(waiting)
             if not pending:
                 break
             if time.monotonic() >= deadline:
@@ -610,8 +612,12 @@ class Lab:
         if unexpected:
             raise LabError(f"unexpected accepted minion keys: {', '.join(sorted(unexpected))}")
 
-    def _wait_ping(self, expected: list[str]) -> None:
-        deadline = time.monotonic() + PING_TIMEOUT
+    def wait_for_minions(self, expected: list[str], timeout: float = PING_TIMEOUT) -> None:
+        """Wait (bounded) until every minion id in ``expected`` answers ``test.ping``."""
+        self._wait_ping(expected, timeout)
+
+    def _wait_ping(self, expected: list[str], timeout: float = PING_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         missing = set(expected)
         while True:
             result = self.salt(
@@ -633,8 +639,7 @@ class Lab:
                 return
             if time.monotonic() >= deadline:
                 raise LabError(
-                    f"no test.ping answer within {PING_TIMEOUT:.0f} s from: "
-                    f"{', '.join(sorted(missing))}"
+                    f"no test.ping answer within {timeout:.0f} s from: {', '.join(sorted(missing))}"
                 )
             time.sleep(0.5)
 
@@ -652,28 +657,8 @@ class Lab:
             report("MicroK8s simulator not available yet (no `kubesalt sim microk8s install-snap`)")
             return
         report("installing the MicroK8s simulator's snap command in every host")
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            futures = [
-                pool.submit(
-                    self.exec,
-                    h.name,
-                    [
-                        "kubesalt",
-                        "sim",
-                        "microk8s",
-                        "install-snap",
-                        "--root",
-                        "/",
-                        "--address",
-                        h.main_ip,
-                    ],
-                    check=True,
-                )
-                for h in hosts
-                if h.runs_salt
-            ]
-            for future in futures:
-                future.result()
+        install = ["kubesalt", "sim", "microk8s", "install-snap", "--root", "/", "--address"]
+        self._parallel([(h.name, [*install, h.main_ip]) for h in hosts if h.runs_salt])
 
     # ------------------------------------------------------------------ status / down
     def status(self) -> dict:
