@@ -1,0 +1,61 @@
+"""MAAS 2.9 behaviour: the shared secret is reconciled between the database and the file
+(a mismatch stops the region), the 2.9 setting list, a version document with a build
+string."""
+
+import time
+import urllib.request
+
+import pytest
+
+MAAS_VERSION = "2.9"
+pytestmark = pytest.mark.timeout(120)
+OTHER_SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def region_answers(url):
+    try:
+        with urllib.request.urlopen(url + "/api/2.0/version/", timeout=1):  # noqa: S310
+            return True
+    except OSError:
+        return False
+
+
+def test_rack_joins_a_29_region(states, modules, maas_env):
+    ret = states.maas.region_initialized(maas_env.maas_url, database_uri=maas_env.database_uri)
+    assert ret.result is True, ret.comment
+    assert states.maas.admin_present("admin", password="pw-29", email="a@example.com").result
+    secret = maas_env.region.read_secret()
+    ret = states.maas.rack_registered("rack1", url=maas_env.maas_url, secret=secret, timeout=20)
+    assert ret.result is True, ret.comment
+    info = modules.maas.version()
+    assert info["version"] == "2.9.2" and info["subversion"]
+
+
+def test_secret_mismatch_stops_a_29_region(maas_env):
+    region = maas_env.region
+    secret = region.read_secret()
+    region.secret_file.write_text(OTHER_SECRET)
+    try:
+        region.start_daemon("regiond")
+        assert wait_for(lambda: region.daemon_pid("regiond") is None)
+        assert "AssertionError" in region.logfile("regiond").read_text()
+    finally:
+        region.secret_file.write_text(secret)
+        region.start_daemon("regiond")
+    assert wait_for(lambda: region_answers(maas_env.maas_url))
+
+
+def test_29_settings(states):
+    ret = states.maas.config_set("session_length", value=3600)
+    assert ret.result is False and "not a valid config setting" in ret.comment
+    ret = states.maas.config_set("upstream_dns", value="10.0.0.53, 10.0.0.54")
+    assert ret.result is True and ret.changes["upstream_dns"]["new"] == "10.0.0.53 10.0.0.54"
