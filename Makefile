@@ -37,10 +37,11 @@ $(VENV)/.created:
 	$(PIP) install -q --upgrade pip
 	touch $@
 
-# Always reinstall the project (not editable): salt-call then loads the modules exactly as
-# a user's `pip install .` would. Dependencies already present are not downloaded again.
+# Editable: the lab and the tests run the work tree's code. The path of a real
+# `pip install .` (a wheel, data files, the salt.loader entry point) is exercised by
+# tests/integration/test_masterless.py in a throwaway virtualenv.
 venv: $(VENV)/.created
-	$(PIP) install -q -c constraints.txt ".[test]"
+	$(PIP) install -q -c constraints.txt -e ".[test]"
 
 lint: venv
 	$(VENV)/bin/ruff check kubesalt salt tests
