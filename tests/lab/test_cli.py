@@ -1,0 +1,43 @@
+"""`kubesalt lab ...` argument handling and messages (no lab is started here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubesalt import cli
+from kubesalt.lab import lab as lab_module
+
+
+def test_status_of_no_lab(tmp_path, capsys):
+    assert cli.main(["lab", "--state-dir", str(tmp_path), "status"]) == 3
+    assert "lab: down" in capsys.readouterr().out
+
+
+def test_exec_without_a_command(tmp_path, capsys):
+    assert cli.main(["lab", "--state-dir", str(tmp_path), "exec", "salt", "--"]) == 1
+    assert "nothing to run" in capsys.readouterr().err
+
+
+def test_exec_without_a_lab(tmp_path, capsys):
+    assert cli.main(["lab", "--state-dir", str(tmp_path), "exec", "salt", "--", "true"]) == 1
+    assert "no lab is up" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "-1"], "--workers must be between 0 and 150"),
+        (["--control-planes", "0"], "--control-planes must be between 1 and 50"),
+        (["--domain", "under_score.test"], "--domain 'under_score.test' is not a DNS name"),
+    ],
+)
+def test_bad_up_arguments_start_nothing(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.setattr(lab_module, "requirements_problem", lambda: None)
+    assert cli.main(["lab", "--state-dir", str(tmp_path), "up", *args]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "pids.json").exists()
+
+
+def test_down_without_a_lab_is_fine(tmp_path, capsys):
+    assert cli.main(["lab", "--state-dir", str(tmp_path), "down"]) == 0
+    assert "lab down" in capsys.readouterr().out
