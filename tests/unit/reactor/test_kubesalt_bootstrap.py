@@ -38,20 +38,19 @@ class FakeMaster:
 
     def functions(self):
         return {
-            "manage.up": self.up,
             "salt.execute": self.execute,
             "state.orchestrate": self.orchestrate,
             "event.send": self.send,
         }
 
-    def up(self, tgt, tgt_type, timeout):
-        assert tgt_type == "list"
-        self.calls.append(("manage.up", tgt))
-        return [m for m in self.answering if m in tgt.split(",")]
-
     def execute(self, tgt, fun, tgt_type, timeout):
+        assert tgt_type == "list"
         self.calls.append((fun, tgt))
-        return {m: {"modules": []} for m in tgt.split(",") if m in self.answering}
+        targets = tgt.split(",")
+        if fun == "test.ping":
+            # What LocalClient hands back for a listed minion that never connected.
+            return {m: (True if m in self.answering else {"failed": True}) for m in targets}
+        return {m: {"modules": []} for m in targets if m in self.answering}
 
     def orchestrate(self, mods, saltenv):
         self.calls.append(("state.orchestrate", mods))
@@ -110,7 +109,7 @@ def test_runs_once_when_all_answer(bootstrap):
     ret = runner.run(trigger="salt.example.internal")
     assert ret["result"] == "done"
     assert master.calls == [
-        ("manage.up", ",".join(MINIONS)),
+        ("test.ping", ",".join(MINIONS)),
         ("saltutil.sync_all", ",".join(MINIONS)),
         ("state.orchestrate", "orch.cluster"),
     ]
@@ -191,7 +190,10 @@ def test_an_exception_is_reported_and_releases_the_lock(bootstrap):
 
 def test_minion_that_does_not_sync_fails_the_run(bootstrap):
     master = FakeMaster(answering=MINIONS)
-    master.execute = lambda tgt, fun, tgt_type, timeout: {MINIONS[0]: {}, MINIONS[1]: False}
+    ping = master.execute
+    master.execute = lambda tgt, fun, tgt_type, timeout: (
+        ping(tgt, fun, tgt_type, timeout) if fun == "test.ping" else {MINIONS[0]: {}}
+    )
     ret = bootstrap(master).run()
     assert ret["result"] == "failed"
     assert "did not return from" in ret["error"]
