@@ -837,6 +837,7 @@ def _kubectl_argv(kubectl):
 
 
 def _key_for_export(username, api_key):
+    api_key = api_key or _opt("api_key") or _pillar_maas().get("api_key")
     if api_key:
         try:
             _client.split_api_key(api_key)

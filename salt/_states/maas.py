@@ -193,12 +193,15 @@ def config_set(name, value=None, settings=None, url=None, api_key=None):
         A mapping of several settings.
     """
     ret = _ret(name)
-    wanted = dict(settings) if settings else {name: value}
+    wanted = dict(settings) if settings is not None else {name: value}
     api = _api_args(url, api_key)
     try:
         for key in wanted:
             _config.validate_name(key)
             _config.normalize(key, wanted[key])
+        if not wanted:
+            ret["comment"] = "No MAAS settings to manage"
+            return ret
         current = {key: __salt__["maas.get_config"](key, **api) for key in wanted}
         changes = _config.diff(wanted, current)
         if not changes:

@@ -20,3 +20,12 @@ base:
 {%- elif 'microk8s_control_plane' in roles or 'microk8s_worker' in roles %}
     - microk8s.joined
 {%- endif %}
+{%- if 'maas_db' in roles %}
+    - maas.db
+{%- endif %}
+{%- if 'maas_region' in roles %}
+    - maas
+{%- endif %}
+{%- if 'maas_rack' in roles %}
+    - maas.rack
+{%- endif %}

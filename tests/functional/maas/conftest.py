@@ -34,6 +34,8 @@ class MaasEnv:
     maas_url: str
     database_uri: str
     db_password: str
+    db_name: str
+    postgres: object
 
     def cli(self, host=None):
         return str((host or self.region).path("bin", "maas"))
@@ -48,15 +50,16 @@ def maas_version(request):
 
 
 @pytest.fixture(scope="module")
-def maas_env(tmp_path_factory, postgres_server, maas_version):  # noqa: F811
+def maas_env(request, tmp_path_factory, postgres_server, maas_version):  # noqa: F811
     base = next(_ADDRESS_BLOCKS)
     if base + 3 > 254:
         pytest.fail("out of 127.0.5.x addresses")
     root = pathlib.Path(tmp_path_factory.mktemp(f"maas-{maas_version}"))
     db_name = f"maas_{maas_version.replace('.', '')}_{secrets.token_hex(3)}"
     db_password = secrets.token_hex(12)
-    postgres_server.psql(f"CREATE ROLE {db_name} LOGIN PASSWORD '{db_password}'")
-    postgres_server.psql(f"CREATE DATABASE {db_name} OWNER {db_name}")
+    if getattr(request.module, "CREATE_DATABASE", True):  # else the test's maas.db SLS does
+        postgres_server.psql(f"CREATE ROLE {db_name} LOGIN PASSWORD '{db_password}'")
+        postgres_server.psql(f"CREATE DATABASE {db_name} OWNER {db_name}")
     region = maas_host.install(
         root / "region",
         version=maas_version,
@@ -81,6 +84,8 @@ def maas_env(tmp_path_factory, postgres_server, maas_version):  # noqa: F811
         maas_url=f"http://127.0.5.{base}:5240/MAAS",
         database_uri=postgres_server.uri(db_name, db_password, db_name),
         db_password=db_password,
+        db_name=db_name,
+        postgres=postgres_server,
     )
     try:
         yield env

@@ -1,0 +1,27 @@
+# The MAAS database: a role that can log in and a database it owns, in a real PostgreSQL.
+# The password is hashed (SCRAM) before psql sees it.
+{%- from "maas/map.jinja" import maas with context %}
+{%- set su = maas.db.superuser %}
+
+maas-db-user:
+  postgres_user.present:
+    - name: {{ maas.db.user }}
+    - password: {{ maas.db.password | yaml_dquote }}
+    - encrypted: scram-sha-256
+    - login: True
+    - user: {{ su.runas }}
+    - db_user: {{ su.db_user }}
+    - db_host: {{ su.db_host | yaml_dquote }}
+    - db_port: {{ su.db_port }}
+
+maas-db-database:
+  postgres_database.present:
+    - name: {{ maas.db.name }}
+    - owner: {{ maas.db.user }}
+    - encoding: UTF8
+    - user: {{ su.runas }}
+    - db_user: {{ su.db_user }}
+    - db_host: {{ su.db_host | yaml_dquote }}
+    - db_port: {{ su.db_port }}
+    - require:
+      - postgres_user: maas-db-user

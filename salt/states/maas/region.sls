@@ -1,0 +1,26 @@
+# A MAAS region: initialised against the database, the admin, the settings that do not
+# depend on images. Run on one region at a time (parallel inits race on migrations).
+{%- from "maas/map.jinja" import maas, database_uri with context %}
+
+maas-region-initialized:
+  maas.region_initialized:
+    - name: {{ maas.region.maas_url }}
+    - database_uri: {{ database_uri | yaml_dquote }}
+    - mode: {{ maas.region.mode }}
+
+maas-region-admin:
+  maas.admin_present:
+    - name: {{ maas.admin.username }}
+    - password: {{ maas.admin.password | yaml_dquote }}
+    - email: {{ maas.admin.email }}
+    - url: {{ maas.region.maas_url }}
+    - require:
+      - maas: maas-region-initialized
+
+maas-region-settings:
+  maas.config_set:
+    - name: maas-region-settings
+    - settings: {{ maas.settings | json }}
+    - url: {{ maas.region.maas_url }}
+    - require:
+      - maas: maas-region-admin
