@@ -5,27 +5,10 @@ points into the host's root and ``microk8s.bin``/``microk8s.snap_bin`` at its ex
 so one test can drive a control plane and a worker side by side. Addresses: 127.0.2.x only.
 """
 
-import copy
-import itertools
-
 import pytest
-from saltfactories.utils.functional import Loaders
 
+from tests.functional.microk8s.simminion import loaders_for
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
-
-_LOADER_IDS = itertools.count()
-
-
-class SimLoaders(Loaders):
-    """Loaders that detect the grains once per session (2 s each time otherwise)."""
-
-    _session_grains = None
-
-    @property
-    def grains(self):
-        if SimLoaders._session_grains is None:
-            SimLoaders._session_grains = copy.deepcopy(dict(super().grains))
-        return SimLoaders._session_grains
 
 
 @pytest.fixture(scope="module")
@@ -34,30 +17,13 @@ def minion_config_overrides(tmp_path_factory):
     return {"pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]}}
 
 
-def sim_opts(node, **extra):
-    """Minion options that point the microk8s module at simulated host ``node``."""
-    opts = {
-        "microk8s.snap_data": str(node.root / "var/snap/microk8s/current"),
-        "microk8s.bin": str(node.root / "snap/bin/microk8s"),
-        "microk8s.snap_bin": str(node.snap_path),
-        "microk8s.node_address": node.address,
-        "microk8s.join_backoff": 0.1,
-        "microk8s.join_attempts": 3,
-        "microk8s.ready_timeout": 30,
-    }
-    opts.update(extra)
-    return opts
-
-
 @pytest.fixture
 def minion_of(minion_opts):
     """Factory ``(node, **opts) -> Loaders`` for a minion that manages simulated ``node``."""
     created = []
 
     def make(node, **extra):
-        opts = copy.deepcopy(minion_opts)
-        opts.update(sim_opts(node, **extra))
-        loaders = SimLoaders(opts, loaded_base_name=f"kubesalt_mk8s_{next(_LOADER_IDS)}.loaded")
+        loaders = loaders_for(minion_opts, node, **extra)
         created.append(loaders)
         return loaders
 

@@ -11,9 +11,7 @@ TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 @pytest.fixture
 def node(microk8s_sim):
-    node = microk8s_sim("127.0.2.10", install="1.32/stable")
-    node.set_knobs(join_seconds=0)
-    return node
+    return microk8s_sim("127.0.2.10", install="1.32/stable")
 
 
 @pytest.fixture

@@ -43,7 +43,6 @@ def fresh(microk8s_sim, minion_of):
 @pytest.fixture
 def control_plane(microk8s_sim, minion_of):
     node = microk8s_sim(CP, install="1.32/stable")
-    node.set_knobs(join_seconds=0)
     return node, minion_of(node)
 
 

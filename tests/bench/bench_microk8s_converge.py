@@ -1,0 +1,117 @@
+"""Benchmark of the microk8s states on simulated hosts: MicroK8s CLI calls (microk8s + snap)
+and wall time of a first and a second state run, per role.
+
+Run with ``make bench`` (or ``.venv/bin/python -m pytest tests/bench/bench_microk8s_converge.py
+-o python_files='bench_*.py' -s -p no:randomly``); figures go to docs/benchmarks.md.
+Target (issue 2): on a converged node, installed + running + five addons + cluster_joined call
+the MicroK8s CLI at most twice in total and change nothing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import pytest
+
+from tests.functional.microk8s.simminion import loaders_for
+from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
+from tests.support.paths import EXT_DIRS
+
+TOKEN = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
+CP, CP2, WORKER = "127.0.2.40", "127.0.2.42", "127.0.2.41"
+ADDONS = ["dns", "ha-cluster", "helm3", "metrics-server", "hostpath-storage"]
+CONVERGED_CALL_LIMIT = 2
+
+
+@pytest.fixture(scope="module")
+def minion_opts(salt_factories, tmp_path_factory):
+    overrides = {
+        "file_client": "local",
+        **EXT_DIRS,
+        "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
+    }
+    return salt_factories.salt_minion_daemon("bench-mk8s", overrides=overrides).config.copy()
+
+
+def _sls(join_address: str, worker: bool, addons: list[str], register: bool) -> str:
+    text = textwrap.dedent(
+        f"""\
+        mk8s-installed:
+          microk8s.installed:
+            - name: microk8s
+            - channel: 1.32/stable
+        mk8s-running:
+          microk8s.running:
+            - name: microk8s
+            - require:
+              - microk8s: mk8s-installed
+        mk8s-joined:
+          microk8s.cluster_joined:
+            - name: {join_address}
+            - token: {TOKEN}
+            - worker: {worker}
+            - require:
+              - microk8s: mk8s-running
+        """
+    )
+    for name in addons:
+        text += (
+            f"mk8s-addon-{name}:\n  microk8s.addon_enabled:\n    - name: {name}\n"
+            "    - require:\n      - microk8s: mk8s-running\n"
+        )
+    if register:
+        text += (
+            "mk8s-token:\n  microk8s.token_registered:\n    - name: cluster\n"
+            f"    - token: {TOKEN}\n    - ttl: 3600\n"
+            "    - require:\n      - microk8s: mk8s-running\n"
+        )
+    return text
+
+
+def _run(loaders, node, sls):
+    node.clear_invocations()
+    started = time.monotonic()
+    result = loaders.modules.state.template_str(sls).raw
+    elapsed = time.monotonic() - started
+    failed = {k: v["comment"] for k, v in result.items() if v["result"] is False}
+    assert not failed, failed
+    changed = sorted(k.split("_|-")[1] for k, v in result.items() if v["changes"])
+    calls = node.invocations()
+    return {
+        "calls": len(calls),
+        "microk8s": sum(1 for c in calls if c["argv"][0] == "microk8s"),
+        "snap": sum(1 for c in calls if c["argv"][0] == "snap"),
+        "seconds": elapsed,
+        "changed": changed,
+    }
+
+
+def test_converge_cli_calls_per_role(minion_opts, microk8s_sim):  # noqa: F811
+    control_plane = microk8s_sim(CP)
+    second_cp = microk8s_sim(CP2)
+    worker = microk8s_sim(WORKER)
+    for node in (second_cp, worker):
+        node.set_knobs(join_seconds=0)
+    runs = [
+        ("control plane (first)", control_plane, _sls(CP, False, ADDONS, register=True)),
+        ("worker", worker, _sls(CP, True, [], register=False)),
+        ("control plane (joining)", second_cp, _sls(CP, False, ADDONS, register=False)),
+    ]
+    rows = []
+    for role, node, sls in runs:
+        loaders = loaders_for(minion_opts, node)
+        first = _run(loaders, node, sls)
+        second = _run(loaders_for(minion_opts, node), node, sls)
+        rows.append((role, first, second))
+        assert second["changed"] == [], (role, second)
+        assert second["calls"] <= CONVERGED_CALL_LIMIT, (role, second)
+    print("\nmicrok8s states: MicroK8s CLI calls (microk8s + snap) and wall time per run")
+    print("| role | run | CLI calls (microk8s/snap) | wall time | states changed |")
+    print("| --- | --- | --- | --- | --- |")
+    for role, first, second in rows:
+        for label, run in (("first", first), ("second", second)):
+            print(
+                f"| {role} | {label} | {run['calls']} ({run['microk8s']}/{run['snap']}) "
+                f"| {run['seconds']:.2f} s | {len(run['changed'])} |"
+            )
