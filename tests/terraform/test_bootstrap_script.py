@@ -1,0 +1,140 @@
+"""The bootstrap script cloud-init runs (modules/cloudinit/files/kubesalt-bootstrap.sh),
+with stub commands on PATH and a fake master port on loopback."""
+
+import os
+import pathlib
+import socket
+import subprocess
+
+import pytest
+
+from tests.terraform.conftest import CLOUDINIT_DIR
+
+SCRIPT = CLOUDINIT_DIR / "files" / "kubesalt-bootstrap.sh"
+MASTER_IP = "127.0.6.45"
+
+STUBS = {
+    # Each stub records its argv; iptables -C fails (rule absent) so the script must add it.
+    "service": 'echo "service $*" >> "$STUB_LOG"',
+    "sysctl": 'echo "sysctl $*" >> "$STUB_LOG"',
+    "iptables": 'echo "iptables $*" >> "$STUB_LOG"; case " $* " in *" -C "*) exit 1;; esac',
+    "logger": "exit 0",
+    "salt-call": 'echo "salt-call 3007.15 (Chlorine)"',
+    "salt-minion": "exit 0",
+    "salt-master": "exit 0",
+}
+
+
+@pytest.fixture
+def host(tmp_path):
+    stub_dir = tmp_path / "bin"
+    stub_dir.mkdir()
+    for name, body in STUBS.items():
+        path = stub_dir / name
+        path.write_text(f"#!/bin/bash\n{body}\n")
+        path.chmod(0o755)
+    tree = tmp_path / "srv-kubesalt"
+    (tree / "salt").mkdir(parents=True)
+    env_file = tmp_path / "bootstrap.env"
+
+    def run(roles, wait=3, drop=(), path_dirs=("/usr/bin", "/bin")):
+        for name in drop:
+            (stub_dir / name).unlink()
+        env_file.write_text(
+            "".join(
+                f"{k}='{v}'\n"
+                for k, v in {
+                    "MINION_ID": "node.example.internal",
+                    "SALT_MASTER_IP": MASTER_IP,
+                    "SALT_VERSION": "3007",
+                    "SALT_REPO_URL": "https://packages.example.invalid/salt",
+                    "SALT_KEY_URL": "https://packages.example.invalid/key",
+                    "PRIVATE_CIDR": "10.1.0.0/16",
+                    "MASTER_WAIT_SECONDS": str(wait),
+                    "MASTER_PKI_DIR": str(tmp_path / "pki"),
+                    "PILLAR_DIR": str(tmp_path / "pillar"),
+                    "STATE_TREE_PATH": str(tree),
+                    "STATE_TREE_REPOSITORY": "",
+                    "STATE_TREE_REF": "main",
+                }.items()
+            )
+        )
+        (tmp_path / "pki").mkdir(exist_ok=True)
+        (tmp_path / "pillar").mkdir(exist_ok=True)
+        log = tmp_path / "stub.log"
+        log.write_text("")
+        proc = subprocess.run(
+            ["/bin/bash", str(SCRIPT), *roles],
+            env={
+                "PATH": os.pathsep.join([str(stub_dir), *path_dirs]),
+                "KUBESALT_BOOTSTRAP_ENV": str(env_file),
+                "STUB_LOG": str(log),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return proc, log.read_text().splitlines()
+
+    return run
+
+
+@pytest.fixture
+def master_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((MASTER_IP, 4506))
+        listener.listen(8)
+        yield listener
+
+
+def test_worker_with_salt_present_waits_for_the_master_then_starts_the_minion(host, master_port):
+    proc, calls = host(["microk8s_worker"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Salt already present (salt-call 3007.15 (Chlorine)); not installing" in proc.stdout
+    assert f"the salt master answers on {MASTER_IP}:4506" in proc.stdout
+    assert calls == ["service salt-minion restart"]
+
+
+def test_bastion_turns_on_forwarding_and_nat_once(host, master_port):
+    proc, calls = host(["bastion"])
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [
+        "sysctl -q -w net.ipv4.ip_forward=1",
+        "iptables -t nat -C POSTROUTING -s 10.1.0.0/16 ! -d 10.1.0.0/16 -j MASQUERADE",
+        "iptables -t nat -A POSTROUTING -s 10.1.0.0/16 ! -d 10.1.0.0/16 -j MASQUERADE",
+        "service salt-minion restart",
+    ]
+
+
+def test_master_starts_the_master_before_its_minion(host, master_port, tmp_path):
+    proc, calls = host(["salt_master"])
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["service salt-master restart", "service salt-minion restart"]
+    assert oct((tmp_path / "pki").stat().st_mode & 0o777) == "0o700"
+
+
+def test_master_not_answering_is_a_warning_not_a_failure(host):
+    proc, calls = host(["microk8s_worker"], wait=0)
+    assert proc.returncode == 0, proc.stderr
+    assert "did not answer in 0s; starting the minion anyway" in proc.stdout
+    assert calls == ["service salt-minion restart"]
+
+
+def test_master_without_state_tree_or_repository_fails_clearly(host, master_port, tmp_path):
+    (tmp_path / "srv-kubesalt" / "salt").rmdir()
+    proc, _ = host(["salt_master"])
+    assert proc.returncode == 1
+    assert "srv-kubesalt/salt is missing and no state_tree.repository is set" in proc.stdout
+
+
+def test_missing_salt_without_apt_fails_clearly(host, tmp_path):
+    bash_only = tmp_path / "coreutils"
+    bash_only.mkdir()
+    for tool in ("sleep", "id", "chown", "chmod"):
+        (bash_only / tool).symlink_to(pathlib.Path("/bin") / tool)
+    proc, calls = host(["microk8s_worker"], drop=("salt-minion",), path_dirs=(str(bash_only),))
+    assert proc.returncode == 1
+    assert "not a Debian/Ubuntu image: install Salt 3007 on the image" in proc.stdout
+    assert calls == []
