@@ -133,6 +133,10 @@ def minion_config(host: Host, master: Host) -> str:
         # No DNS server answers in the lab: the fqdns grain would wait for reverse look-ups.
         "enable_fqdns_grains": False,
         "ipv6": False,
+        # systemctl is installed but systemd is not PID 1: Salt would load systemd_service in
+        # "offline" mode, where every service state is a no-op ("providers" would not help:
+        # its service.offline stays). Without it, debian_service drives the init scripts.
+        "disable_modules": ["systemd_service"],
         "pidfile": "/run/salt-minion.pid",
         "log_file": "/var/log/salt/minion",
         "log_level_logfile": "info",
