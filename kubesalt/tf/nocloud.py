@@ -15,9 +15,10 @@ import yaml
 
 # Where cloud-init looks for a NoCloud seed without any kernel command line.
 SEED_DIR = "/var/lib/cloud/seed/nocloud"
-# Restrict cloud-init to the seed: no probing of cloud metadata services from the lab.
+# Restrict cloud-init to the seed (no probing of cloud metadata services) and leave the
+# network alone: in the lab, the lab configures each host's interfaces.
 DATASOURCE_CFG_PATH = "/etc/cloud/cloud.cfg.d/90-kubesalt-nocloud.cfg"
-DATASOURCE_CFG = "datasource_list: [NoCloud, None]\n"
+DATASOURCE_CFG = "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\n"
 
 # The stages a booting VM runs, in order (what cloud-init's systemd units do).
 CLOUD_INIT_STAGES = (

@@ -20,6 +20,7 @@ ALLOWED_TOP_LEVEL_KEYS = {
     "fqdn",
     "fs_setup",
     "hostname",
+    "locale",
     "manage_etc_hosts",
     "mounts",
     "prefer_fqdn_over_hostname",

@@ -91,7 +91,8 @@ def test_seed_files_for_a_host_root():
         "/etc/cloud/cloud.cfg.d/90-kubesalt-nocloud.cfg",
     }
     assert yaml.safe_load(files["/etc/cloud/cloud.cfg.d/90-kubesalt-nocloud.cfg"]) == {
-        "datasource_list": ["NoCloud", "None"]
+        "datasource_list": ["NoCloud", "None"],
+        "network": {"config": "disabled"},
     }
     with pytest.raises(ValueError, match="#cloud-config"):
         nocloud.seed_files("#!/bin/sh\n", "i-1", "x")

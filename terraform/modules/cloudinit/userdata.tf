@@ -96,9 +96,11 @@ locals {
         prefer_fqdn_over_hostname = false
         manage_etc_hosts          = false
         timezone                  = var.timezone
-        ssh_pwauth                = false
-        disable_root              = true
-        users                     = concat([local.deploy_user], local.extra_users)
+        # The state tree's core.locale; generated on no image, unlike the distro default.
+        locale       = "C.UTF-8"
+        ssh_pwauth   = false
+        disable_root = true
+        users        = concat([local.deploy_user], local.extra_users)
         write_files = concat(
           local.common_files[id],
           contains(n.roles, "salt_master") ? local.master_files : [],

@@ -106,6 +106,8 @@ main() {
   [ $# -gt 0 ] || die "usage: kubesalt-bootstrap ROLE..."
   ROLES="$*"
   log "bootstrapping $MINION_ID (roles: $ROLES)"
+  # cloud-init created the minion's key directory with its default mode.
+  chmod 0700 /etc/salt/pki/minion 2>/dev/null || true
   if has_role bastion; then bastion_forwarding; fi
   if has_role salt_master; then salt_master; else install_salt salt-minion; fi
   wait_for_master
