@@ -8,13 +8,13 @@ PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
 # Debian packages the tests and the lab use: namespaces and veth (iproute2, util-linux),
-# `service` for the lab hosts' init scripts (init-system-helpers), enabling them at boot
-# (insserv, used by Salt's debian_service), sudoers checks (sudo: visudo),
+# `service` for the lab hosts' init scripts (init-system-helpers),
+# sudoers checks (sudo: visudo),
 # NAT and firewall rules (iptables), sshd -t (openssh-server), fail2ban, cloud-init, PostgreSQL.
 # Installed with a policy-rc.d that forbids starting services: installing must not start
 # daemons on the machine that runs the tests.
 DEB_PACKAGES := iproute2 iptables util-linux procps openssh-server fail2ban cloud-init \
-	postgresql postgresql-client curl init-system-helpers insserv sudo
+	postgresql postgresql-client curl init-system-helpers sudo
 
 .PHONY: all deps venv lint test test-fast bench demo clean
 
