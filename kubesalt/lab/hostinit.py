@@ -27,7 +27,18 @@ import sys
 
 from kubesalt.lab import ns
 
+try:  # optional (a dependency of Salt's): names the lab's processes in ps
+    import setproctitle
+except ImportError:  # pragma: no cover
+    setproctitle = None
+
 OLD_ROOT = ".lab-old-root"
+
+
+def set_title(title: str) -> None:
+    """Name the process in ``ps`` (every lab process starts with "kubesalt.lab")."""
+    if setproctitle is not None:
+        setproctitle.setproctitle(title)
 
 
 def _write_file(root: str, path: str, text: str, mode: int = 0o644) -> None:
@@ -155,6 +166,7 @@ def start_host(spec: dict, report_fd: int) -> int:
         ns.set_pdeathsig(signal.SIGKILL)
         if os.getppid() != supervisor:  # it died before PDEATHSIG was armed
             os._exit(1)
+        set_title(f"kubesalt.lab keeper {spec['hostname']}")
         ns.unshare(ns.CLONE_NEWPID)
         # The init cannot see its parent's pid from inside its PID namespace: it checks
         # that the keeper is alive through this pipe, whose write end only the keeper holds.
@@ -190,6 +202,7 @@ def _be_init(spec: dict, report_fd: int, keeper_alive_fd: int) -> None:
         if readable:  # end of file: the keeper died before PDEATHSIG was armed
             os._exit(1)
         os.close(keeper_alive_fd)
+        set_title(f"kubesalt.lab init {spec['hostname']}")
         ns.unshare(ns.CLONE_NEWNS | ns.CLONE_NEWUTS | ns.CLONE_NEWNET | ns.CLONE_NEWIPC)
         build_root(spec)
     except BaseException as exc:
@@ -212,6 +225,7 @@ def start_switch(report_fd: int) -> int:
         ns.set_pdeathsig(signal.SIGKILL)
         if os.getppid() != supervisor:
             os._exit(1)
+        set_title("kubesalt.lab switch")
         ns.unshare(ns.CLONE_NEWNET)
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
         os.write(report_fd, b"ready\n")

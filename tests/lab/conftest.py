@@ -47,23 +47,27 @@ def lab_dir(tmp_path_factory, needs_lab):
 def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
     """What a lab may never leave behind on the machine.
 
-    Processes: those in another PID, network or mount namespace than ours (every lab
-    process is), or whose command line names the lab; others' unrelated processes on this
-    shared machine are ignored so the comparison stays deterministic.
+    ``namespaces``: the PID, network and mount namespaces other than ours that have a
+    process (every lab process is in one); ``processes``: processes in our namespaces whose
+    command line names a lab (supervisor, keepers). Another engineer's lab on this shared
+    machine may come and go meanwhile: :func:`assert_nothing_left` therefore checks that
+    nothing *new* remains, rather than strict equality.
     """
     own = {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("pid", "net", "mnt")}
+    namespaces = set()
     processes = set()
     for entry in pathlib.Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            namespaces = {kind: os.readlink(entry / "ns" / kind) for kind in own}
+            theirs = {kind: os.readlink(entry / "ns" / kind) for kind in own}
         except OSError:
             continue  # exited while we looked
-        foreign = namespaces != own
+        foreign = {value for kind, value in theirs.items() if value != own[kind]}
+        namespaces |= foreign
         named = "kubesalt.lab" in cmdline or (state_dir and str(state_dir) in cmdline)
-        if foreign or named:
+        if named and not foreign:
             processes.add((int(entry.name), cmdline.strip()))
     return {
         "mounts": pathlib.Path("/proc/mounts").read_text(),
@@ -76,8 +80,27 @@ def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
         "addresses": subprocess.run(
             ["ip", "-o", "addr"], capture_output=True, text=True, check=True
         ).stdout,
+        "namespaces": namespaces,
         "processes": processes,
     }
+
+
+def leftovers(before: dict, after: dict) -> dict:
+    """What ``after`` has that ``before`` had not: mounts, interfaces, namespaces, processes."""
+    left = {}
+    for key in ("mounts", "netns", "links", "addresses"):
+        if after[key] != before[key]:
+            left[key] = (before[key], after[key])
+    for key in ("namespaces", "processes"):
+        new = after[key] - before[key]
+        if new:
+            left[key] = new
+    return left
+
+
+def assert_nothing_left(before: dict, after: dict) -> None:
+    left = leftovers(before, after)
+    assert not left, f"the lab left these behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from kubesalt.lab import Lab
 from kubesalt.lab import LabError
 from kubesalt.lab import lab as lab_module
 from tests.lab.conftest import LOCK_WAIT
+from tests.lab.conftest import assert_nothing_left
+from tests.lab.conftest import leftovers
 from tests.lab.conftest import machine_snapshot
 from tests.support.paths import REPO_ROOT
 
@@ -37,11 +39,6 @@ def _wait_until(predicate, timeout: float, what: str):
             return value
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def _assert_unchanged(before: dict, after: dict) -> None:
-    for key, value in before.items():
-        assert after[key] == value, f"the lab left {key} behind"
 
 
 def test_up_and_down_leave_the_machine_unchanged(lab_dir):
@@ -81,11 +78,11 @@ def test_up_and_down_leave_the_machine_unchanged(lab_dir):
         assert during["links"] == before["links"], "a lab interface is visible on the machine"
         assert during["addresses"] == before["addresses"]
         assert during["netns"] == before["netns"]
-        assert len(during["processes"]) > len(before["processes"])
+        assert len(during["namespaces"]) > len(before["namespaces"])
     finally:
         took = lab.down()
     assert took < 5.0
-    _assert_unchanged(before, machine_snapshot(lab_dir))
+    assert_nothing_left(before, machine_snapshot(lab_dir))
     assert not lab.is_up()
     assert lab.down() < 1.0  # idempotent
 
@@ -114,7 +111,7 @@ def test_ctrl_c_during_up_tears_everything_down(lab_dir):
             process.wait(timeout=10)
     assert process.returncode != 0
     assert "tearing down" in output
-    _assert_unchanged(before, machine_snapshot(lab_dir))
+    assert_nothing_left(before, machine_snapshot(lab_dir))
 
 
 def test_kill_9_of_the_supervisor_takes_the_lab_down(lab_dir):
@@ -131,7 +128,7 @@ def test_kill_9_of_the_supervisor_takes_the_lab_down(lab_dir):
         pids = json.loads((lab_dir / "pids.json").read_text())
         os.kill(pids["supervisor"], signal.SIGKILL)
         _wait_until(
-            lambda: machine_snapshot(lab_dir)["processes"] == before["processes"],
+            lambda: not leftovers(before, machine_snapshot(lab_dir)),
             5,
             "every lab process to die with its supervisor",
         )
@@ -139,7 +136,7 @@ def test_kill_9_of_the_supervisor_takes_the_lab_down(lab_dir):
         lab.up(workers=0, control_planes=1, salt=False)
     finally:
         lab.down()
-    _assert_unchanged(before, machine_snapshot(lab_dir))
+    assert_nothing_left(before, machine_snapshot(lab_dir))
 
 
 def test_a_failing_up_tears_down_and_says_why(lab_dir, monkeypatch):
@@ -153,7 +150,7 @@ def test_a_failing_up_tears_down_and_says_why(lab_dir, monkeypatch):
     with pytest.raises(LabError, match="simulated"):
         lab.up(workers=1, control_planes=1, lock_wait=LOCK_WAIT)
     assert not lab.is_up()
-    _assert_unchanged(before, machine_snapshot(lab_dir))
+    assert_nothing_left(before, machine_snapshot(lab_dir))
 
 
 def test_one_lab_at_a_time(lab_dir, tmp_path):
