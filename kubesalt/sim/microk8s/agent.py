@@ -418,6 +418,25 @@ def agent_pid(host: Host) -> int | None:
     return pid if _start_time(pid) == started else None
 
 
+def _owner(host: Host) -> tuple[int, str] | None:
+    """The (pid, start time) of the process owning this host, if one registered."""
+    try:
+        pid, started = (host.sim_dir / "owner").read_text().split()
+        return int(pid), started
+    except (OSError, ValueError):
+        return None
+
+
+def set_owner(host: Host, pid: int | None) -> None:
+    """Tie this host's daemons to process PID (None: no owner, they live until stopped)."""
+    path = host.sim_dir / "owner"
+    if pid is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    write_file(path, f"{pid} {_start_time(pid)}\n")
+
+
 def start_agent(host: Host, timeout: float = 15.0) -> None:
     """Start the agent (double fork, setsid, stdio to the log, pidfile); returns once it
     listens. Does nothing when it already runs or the ``agent_unreachable`` knob is set."""
@@ -471,17 +490,20 @@ def _run_daemon(host: Host, ready_fd: int) -> None:  # pragma: no cover - runs i
         return
     mine = f"{os.getpid()} {_start_time(os.getpid())}"
     write_file(_pidfile(host), mine + "\n")
+    owner = _owner(host)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
     def watchdog():
-        # Exit when the host root disappears, the snap is removed, or we are replaced.
+        # Exit when the host root disappears, the snap is removed, we are replaced, or the
+        # process that owns the host (a test run) is gone, even if it died without cleanup.
         while True:
             time.sleep(0.5)
             try:
                 current = _pidfile(host).read_text().strip()
             except OSError:
                 current = ""
-            if current != mine or not host.data.exists():
+            gone = owner is not None and _start_time(owner[0]) != owner[1]
+            if current != mine or not host.data.exists() or gone:
                 os._exit(0)
 
     threading.Thread(target=watchdog, daemon=True).start()

@@ -22,17 +22,22 @@ SIDE_EFFECT_KNOBS = {"stopped", "agent_unreachable"}
 class SimNode:
     """A host rooted at ROOT presenting ADDRESS; nothing is started until ``install``.
 
+    With ``owned`` (the default) the host's agent exits when the creating process ends, even
+    by SIGKILL (its watchdog checks every 0.5 s), so a killed test run leaks no daemon.
+
     The ``snap`` launcher is written at construction (``ROOT/bin/snap``); ``microk8s``
     appears in ``ROOT/snap/bin`` once the snap is installed.
     """
 
-    def __init__(self, root, address: str, hostname: str | None = None):
+    def __init__(self, root, address: str, hostname: str | None = None, owned: bool = True):
         self.root = Path(root)
         self.address = address
         self.host = Host(self.root, address, hostname)
         self.hostname = self.host.hostname
         self.root.mkdir(parents=True, exist_ok=True)
         self.snap_path = install_launcher(self.host, self.hostname)
+        # Owned (default): the node's daemons exit when this process does, however it ends.
+        agent.set_owner(self.host, os.getpid() if owned else None)
 
     def __repr__(self) -> str:
         return f"SimNode({str(self.root)!r}, {self.address!r})"

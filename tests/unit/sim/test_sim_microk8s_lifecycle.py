@@ -129,3 +129,31 @@ def test_config_prints_the_kubeconfig(microk8s_sim):
     assert parsed["contexts"][0]["name"] == "microk8s"
     loopback = yaml.safe_load(node.run(["microk8s", "config", "-l"]).stdout)
     assert loopback["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
+
+
+def test_agent_exits_with_its_owner_process(tmp_path):
+    script = (
+        "import sys\n"
+        "from kubesalt.sim.microk8s import SimNode\n"
+        "node = SimNode(sys.argv[1], '127.0.1.75')\n"
+        "node.install('1.32/stable')\n"
+        "print(open(node.host.sim_dir / 'cluster-agent.pid').read().split()[0], flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "host")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        pid = int(owner.stdout.readline())
+        assert alive(pid)
+    finally:
+        owner.kill()  # no cleanup at all: the watchdog must notice
+        owner.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid)
