@@ -254,11 +254,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         if not host.has_lock("ha-cluster"):
             return self.error(501, "not possible to join. This is not an HA MicroK8s cluster")
-        try:
-            port = int(body.get("port", catalog.CLUSTER_AGENT_PORT))
-        except (TypeError, ValueError):
-            port = -1
-        if port != catalog.CLUSTER_AGENT_PORT:
+        # The request carries the port as a string, compared with our --bind port as text.
+        if str(body.get("port")) != str(catalog.CLUSTER_AGENT_PORT):
             return self.error(
                 502,
                 f"the port of the cluster agent port has to be set to {catalog.CLUSTER_AGENT_PORT}",
@@ -329,36 +326,36 @@ def version_tuple(track: str) -> tuple:
 
 
 def join_payload(host: Host, state: dict, joiner_ip: str, worker: bool) -> dict:
-    def read(name):
+    """The JoinResponse of cluster-agent v2, with its omitempty fields left out when empty."""
+
+    def read(path):
         with contextlib.suppress(OSError):
-            return (host.certs / name).read_text()
-        return None
+            return path.read_text()
+        return ""
 
     backend = host.data / "var/kubernetes/backend"
     payload = {
-        "ca": read("ca.crt"),
+        "ca": read(host.certs / "ca.crt"),
         "callback_token": state["callback_token"],
         "apiport": str(catalog.API_SERVER_PORT),
         "api_authz_mode": "AlwaysAllow",
-        "kubelet_args": (host.data / "args/kubelet").read_text()
-        if (host.data / "args/kubelet").exists()
-        else "",
+        "kubelet_args": read(host.data / "args/kubelet"),
         "hostname_override": joiner_ip,
-        "voters": [addr for addr, role in roles_of(state["members"]) if role == "voter"],
-        "service_account_key": read("serviceaccount.key"),
-        "ca_key": None if worker else read("ca.key"),
-        "cluster_cert": (backend / "cluster.crt").read_text()
-        if (backend / "cluster.crt").exists()
-        else None,
-        "cluster_key": (backend / "cluster.key").read_text()
-        if (backend / "cluster.key").exists()
-        else None,
+        "service_account_key": "",
+        "ca_key": None,
+        "control_plane_nodes": None,
         "cluster_cidr": "10.1.0.0/16",
     }
     if worker:
         payload["control_plane_nodes"] = [
             n["address"] for n in state["nodes"] if n["role"] == "control-plane"
         ]
+    else:
+        payload["ca_key"] = read(host.certs / "ca.key")
+        payload["service_account_key"] = read(host.certs / "serviceaccount.key")
+        payload["cluster_cert"] = read(backend / "cluster.crt")
+        payload["cluster_key"] = read(backend / "cluster.key")
+        payload["voters"] = [a for a, role in roles_of(state["members"]) if role == "voter"]
     return payload
 
 

@@ -497,7 +497,7 @@ def join_request(host, *, master_ip, master_port, token, worker, verify, fingerp
         body = {
             "token": token,
             "hostname": host.hostname,
-            "port": catalog.CLUSTER_AGENT_PORT,
+            "port": str(catalog.CLUSTER_AGENT_PORT),
             "worker": worker,
             "can_handle_x509_auth": True,
             "can_handle_custom_etcd": True,

@@ -1,0 +1,88 @@
+"""The cluster agent's v2 join API, spoken to directly over HTTPS."""
+
+import pytest
+
+from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s.host import Host
+
+SERVER = "127.0.1.80"
+
+
+@pytest.fixture(scope="module")
+def server(microk8s_sim_module):
+    return microk8s_sim_module(SERVER, install="1.32/stable")
+
+
+def add_token(server, *extra):
+    token = server.run(["microk8s", "add-node", "--format", "token", *extra]).stdout.strip()
+    assert len(token) == 32
+    return token
+
+
+def join(client_address, body, tmp_path):
+    client = Host(tmp_path / "client", client_address)
+    return agent.call(client, SERVER, "POST", f"{agent.API}/join", body, timeout=10)
+
+
+def request(token, **extra):
+    return {"token": token, "hostname": "joiner", "port": "25000", **extra}
+
+
+def test_checks_in_order_and_token_consumed_first(server, tmp_path):
+    assert join("127.0.1.81", request("x" * 32), tmp_path) == (500, {"error": "Invalid token"})
+
+    token = add_token(server)
+    wrong_port = join("127.0.1.81", request(token, port="30000"), tmp_path)
+    assert wrong_port == (
+        502,
+        {"error": "The port of the cluster agent port has to be set to 25000"},
+    )
+    assert join("127.0.1.81", request(token), tmp_path)[0] == 500  # burnt by the failed try
+
+    token = add_token(server)
+    same_ip = join(SERVER, request(token), tmp_path)
+    assert same_ip == (
+        503,
+        {"error": f"The joining node has the same IP ({SERVER}) as the node we contact"},
+    )
+
+    ha_lock = server.root / "var/snap/microk8s/current/var/lock/ha-cluster"
+    ha_lock.unlink()
+    try:
+        token = add_token(server)
+        assert join("127.0.1.81", request(token), tmp_path) == (
+            501,
+            {"error": "Not possible to join. This is not an HA MicroK8s cluster"},
+        )
+    finally:
+        ha_lock.touch()
+
+
+def test_success_payloads(server, tmp_path):
+    token = add_token(server, "--token-ttl", "600")
+    status, worker = join("127.0.1.82", request(token, worker="as-worker"), tmp_path)
+    assert status == 200
+    assert set(worker) == {
+        "ca",
+        "callback_token",
+        "apiport",
+        "api_authz_mode",
+        "kubelet_args",
+        "hostname_override",
+        "service_account_key",
+        "ca_key",
+        "control_plane_nodes",
+        "cluster_cidr",
+    }
+    assert worker["ca_key"] is None and worker["hostname_override"] == "127.0.1.82"
+    assert worker["control_plane_nodes"] == [SERVER]
+    assert worker["ca"].startswith("-----BEGIN CERTIFICATE-----")
+
+    status, control_plane = join("127.0.1.83", request(token, worker=False), tmp_path)
+    assert status == 200
+    assert set(control_plane) == set(worker) | {"voters", "cluster_cert", "cluster_key"}
+    assert control_plane["ca_key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert control_plane["control_plane_nodes"] is None
+    # The first accepted join rebound this node's dqlite member from loopback.
+    assert control_plane["voters"] == [f"{SERVER}:19001"]
+    assert (server.root / "var/snap/microk8s/current/var/lock/no-cert-reissue").exists()
