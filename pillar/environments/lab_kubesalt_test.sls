@@ -16,10 +16,15 @@ kubesalt:
     packages:
       - fail2ban
       - iptables
+    fail2ban:
+      # Enabled at boot by its package already; debian_service (no systemd in the lab)
+      # would try to enable it again on every run.
+      enable: null
   resolv:
-    # The lab has no resolver of its own; the hosts file carries every lab name.
+    # What `kubesalt lab up` writes: no DNS server answers in the lab (no traffic leaves
+    # it); every lab name is in /etc/hosts.
     nameservers:
-      - 127.0.0.1
+      - 10.0.0.254
   sysctl:
     # Global (not per namespace) kernel settings: set on real hosts only.
     fs.file-max: null

@@ -30,7 +30,7 @@ bastion-fail2ban-jail:
 bastion-fail2ban-service:
   service.running:
     - name: {{ fail2ban.service }}
-    - enable: True
+    - enable: {{ fail2ban.enable | json }}
     - watch:
       - file: bastion-fail2ban-jail
       - cmd: bastion-iptables-load

@@ -21,23 +21,14 @@
 {%- set reachable = salt['saltutil.runner']('manage.up', tgt=removed | join(','), tgt_type='list') if removed else [] %}
 {%- if masters %}
 
+# Without its restart: this orchestration talks to that master (see the last step).
 cluster-salt-master:
   salt.state:
     - tgt: {{ masters | join(',') }}
     - tgt_type: list
     - highstate: True
-
-# The state above restarts salt-master when its configuration changed: wait for it.
-cluster-salt-master-answers:
-  salt.function:
-    - name: test.ping
-    - tgt: {{ masters | join(',') }}
-    - tgt_type: list
-    - retry:
-        attempts: 20
-        interval: 3
-    - require:
-      - salt: cluster-salt-master
+    - exclude:
+      - id: salt-master-service
 {%- endif %}
 {%- if bastions %}
 
@@ -48,7 +39,7 @@ cluster-bastion:
     - highstate: True
 {%- if masters %}
     - require:
-      - salt: cluster-salt-master-answers
+      - salt: cluster-salt-master
 {%- endif %}
 {%- endif %}
 {%- for node_id in removed %}
@@ -130,4 +121,20 @@ cluster-workers:
     - require:
       - salt: {{ 'cluster-control-plane-' ~ control_planes[-1] if control_planes | length > 1 else 'cluster-join-info-' ~ control_planes[0] }}
 {%- endif %}
+{%- endif %}
+{%- if masters %}
+
+# Last: restart salt-master if its step changed anything (e.g. master.d/kubesalt.conf),
+# a few seconds after this orchestration has returned.
+cluster-salt-master-restart:
+  salt.function:
+    - name: cmd.run_bg
+    - tgt: {{ masters | join(',') }}
+    - tgt_type: list
+    - arg:
+      - sleep 5; /usr/sbin/service salt-master restart
+    - kwarg:
+        python_shell: True
+    - onchanges:
+      - salt: cluster-salt-master
 {%- endif %}

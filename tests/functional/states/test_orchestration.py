@@ -1,0 +1,129 @@
+"""orch/cluster.sls renders the roll-out in the documented order (runners answered by a
+test double: no master here)."""
+
+import shutil
+
+from tests.functional.states.conftest import EXAMPLE
+from tests.functional.states.conftest import split_example
+from tests.functional.states.conftest import write_sls
+from tests.support.paths import EXT_DIRS
+from tests.support.paths import PILLAR_DIR
+from tests.support.paths import SALT_DIR
+
+ORCH = SALT_DIR / "states" / "orch" / "cluster.sls"
+FAKES = SALT_DIR.parent / "tests" / "functional" / "states" / "fake_modules" / "runner_only"
+SALT = "salt.lab.kubesalt.test"
+BASTION = "bastion.lab.kubesalt.test"
+MASTER = "k8s-master.lab.kubesalt.test"
+WORKERS = ["k8s-worker-0.lab.kubesalt.test", "k8s-worker-1.lab.kubesalt.test"]
+GONE = "k8s-worker-9.lab.kubesalt.test"
+
+
+def render(node_loaders, published=(), up=()):
+    loaders = node_loaders(
+        SALT,  # the master's own minion renders the orchestration
+        module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
+        kubesalt_fake_runner={
+            "mine.get": {minion: ["10.1.0.250"] for minion in published},
+            "manage.up": list(up),
+        },
+    )
+    return loaders.modules.slsutil.renderer(path=str(ORCH))
+
+
+def args_of(step):
+    ((function, items),) = ((k, v) for k, v in step.items() if not k.startswith("__"))
+    merged = {"function": function}
+    for item in items:
+        if isinstance(item, dict):
+            merged.update(item)
+    return merged
+
+
+def test_roll_out_order(node_loaders):
+    steps = render(node_loaders)
+    assert list(steps) == [
+        "cluster-salt-master",
+        "cluster-bastion",
+        "cluster-microk8s-base",
+        "cluster-mine-update",
+        f"cluster-control-plane-{MASTER}",
+        f"cluster-join-info-{MASTER}",
+        "cluster-workers",
+        "cluster-salt-master-restart",
+    ]
+    master = args_of(steps["cluster-salt-master"])
+    assert master["tgt"] == SALT
+    # Restarting the master mid-way would cut this orchestration off: deferred to the end.
+    assert master["exclude"] == [{"id": "salt-master-service"}]
+    restart = args_of(steps["cluster-salt-master-restart"])
+    assert restart["onchanges"] == [{"salt": "cluster-salt-master"}]
+    assert args_of(steps["cluster-bastion"])["tgt"] == BASTION
+    base = args_of(steps["cluster-microk8s-base"])
+    assert base["tgt"] == ",".join([MASTER, *WORKERS])
+    assert base["tgt_type"] == "list"
+    assert base["sls"] == ["core", "microk8s.base"]
+    assert args_of(steps[f"cluster-control-plane-{MASTER}"])["sls"] == ["microk8s.master"]
+    workers = args_of(steps["cluster-workers"])
+    assert workers["tgt"] == ",".join(WORKERS)
+    assert workers["sls"] == ["microk8s.joined"]
+    assert workers["require"] == [{"salt": f"cluster-join-info-{MASTER}"}]
+
+
+def test_every_known_node_is_untouched_by_removal(node_loaders):
+    nodes = sorted(EXAMPLE["kubesalt"]["nodes"])
+    steps = render(node_loaders, published=nodes, up=nodes)
+    assert not [step for step in steps if "leave" in step or "forget" in step]
+
+
+def test_removed_node_leaves_if_it_answers_and_is_forgotten(node_loaders):
+    steps = render(node_loaders, published=[MASTER, GONE], up=[GONE])
+    leave = args_of(steps[f"cluster-leave-{GONE}"])
+    assert leave["function"] == "salt.function"
+    assert leave["name"] == "microk8s.leave"
+    assert leave["tgt"] == GONE
+    forget = args_of(steps[f"cluster-mine-forget-{GONE}"])
+    assert (forget["function"], forget["name"], forget["tgt"]) == (
+        "salt.runner",
+        "cache.clear_mine",
+        GONE,
+    )
+    order = list(steps)
+    # Before the control plane's run, which removes it from Kubernetes.
+    assert order.index(f"cluster-leave-{GONE}") < order.index(f"cluster-control-plane-{MASTER}")
+
+
+def test_unreachable_removed_node_is_only_forgotten(node_loaders):
+    steps = render(node_loaders, published=[GONE], up=[])
+    assert f"cluster-leave-{GONE}" not in steps
+    assert f"cluster-mine-forget-{GONE}" in steps
+
+
+def test_control_planes_join_one_at_a_time(node_loaders, tmp_path):
+    inventory, _ = split_example()
+    extra = ["k8s-master-1.lab.kubesalt.test", "k8s-master-2.lab.kubesalt.test"]
+    for index, node_id in enumerate(extra, start=1):
+        inventory["kubesalt"]["nodes"][node_id] = {
+            "roles": ["microk8s_control_plane"],
+            "private_ip": f"10.1.0.{10 + index}",
+        }
+    inventory["kubesalt"]["microk8s"]["control_planes"] += extra
+    root = tmp_path / "pillar"
+    shutil.copytree(PILLAR_DIR, root)
+    write_sls(root / "_from_terraform.sls", inventory)
+    loaders = node_loaders(
+        SALT,
+        pillar_roots={"base": [str(root)]},
+        module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
+        kubesalt_fake_runner={"mine.get": {}, "manage.up": []},
+    )
+    steps = loaders.modules.slsutil.renderer(path=str(ORCH))
+    joins = [step for step in steps if step.startswith("cluster-control-plane-")]
+    assert joins == [f"cluster-control-plane-{node}" for node in [MASTER, *extra]]
+    first, second = (args_of(steps[f"cluster-control-plane-{node}"]) for node in extra)
+    assert first["sls"] == second["sls"] == ["microk8s.joined"]
+    assert first["require"] == [{"salt": f"cluster-join-info-{MASTER}"}]
+    assert second["require"] == [{"salt": f"cluster-control-plane-{extra[0]}"}]
+    assert args_of(steps["cluster-workers"])["require"] == [
+        {"salt": f"cluster-control-plane-{extra[1]}"}
+    ]
