@@ -34,34 +34,51 @@ PUSH_TIMEOUT = 2.0
 
 
 # ----------------------------------------------------------------------------- tokens
-def consume_token(host: Host, token: str) -> bool:
-    """``ConsumeClusterToken``: persistent tokens first, then the first matching line of
-    cluster-tokens.txt decides; a line without expiry is removed (single use)."""
+def is_valid_token(token: str, path) -> tuple[bool, bool]:
+    """``util.IsValidToken``: (valid, has TTL); the first line whose token part matches
+    decides, a ``|<unix expiry>`` suffix makes it valid until then."""
+    token = token.strip()
     if not token:
-        return False
-    persistent = host.credentials / "persistent-cluster-tokens.txt"
-    with contextlib.suppress(OSError):
-        if token in persistent.read_text().split():
-            return True
-    tokens_file = host.credentials / "cluster-tokens.txt"
-    with host.exclusive("tokens"):
+        return False, False
+    try:
+        lines = path.read_text().split("\n")
+    except OSError:
+        return False, False
+    for line in lines:
+        value, sep, expiry = line.strip().partition("|")
+        if value != token:
+            continue
+        if not sep:
+            return True, False
         try:
-            lines = tokens_file.read_text().splitlines(keepends=True)
-        except OSError:
-            return False
-        for index, line in enumerate(lines):
-            value, _, expiry = line.strip().partition("|")
-            if value != token:
-                continue
-            if expiry:
-                try:
-                    return time.time() < int(expiry)
-                except ValueError:
-                    return False
+            return time.time() < int(expiry), True
+        except ValueError:
+            return False, True
+    return False, False
+
+
+def remove_token(token: str, path) -> None:
+    """``util.RemoveToken``: drop the first line that *starts with* the token (quirk: with
+    tokens sharing a prefix, that can be another token's line)."""
+    lines = path.read_text().split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith(token):
             del lines[index]
-            write_file(tokens_file, "".join(lines), 0o660)
+            write_file(path, "\n".join(lines), 0o660)
+            return
+
+
+def consume_token(host: Host, token: str) -> bool:
+    """``ConsumeClusterToken``: persistent tokens first (never consumed), then
+    cluster-tokens.txt, where a valid token without TTL is removed (single use)."""
+    with host.exclusive("tokens"):
+        if is_valid_token(token, host.credentials / "persistent-cluster-tokens.txt")[0]:
             return True
-    return False
+        tokens_file = host.credentials / "cluster-tokens.txt"
+        valid, has_ttl = is_valid_token(token, tokens_file)
+        if valid and not has_ttl:
+            remove_token(token.strip(), tokens_file)
+        return valid
 
 
 # ----------------------------------------------------------------------------- client
