@@ -232,6 +232,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.body()
         if self.path == f"{API}/join":
             return self.join(body)
+        if self.path == f"{API}/dqlite/remove":
+            return self.remove_from_dqlite(body)
         if not self.authorised():
             return self.error(401, "invalid callback token")
         if self.path == f"{API}/sim/state":
@@ -245,18 +247,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, {"accepted": newer})
         if self.path == f"{API}/sim/register":
             return self.register(body)
-        if self.path == f"{API}/dqlite/remove":
-            ip = str(body.get("remove_endpoint", "")).rsplit(":", 1)[0]
-            removed = []
-
-            def drop(state):
-                removed.append(remove_member(state, ip))
-
-            mutate(self.host, drop)
-            if not removed[0]:
-                return self.error(404, f"node {ip} is not a dqlite member")
-            return self.reply(200, {"result": "ok"})
         return self.error(404, "not found")
+
+    def remove_from_dqlite(self, body: dict) -> None:
+        """``POST v2/dqlite/remove``: CAPI's auth token (ROOT/capi/etc/token) in the
+        ``capi-auth-token`` header, or the cluster's callback token (used by ``leave``)."""
+        if not self.authorised():
+            token = self.headers.get("capi-auth-token", "")
+            try:
+                expected = self.host.path("capi/etc/token").read_text().strip()
+            except OSError as exc:
+                return self.error(
+                    500,
+                    "failed to remove from dqlite: failed to validate CAPI auth token: "
+                    f"failed to read token file: {exc}",
+                )
+            if token != expected:
+                return self.error(
+                    401, f'failed to remove from dqlite: invalid CAPI auth token "{token}"'
+                )
+        endpoint = str(body.get("remove_endpoint", ""))
+        ip = endpoint.rsplit(":", 1)[0]
+        removed = []
+        mutate(self.host, lambda state: removed.append(remove_member(state, ip)))
+        if not removed[0]:
+            return self.error(
+                500,
+                f"failed to remove from dqlite: failed to remove node {endpoint}: "
+                "no such node in the dqlite cluster",
+            )
+        return self.reply(200, None)
 
     def join(self, body: dict) -> None:
         host = self.host

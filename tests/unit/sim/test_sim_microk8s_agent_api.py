@@ -86,3 +86,36 @@ def test_success_payloads(server, tmp_path):
     # The first accepted join rebound this node's dqlite member from loopback.
     assert control_plane["voters"] == [f"{SERVER}:19001"]
     assert (server.root / "var/snap/microk8s/current/var/lock/no-cert-reissue").exists()
+
+
+def test_dqlite_remove_needs_the_capi_token(server, tmp_path):
+    client = Host(tmp_path / "client", "127.0.1.84")
+    path = f"{agent.API}/dqlite/remove"
+    body = {"remove_endpoint": "127.0.1.83:19001"}
+    status, answer = agent.call(client, SERVER, "POST", path, body, timeout=10)
+    assert status == 500 and answer["error"].startswith(
+        "Failed to remove from dqlite: failed to validate CAPI auth token"
+    )
+    capi = server.root / "capi/etc/token"
+    capi.parent.mkdir(parents=True, exist_ok=True)
+    capi.write_text("capi-secret\n")
+    conn = agent.connect(client, SERVER, timeout=10)
+    try:
+        conn.request(
+            "POST", path, '{"remove_endpoint": "127.0.1.83:19001"}', {"capi-auth-token": "nope"}
+        )
+        response = conn.getresponse()
+        assert response.status == 401
+        response.read()
+        conn.request(
+            "POST",
+            path,
+            '{"remove_endpoint": "127.0.1.83:19001"}',
+            {"capi-auth-token": "capi-secret"},
+        )
+        response = conn.getresponse()
+        # Authorised; 127.0.1.83 only asked to join (never registered), so not a member.
+        assert response.status == 500
+        assert b"no such node in the dqlite cluster" in response.read()
+    finally:
+        conn.close()
