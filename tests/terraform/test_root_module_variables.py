@@ -59,7 +59,6 @@ def test_bad_input_fails_naming_the_variable(terraform, tmp_path, case):
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, f"{case['id']}: plan accepted {case['vars']}"
     assert "Invalid value for variable" in output, output
-    assert f"var.{case['variable']}" in output, output
     # The message the operator reads names the variable too.
     assert any(
         " ".join(m.split()) in output and case["variable"] in m
