@@ -344,7 +344,7 @@ def cmd_add_node(host: Host, args: list) -> int:
             "From the node you wish to join to this cluster, run the following:",
             f"microk8s join {default_ip}:{port}/{token}/{check}\n",
         )
-        if host.has_lock("ha-cluster") and not host.has_lock("no-k8s-dqlite"):
+        if host.has_lock("ha-cluster"):  # is_node_running_dqlite
             out(
                 "Use the '--worker' flag to join a node as a worker not running the control "
                 "plane, eg:",

@@ -387,6 +387,9 @@ def _update_node_version(host: Host, version: str) -> None:
 def list_snaps(host: Host, args: list, hostname: str | None) -> int:
     names, _ = _options(args)
     meta = host.snap_meta()
+    if not names and (not host.installed() or meta is None):
+        print("No snaps are installed yet. Try 'snap install hello-world'.", file=sys.stderr)
+        return 0
     if not host.installed() or meta is None or any(n != "microk8s" for n in names):
         print("error: no matching snaps installed", file=sys.stderr)
         return 1
