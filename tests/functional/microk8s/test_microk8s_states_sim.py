@@ -10,13 +10,15 @@ import pytest
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 CP, WORKER, CP2 = "127.0.2.20", "127.0.2.21", "127.0.2.22"
+SHARED_CP = "127.0.2.24"
+OTHER_TOKEN = "99887766554433221100ffeeddccbbaa"
 NOBODY = "127.0.2.29"  # no cluster agent listens there: connection refused
 
 
-def _assert_no_token(*things):
+def _assert_no_token(*things, secret=TOKEN):
     for thing in things:
         text = thing if isinstance(thing, str) else json.dumps(thing, default=str)
-        assert TOKEN not in text
+        assert secret not in text
 
 
 def _product_logs(caplog):
@@ -44,6 +46,17 @@ def fresh(microk8s_sim, minion_of):
 def control_plane(microk8s_sim, minion_of):
     node = microk8s_sim(CP, install="1.32/stable")
     return node, minion_of(node)
+
+
+@pytest.fixture(scope="module")
+def shared_node(module_sim):
+    # One control plane for the tests whose changes do not meet: each leaves it running.
+    return module_sim(SHARED_CP, install="1.32/stable")
+
+
+@pytest.fixture
+def shared_cp(shared_node, minion_of):
+    return shared_node, minion_of(shared_node)
 
 
 def test_installed_test_mode_live_and_idempotent(fresh):
@@ -86,8 +99,8 @@ def test_missing_prerequisites_are_none_in_test_mode(fresh):
     assert "not installed" in live.comment
 
 
-def test_running_starts_a_stopped_node(control_plane):
-    _, minion = control_plane
+def test_running_starts_a_stopped_node(shared_cp):
+    _, minion = shared_cp
     minion.modules.microk8s.stop()
     states = minion.states.microk8s
     predicted = states.running("microk8s", test=True)
@@ -101,8 +114,8 @@ def test_running_starts_a_stopped_node(control_plane):
     assert states.running("microk8s").changes == {}
 
 
-def test_addon_states(control_plane):
-    _, minion = control_plane
+def test_addon_states(shared_cp):
+    _, minion = shared_cp
     states = minion.states.microk8s
     predicted = states.addon_enabled("core/metrics-server", test=True)
     assert predicted.result is None
@@ -126,8 +139,8 @@ def test_addon_states(control_plane):
         assert fragment in bad.comment
 
 
-def test_token_registered(control_plane, caplog):
-    node, minion = control_plane
+def test_token_registered(shared_cp, caplog):
+    node, minion = shared_cp
     states = minion.states.microk8s
     with caplog.at_level(logging.DEBUG):
         predicted = states.token_registered("worker-1", token=TOKEN, ttl=3600, test=True)
@@ -159,8 +172,8 @@ def test_token_registered(control_plane, caplog):
     )
 
 
-def test_extra_san_present(control_plane):
-    _, minion = control_plane
+def test_extra_san_present(shared_cp):
+    _, minion = shared_cp
     states = minion.states.microk8s
     before = minion.modules.microk8s.fingerprint()
     predicted = states.extra_san_present("10.0.0.100", test=True)
@@ -305,25 +318,27 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
     )
 
 
-def test_cluster_joined_failures_say_what_to_do(control_plane, microk8s_sim, minion_of):
-    _, cp = control_plane
+def test_cluster_joined_failures_say_what_to_do(shared_cp, microk8s_sim, minion_of):
+    _, cp = shared_cp
     joiner_node = microk8s_sim("127.0.2.23", install="1.32/stable")
     joiner = minion_of(joiner_node)
-    burnt = joiner.states.microk8s.cluster_joined(CP, token=TOKEN, worker=True)
+    burnt = joiner.states.microk8s.cluster_joined(SHARED_CP, token=OTHER_TOKEN, worker=True)
     assert burnt.result is False
     assert "must register it again" in burnt.comment
     assert burnt.changes == {}
-    bad = joiner.states.microk8s.cluster_joined("cp1.example.com", token=TOKEN)
+    bad = joiner.states.microk8s.cluster_joined("cp1.example.com", token=OTHER_TOKEN)
     assert bad.result is False
     assert "name: 'cp1.example.com' is not an IPv4 address" in bad.comment
-    bad_check = joiner.states.microk8s.cluster_joined(CP, token=TOKEN, fingerprint="xyz")
+    bad_check = joiner.states.microk8s.cluster_joined(
+        SHARED_CP, token=OTHER_TOKEN, fingerprint="xyz"
+    )
     assert bad_check.result is False
     assert "fingerprint:" in bad_check.comment
     # A wrong fingerprint: the certificate of the control plane does not match.
-    cp.states.microk8s.token_registered("j", token=TOKEN, ttl=600)
+    cp.states.microk8s.token_registered("j", token=OTHER_TOKEN, ttl=600)
     mismatch = joiner.states.microk8s.cluster_joined(
-        CP, token=TOKEN, worker=True, fingerprint="000000000000"
+        SHARED_CP, token=OTHER_TOKEN, worker=True, fingerprint="000000000000"
     )
     assert mismatch.result is False
     assert "fingerprint" in mismatch.comment
-    _assert_no_token(*(_ret(r) for r in (burnt, bad, bad_check, mismatch)))
+    _assert_no_token(*(_ret(r) for r in (burnt, bad, bad_check, mismatch)), secret=OTHER_TOKEN)
