@@ -174,7 +174,8 @@ def _api(url=None, api_key=None, anonymous=False):
         raise SaltInvocationError(str(err)) from None
 
 
-def _call(method, path, url=None, api_key=None, *, op=None, anonymous=False, **params):
+def _call(method, path, url=None, api_key=None, *, op=None, anonymous=False, params=None, **kw):
+    params = {**(params or {}), **kw}  # `params` for API fields named like our arguments
     client = _api(url, api_key, anonymous)
     try:
         return client.request(method, path, op, params)
@@ -558,7 +559,7 @@ def update_boot_source(
         params["keyring_filename"] = keyring_filename
     if not params:
         raise SaltInvocationError("give source_url and/or keyring_filename")
-    result = _call("PUT", f"boot-sources/{int(boot_source_id)}/", url, api_key, **params)
+    result = _call("PUT", f"boot-sources/{int(boot_source_id)}/", url, api_key, params=params)
     _drop_cache()
     return result
 

@@ -131,11 +131,7 @@ class Host:
             pid = int(self.pidfile(daemon).read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if _alive(pid) else None
 
     def start_daemon(self, daemon: str) -> int:
         """Double-fork ``python -m kubesalt.sim.maas.<daemon> ROOT``; wait for its pidfile."""
@@ -182,9 +178,7 @@ class Host:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _alive(pid):
                 break
             time.sleep(0.02)
         else:
@@ -195,6 +189,15 @@ class Host:
     def stop_all(self) -> None:
         for daemon in ("rackd", "regiond"):
             self.stop_daemon(daemon)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie whose parent has not reaped it yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
 
 
 def write_file(path: Path, text: str, mode: int) -> None:

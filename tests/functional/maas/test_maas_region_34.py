@@ -316,3 +316,65 @@ def test_apikey_exported(states, maas_env, tmp_path, debug_logs):
     again = states.maas.apikey_exported("maas-api-key", **args)
     assert again.result is True and again.changes == {}
     assert_no_secret(debug_logs.text + str(ret) + str(again), exported.split(":")[2])
+
+
+def test_boot_sources_and_resources(modules):
+    sources = modules.maas.boot_sources()
+    assert [s["id"] for s in sources] == [1]
+    assert sources[0]["url"] == "http://images.maas.io/ephemeral-v3/stable/"
+    mirror = "http://mirror.example.com/maas/images/ephemeral-v3/stable/"
+    updated = modules.maas.update_boot_source(1, source_url=mirror)
+    assert updated["url"] == mirror and updated["keyring_filename"]
+    resources = modules.maas.boot_resources("synced", with_sets=True)
+    focal = [r for r in resources if r["name"] == "ubuntu/focal"]
+    assert {r["architecture"].split("/")[0] for r in focal} == {"amd64", "arm64"}
+    assert all(s["complete"] for r in focal for s in r["sets"].values())
+    status = modules.maas.images_status([{"release": "focal", "arches": ["amd64", "arm64"]}])
+    assert status == {"complete": ["ubuntu/focal"], "incomplete": {}}
+
+
+def test_snap_cli_profile_and_outputs(maas_env, modules):
+    cli = maas_env.cli()
+    key = modules.maas.api_key("admin", reveal=True)
+    login = subprocess.run(
+        [cli, "login", "admin", maas_env.maas_url, "-"],
+        input=key + "\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert login.returncode == 0 and "You are now logged in" in login.stdout
+    got = subprocess.run(
+        [cli, "admin", "maas", "get-config", "name=upstream_dns"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (got.returncode, got.stdout) == (0, '"8.8.8.8 1.1.1.1"')  # no newline off a TTY
+    bad = subprocess.run(
+        [cli, "admin", "maas", "get-config", "name=maas_url"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 2 and "not a valid config setting" in bad.stdout
+    rejected = subprocess.run(
+        [cli, "login", "bad", maas_env.maas_url, "aaa:bbb:ccc"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert rejected.returncode == 1 and "rejected your API key" in rejected.stderr
+    missing = subprocess.run(
+        [cli, "apikey", "--username=nobody"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert missing.returncode == 1 and "User does not exist." in missing.stderr
+    assert stat.S_IMODE(os.stat(maas_env.region.profiles_file).st_mode) == 0o600
