@@ -108,7 +108,7 @@ resource "openstack_blockstorage_volume_v3" "salt_master" {
 resource "openstack_compute_instance_v2" "salt_master" {
   name        = local.salt_master_id
   flavor_name = var.infra_flavor
-  user_data   = module.cloudinit.user_data[local.salt_master_id]
+  user_data   = module.cloudinit.user_data_base64gzip[local.salt_master_id]
   metadata    = { kubesalt_roles = "salt_master" }
 
   network {
@@ -146,7 +146,7 @@ resource "openstack_compute_instance_v2" "bastion" {
   name        = local.bastion_id
   image_id    = data.openstack_images_image_v2.base.id
   flavor_name = var.infra_flavor
-  user_data   = module.cloudinit.user_data[local.bastion_id]
+  user_data   = module.cloudinit.user_data_base64gzip[local.bastion_id]
   metadata    = { kubesalt_roles = "bastion" }
 
   network {
@@ -162,7 +162,7 @@ resource "openstack_compute_instance_v2" "control_plane" {
   name        = "${local.control_planes[count.index].hostname}.${local.domain}"
   image_id    = data.openstack_images_image_v2.base.id
   flavor_name = coalesce(var.control_plane_flavor, var.kube_node_flavor)
-  user_data   = module.cloudinit.user_data["${local.control_planes[count.index].hostname}.${local.domain}"]
+  user_data   = module.cloudinit.user_data_base64gzip["${local.control_planes[count.index].hostname}.${local.domain}"]
   metadata    = { kubesalt_roles = "microk8s_control_plane" }
 
   network {
@@ -181,7 +181,7 @@ resource "openstack_compute_instance_v2" "worker" {
   name        = "${local.workers[count.index].hostname}.${local.domain}"
   image_id    = data.openstack_images_image_v2.base.id
   flavor_name = var.kube_node_flavor
-  user_data   = module.cloudinit.user_data["${local.workers[count.index].hostname}.${local.domain}"]
+  user_data   = module.cloudinit.user_data_base64gzip["${local.workers[count.index].hostname}.${local.domain}"]
   metadata    = { kubesalt_roles = "microk8s_worker" }
 
   network {

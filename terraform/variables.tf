@@ -24,8 +24,10 @@ variable "num_kube_nodes" {
   default     = 2
 
   validation {
-    condition     = var.num_kube_nodes >= 1 && var.num_kube_nodes <= 100 && floor(var.num_kube_nodes) == var.num_kube_nodes
-    error_message = "Variable num_kube_nodes must be a whole number from 1 to 100 (a cluster needs at least one worker node)."
+    # Upper bound: the salt master's user-data carries every minion's public key and must fit
+    # Nova's 64 KiB once compressed (about 1 KiB per minion with RSA 4096 keys).
+    condition     = var.num_kube_nodes >= 1 && var.num_kube_nodes <= 45 && floor(var.num_kube_nodes) == var.num_kube_nodes
+    error_message = "Variable num_kube_nodes must be a whole number from 1 (a cluster needs a worker node) to 45 (the salt master's user-data must fit Nova's 64 KiB)."
   }
 }
 
