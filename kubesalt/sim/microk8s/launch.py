@@ -17,12 +17,14 @@ import kubesalt
 from kubesalt.sim.microk8s.host import Host
 
 PACKAGE_PARENT = str(Path(kubesalt.__file__).resolve().parent.parent)
+SITE_PACKAGES = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
 
 LAUNCHER = """\
-#!{python}
+#!{python} -S
 # Simulated `{prog}` of kubesalt for the host rooted at {root}. Generated: do not edit.
+# -S and explicit paths: skipping site's .pth processing saves ~50 ms per command.
 import sys
-sys.path.insert(0, {package_parent!r})
+sys.path[0:0] = {paths!r}
 from kubesalt.sim.microk8s.launch import run
 sys.exit(run({prog!r}, root={root!r}, address={address!r}, hostname={hostname!r}))
 """
@@ -36,7 +38,7 @@ def write_launcher(path: Path, prog: str, host: Host, hostname: str | None) -> N
         root=str(host.root),
         address=host.address,
         hostname=hostname,
-        package_parent=PACKAGE_PARENT,
+        paths=[PACKAGE_PARENT, *SITE_PACKAGES],
     )
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
