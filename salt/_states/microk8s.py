@@ -332,10 +332,11 @@ def _targets(name, argument):
 
 
 def _fingerprint_for(fingerprint, ip):
-    if fingerprint is None:
+    # None or "" (nothing published yet): join without verifying the certificate.
+    if not fingerprint:
         return None
     value = fingerprint.get(ip) if isinstance(fingerprint, dict) else fingerprint
-    if value is None:
+    if not value:
         return None
     try:
         return _validate.fingerprint(value)

@@ -295,6 +295,12 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
     assert _changed(worker_run) == set()
     assert len(worker_node.invocations()) <= 2, worker_node.invocations()
 
+    # A stopped worker is started through snap (microk8s start only prints advice there).
+    worker.modules.microk8s.stop()
+    restarted = worker.states.microk8s.running("microk8s")
+    assert restarted.changes == {"running": {"old": False, "new": True}}, restarted.comment
+    assert worker.states.microk8s.running("microk8s").changes == {}
+
     # Re-joining a dqlite member fails with the advice to remove it first.
     with pytest.raises(Exception) as err:
         cp2.modules.microk8s.join(f"{CP}:25000/{TOKEN}")
