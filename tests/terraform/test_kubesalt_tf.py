@@ -98,3 +98,23 @@ def test_seed_files_for_a_host_root():
         nocloud.seed_files("#!/bin/sh\n", "i-1", "x")
     with pytest.raises(ValueError, match="instance_id"):
         nocloud.meta_data("", "x")
+
+
+def test_render_lab_command(terraform, tmp_path, capsys):
+    from kubesalt.tf.__main__ import main
+
+    out = tmp_path / "seeds"
+    assert main(["render-lab", "--out", str(out), "--workers", "1"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
+        "bastion.lab.kubesalt.test",
+        "k8s-master.lab.kubesalt.test",
+        "k8s-worker-0.lab.kubesalt.test",
+        "salt.lab.kubesalt.test",
+    ]
+    assert (
+        (out / "k8s-worker-0.lab.kubesalt.test" / "user-data")
+        .read_text()
+        .startswith("#cloud-config\n")
+    )
+    assert main(["render-lab", "--out", str(out), "--workers", "0"]) == 1
+    assert "at least one control plane and one worker" in capsys.readouterr().err
