@@ -153,6 +153,46 @@ def push_state(host: Host, state: dict, skip=()) -> None:
         list(pool.map(send, targets))
 
 
+def pull_state(host: Host) -> None:
+    """Catch up after downtime: take the newest copy of the cluster state among the other
+    members (same cluster, higher generation), asking them in parallel with a short timeout."""
+    local = host.load_state()
+    if not local or host.is_worker():
+        return
+    peers = [
+        m["address"].rsplit(":", 1)[0]
+        for m in local.get("members", [])
+        if m["address"].rsplit(":", 1)[0] not in ("127.0.0.1", host.address)
+    ]
+    if not peers:
+        return
+
+    def fetch(ip):
+        try:
+            status, body = call(
+                host,
+                ip,
+                "GET",
+                f"{API}/sim/state",
+                token=local["callback_token"],
+                timeout=PUSH_TIMEOUT,
+            )
+        except (OSError, http.client.HTTPException, ssl.SSLError):
+            return None
+        return body if status == 200 and isinstance(body, dict) else None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(peers))) as pool:
+        copies = [c for c in pool.map(fetch, peers) if c]
+    with host.exclusive("state"):
+        current = host.load_state() or local
+        for copy in copies:
+            if copy.get("cluster_id") == current.get("cluster_id") and int(
+                copy.get("generation", 0)
+            ) > int(current.get("generation", 0)):
+                current = copy
+        host.save_state(current)
+
+
 def mutate(host: Host, change) -> dict:
     """Apply CHANGE(state) to this node's copy of the cluster state, bump the generation,
     save, and replicate to the other members. Returns the new state."""

@@ -123,6 +123,7 @@ def _apply_side_effects(host: Host, changes: dict, values: dict) -> None:
         agent.stop_agent(host)
     elif "stopped" in changes or "agent_unreachable" in changes:
         agent.start_agent(host)
+        agent.pull_state(host)
 
 
 def _stop_agent(args) -> int:

@@ -1196,6 +1196,7 @@ def cmd_start(host: Host, args: list) -> int:
     if was_stopped:
         host.mark_started()
     agent.start_agent(host)
+    agent.pull_state(host)  # changes made while we were down
     deadline = time.monotonic() + 60
     while not cluster_ready(host) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -479,6 +479,7 @@ def start(host: Host, args: list, hostname: str | None) -> int:
     host.set_active(True)
     host.mark_started()
     agent.start_agent(host)
+    agent.pull_state(host)
     print("Started.")
     return 0
 

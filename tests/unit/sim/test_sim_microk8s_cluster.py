@@ -91,3 +91,11 @@ def test_control_plane_and_worker_join(microk8s_sim):
     assert kube_nodes(cp2)["127.0.1.23"][0] == "Unknown"
     table = cp1.run(["microk8s", "kubectl", "get", "nodes"]).stdout
     assert "NotReady" in table
+
+    # Datastore changes reach every control plane, also one that was down at the time.
+    assert cp1.run(["microk8s", "enable", "rbac"]).returncode == 0
+    assert cp2.run(["microk8s", "status", "-a", "rbac"]).stdout == "enabled\n"
+    cp2.set_knobs(stopped=True)
+    assert cp1.run(["microk8s", "enable", "metrics-server"]).returncode == 0
+    cp2.set_knobs(stopped=False)
+    assert cp2.run(["microk8s", "status", "-a", "metrics-server"]).stdout == "enabled\n"
