@@ -202,3 +202,10 @@ def test_cloudinit_module_has_no_provider_and_no_resource():
     assert "provider" not in module and "resource" not in module and "data" not in module
     for block in module["terraform"]:
         assert "required_providers" not in block
+
+
+def test_readme_documents_every_variable():
+    readme = (TERRAFORM_DIR.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## OpenStack: Terraform and cloud-init", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in _variables() if f"`{name}`" not in section]
+    assert not missing, f"README's variables table lacks {missing}"
