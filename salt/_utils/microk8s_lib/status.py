@@ -109,7 +109,7 @@ def _parse_yaml(lines: list[str]) -> dict:
                 result["high_availability"]["nodes"].append(current_node)
                 line = line[2:]
             key, value = _split_key(line)
-            if key == "enabled" and indent == 2:
+            if key == "enabled" and current_node is None:
                 result["high_availability"]["enabled"] = _bool(value, "high-availability")
             elif key in ("address", "role") and current_node is not None and indent >= 4:
                 current_node[key] = value
@@ -148,27 +148,30 @@ def _parse_pretty_or_short(lines: list[str]) -> dict:
     result = empty_status(running=True)
     ha = result["high_availability"]
     group = None
+    in_endpoints = False
+    dqlite_listed = False
     for raw in lines[1:]:
         line = raw.strip()
         if not line:
             continue
         if line.startswith("high-availability:"):
-            # "yes" only means >= 3 voters; HA (dqlite) itself is on whenever nodes are listed.
-            ha["enabled"] = True
+            # "yes" only means >= 3 voters; HA (dqlite) is on whenever its nodes are listed.
             continue
-        if line.startswith("datastore master nodes:"):
+        if line.startswith(("datastore master nodes:", "datastore standby nodes:")):
+            dqlite_listed = True
+            role = "voter" if line.startswith("datastore master") else "standby"
             for address in line.split(":", 1)[1].split():
-                ha["nodes"].append({"address": address, "role": "voter"})
-            continue
-        if line.startswith("datastore standby nodes:"):
-            value = line.split(":", 1)[1].strip()
-            if value != "none":
-                for address in value.split():
-                    ha["nodes"].append({"address": address, "role": "standby"})
+                if address != "none":
+                    ha["nodes"].append({"address": address, "role": role})
             continue
         if line.startswith("datastore endpoints:"):
+            # External etcd: the endpoint lines that follow are not dqlite nodes.
+            in_endpoints = True
             continue
-        if line in ("addons:",):
+        if line == "addons:":
+            in_endpoints = False
+            continue
+        if in_endpoints:
             continue
         if line in ("enabled:", "disabled:"):
             group = line[:-1]
@@ -184,11 +187,10 @@ def _parse_pretty_or_short(lines: list[str]) -> dict:
             result["addons"][match["name"]] = _addon_entry(match["status"], match["repo"])
             continue
         raise ValueError(f"unexpected line in microk8s status output: {raw!r}")
-    if not ha["nodes"]:
-        ha["enabled"] = any(
-            name == "ha-cluster" and addon["status"] == "enabled"
-            for name, addon in result["addons"].items()
-        )
+    ha["enabled"] = dqlite_listed or any(
+        name == "ha-cluster" and addon["status"] == "enabled"
+        for name, addon in result["addons"].items()
+    )
     return result
 
 
