@@ -668,7 +668,11 @@ def join(connection, worker=False):
     """
     parts = _connection_parts(connection)
     secrets = [parts["token"]]
-    argv = [_microk8s_bin(), "join", connection]
+    # Rebuilt from the checked parts: MicroK8s compares the CHECK with a lowercase hex digest.
+    normalised = f"{parts['ip']}:{parts['port']}/{parts['token']}"
+    if parts["check"]:
+        normalised += f"/{parts['check']}"
+    argv = [_microk8s_bin(), "join", normalised]
     if worker:
         argv.append("--worker")
     attempts = max(1, int(_opt("join_attempts", 4)))

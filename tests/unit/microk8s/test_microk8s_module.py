@@ -418,7 +418,7 @@ def test_join_retries_unreachable_then_succeeds(cli, caplog):
     cli.on("microk8s", "join", retcode=1, stdout=refused, times=2)
     cli.on("microk8s", "join", stdout="Successfully joined the cluster.\n")
     with caplog.at_level(logging.DEBUG):
-        result = microk8s.join(f"10.0.0.11:25000/{TOKEN}/a1b2c3d4e5f6", worker=True)
+        result = microk8s.join(f"10.0.0.11:25000/{TOKEN}/A1B2C3D4E5F6", worker=True)
     assert result == {"address": "10.0.0.11:25000", "role": "worker", "attempts": 3}
     assert cli.argvs()[0] == [
         "microk8s",
