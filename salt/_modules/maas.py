@@ -174,11 +174,23 @@ def _api(url=None, api_key=None, anonymous=False):
         raise SaltInvocationError(str(err)) from None
 
 
-def _call(method, path, url=None, api_key=None, *, op=None, anonymous=False, params=None, **kw):
+def _call(
+    method,
+    path,
+    url=None,
+    api_key=None,
+    *,
+    op=None,
+    anonymous=False,
+    params=None,
+    json_text=False,
+    **kw,
+):
     params = {**(params or {}), **kw}  # `params` for API fields named like our arguments
     client = _api(url, api_key, anonymous)
     try:
-        return client.request(method, path, op, params)
+        body = client.request(method, path, op, params)
+        return _client.json_value(body, client.last_content_type) if json_text else body
     except (_client.MaasApiError, _client.MaasConnectionError) as err:
         raise _api_error(err) from None
 
@@ -501,7 +513,7 @@ def get_config(name, url=None, api_key=None):
         name = _config.validate_name(name)
     except ValueError as err:
         raise SaltInvocationError(str(err)) from None
-    return _call("GET", "maas/", url, api_key, op="get_config", name=name)
+    return _call("GET", "maas/", url, api_key, op="get_config", name=name, json_text=True)
 
 
 def set_config(name, value, url=None, api_key=None):
@@ -682,7 +694,10 @@ def is_importing(url=None, api_key=None):
 
         salt '*' maas.is_importing
     """
-    return bool(_call("GET", "boot-resources/", url, api_key, op="is_importing"))
+    value = _call("GET", "boot-resources/", url, api_key, op="is_importing", json_text=True)
+    if not isinstance(value, bool):
+        raise CommandExecutionError(f"MAAS API: is_importing answered {value!r}, not true/false")
+    return value
 
 
 def boot_resources(rtype="all", with_sets=False, url=None, api_key=None):

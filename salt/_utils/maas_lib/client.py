@@ -110,6 +110,7 @@ class MaasClient:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self.requests = 0
+        self.last_content_type = ""
 
     def __repr__(self):  # never show the key
         return f"MaasClient({self.root!r})"
@@ -147,7 +148,8 @@ class MaasClient:
             self.requests += 1
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (http URL)
-                    return decode_body(resp.headers.get("Content-Type", ""), resp.read())
+                    self.last_content_type = resp.headers.get("Content-Type", "")
+                    return decode_body(self.last_content_type, resp.read())
             except urllib.error.HTTPError as err:
                 text = err.read().decode("utf-8", errors="replace")
                 if err.code not in RETRYABLE_STATUSES or last:
@@ -207,3 +209,18 @@ def post_form(url: str, params: dict, timeout: float = 15.0) -> int:
         return err.code
     except (urllib.error.URLError, OSError) as err:
         raise MaasConnectionError(f"cannot reach {url}: {getattr(err, 'reason', err)}") from None
+
+
+def json_value(body, content_type: str):
+    """A value MAAS sends as JSON text (``get_config``, ``is_importing``) whatever the
+    content type: a text body is decoded too, so ``"8.8.8.8"`` never keeps its quotes and
+    ``false`` never becomes a true string."""
+    if (
+        isinstance(body, str)
+        and content_type.split(";", maxsplit=1)[0].strip() != "application/json"
+    ):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body
+    return body

@@ -127,3 +127,18 @@ def test_connection_errors_retried_then_reported(monkeypatch):
     with pytest.raises(client.MaasConnectionError, match="after 3 attempt"):
         c.get("version/")
     assert c.requests == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ('"8.8.8.8 1.1.1.1"', "text/plain; charset=utf-8", "8.8.8.8 1.1.1.1"),
+        ("false", "text/html; charset=utf-8", False),
+        ("null", "text/plain", None),
+        ("OK", "text/plain", "OK"),
+        ("true", "application/json", "true"),  # already decoded: a JSON string stays a string
+        (False, "application/json", False),
+    ],
+)
+def test_json_value_whatever_the_content_type(body, content_type, expected):
+    assert client.json_value(body, content_type) == expected
