@@ -72,7 +72,11 @@ module "cloudinit" {
 
   # The volume is the instance's second disk (block_device below), present at first boot.
   master_volume_device = "/dev/vdb"
-  bastion_private_mac  = openstack_networking_port_v2.bastion_private.mac_address
+  # Hosts on both networks: the private side gets no default route (netplan).
+  private_interface_macs = {
+    (local.bastion_id)                                    = openstack_networking_port_v2.bastion_private.mac_address
+    "${local.control_planes[0].hostname}.${local.domain}" = openstack_networking_port_v2.control_plane[0].mac_address
+  }
   state_tree = {
     repository = var.state_tree_repository
     ref        = var.state_tree_ref

@@ -51,7 +51,10 @@ def ha_render(terraform):
         ],
         master_volume_device="/dev/vdb",
         manage_resolv_conf=True,
-        bastion_private_mac="fa:16:3e:00:00:01",
+        private_interface_macs={
+            "bastion.ha.example.internal": "fa:16:3e:00:00:01",
+            "k8s-master.ha.example.internal": "fa:16:3e:00:00:02",
+        },
         state_tree={"repository": "https://git.example.com/kubesalt.git", "ref": "v1.0"},
     )
     return tf_render.render(variables, terraform)

@@ -221,19 +221,25 @@ def test_root_password_and_users(ha_render, lab_render):
         assert "chpasswd" not in document
 
 
-def test_bastion_gets_forwarding_and_netplan(ha_render):
+def test_bastion_gets_forwarding_and_two_network_hosts_netplan(ha_render):
     documents = _documents(ha_render)
     bastion = _files(documents["bastion.ha.example.internal"])
     assert (
         bastion["/etc/sysctl.d/60-kubesalt-forward.conf"]["content"] == "net.ipv4.ip_forward = 1\n"
     )
-    netplan = yaml.safe_load(bastion["/etc/netplan/60-kubesalt-private.yaml"]["content"])
-    private = netplan["network"]["ethernets"]["private"]
-    assert private["match"] == {"macaddress": "fa:16:3e:00:00:01"}
-    assert private["addresses"] == ["10.1.0.1/16"]
-    assert "routes" not in private and "gateway4" not in private
+    for minion_id, mac, address in (
+        ("bastion.ha.example.internal", "fa:16:3e:00:00:01", "10.1.0.1/16"),
+        ("k8s-master.ha.example.internal", "fa:16:3e:00:00:02", "10.1.0.10/16"),
+    ):
+        files = _files(documents[minion_id])
+        netplan = yaml.safe_load(files["/etc/netplan/60-kubesalt-private.yaml"]["content"])
+        private = netplan["network"]["ethernets"]["private"]
+        assert private["match"] == {"macaddress": mac}
+        assert private["addresses"] == [address]
+        assert "routes" not in private and "gateway4" not in private
     worker = _files(documents["k8s-worker-0.ha.example.internal"])
     assert "/etc/sysctl.d/60-kubesalt-forward.conf" not in worker
+    assert "/etc/netplan/60-kubesalt-private.yaml" not in worker
 
 
 def test_hosts_and_resolv_conf(ha_render):

@@ -59,9 +59,14 @@ locals {
     }],
   )
 
-  bastion_files = concat(
-    [{ path = "/etc/sysctl.d/60-kubesalt-forward.conf", permissions = "0644", owner = "root:root", defer = false, content = "net.ipv4.ip_forward = 1\n" }],
-    var.bastion_private_mac == null ? [] : [{
+  bastion_files = [
+    { path = "/etc/sysctl.d/60-kubesalt-forward.conf", permissions = "0644", owner = "root:root", defer = false, content = "net.ipv4.ip_forward = 1\n" },
+  ]
+
+  # Hosts on both networks: the private interface gets its address and no default route
+  # (the public side has the router); kubesalt-bootstrap runs `netplan apply`.
+  netplan_files = {
+    for id, mac in var.private_interface_macs : id => [{
       path        = "/etc/netplan/60-kubesalt-private.yaml"
       permissions = "0600"
       owner       = "root:root"
@@ -71,16 +76,16 @@ locals {
           version = 2
           ethernets = {
             private = {
-              match       = { macaddress = var.bastion_private_mac }
+              match       = { macaddress = mac }
               dhcp4       = false
-              addresses   = ["${var.bastion.private_ip}/${split("/", var.networks.private_cidr)[1]}"]
+              addresses   = ["${local.nodes_by_id[id].private_ip}/${split("/", var.networks.private_cidr)[1]}"]
               nameservers = { search = [local.domain], addresses = var.dns_nameservers }
             }
           }
         }
       })
-    }],
-  )
+    }]
+  }
 
   volume_config = var.master_volume_device == null ? null : {
     disk_setup = { (var.master_volume_device) = { table_type = "gpt", layout = true, overwrite = false } }
@@ -105,6 +110,7 @@ locals {
           local.common_files[id],
           contains(n.roles, "salt_master") ? local.master_files : [],
           contains(n.roles, "bastion") ? local.bastion_files : [],
+          try(local.netplan_files[id], []),
         )
         runcmd        = [concat(["/usr/local/sbin/kubesalt-bootstrap"], n.roles)]
         final_message = "kubesalt: ${id} (${join(",", n.roles)}) bootstrapped by cloud-init $VERSION after $UPTIME seconds"

@@ -319,14 +319,21 @@ variable "state_tree" {
   }
 }
 
-variable "bastion_private_mac" {
-  type        = string
-  description = "MAC address of the bastion's private interface, to configure it with netplan (static address, no default route). Null: leave the interface to DHCP."
-  default     = null
+variable "private_interface_macs" {
+  type        = map(string)
+  description = "MAC address of the private interface of hosts that also sit on the public network (the bastion, the first control plane), by minion id: netplan gives it the private address with no default route, so replies leave by the public side. Hosts not listed keep DHCP."
+  default     = {}
 
   validation {
-    condition     = var.bastion_private_mac == null || can(regex("^([0-9a-f]{2}:){5}[0-9a-f]{2}$", coalesce(var.bastion_private_mac, "x")))
-    error_message = "Variable bastion_private_mac must be a lower-case MAC address or null."
+    condition     = alltrue([for id, mac in var.private_interface_macs : can(regex("^([0-9a-f]{2}:){5}[0-9a-f]{2}$", mac))])
+    error_message = "Variable private_interface_macs must map minion ids to lower-case MAC addresses (fa:16:3e:...)."
+  }
+  validation {
+    condition = length(setsubtract(keys(var.private_interface_macs), concat(
+      ["${var.salt_master.hostname}.${var.domain}", "${var.bastion.hostname}.${var.domain}"],
+      [for n in concat(var.control_planes, var.workers) : "${n.hostname}.${var.domain}"],
+    ))) == 0
+    error_message = "Variable private_interface_macs names a host that is not in the inventory."
   }
 }
 

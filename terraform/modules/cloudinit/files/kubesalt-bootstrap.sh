@@ -80,9 +80,6 @@ bastion_forwarding() {
   [ -n "$iptables" ] || die "iptables is missing on the bastion: the private network would have no way out"
   "$iptables" -t nat -C POSTROUTING -s "$PRIVATE_CIDR" ! -d "$PRIVATE_CIDR" -j MASQUERADE 2>/dev/null ||
     "$iptables" -t nat -A POSTROUTING -s "$PRIVATE_CIDR" ! -d "$PRIVATE_CIDR" -j MASQUERADE
-  if have netplan && [ -f /etc/netplan/60-kubesalt-private.yaml ]; then
-    netplan apply
-  fi
   log "forwarding and NAT for $PRIVATE_CIDR are on"
 }
 
@@ -108,6 +105,9 @@ main() {
   log "bootstrapping $MINION_ID (roles: $ROLES)"
   # cloud-init created the minion's key directory with its default mode.
   chmod 0700 /etc/salt/pki/minion 2>/dev/null || true
+  if have netplan && [ -f /etc/netplan/60-kubesalt-private.yaml ]; then
+    netplan apply
+  fi
   if has_role bastion; then bastion_forwarding; fi
   if has_role salt_master; then salt_master; else install_salt salt-minion; fi
   wait_for_master

@@ -393,10 +393,16 @@ run "bad_state_tree" {
   expect_failures = [var.state_tree]
 }
 
-run "bad_bastion_private_mac" {
+run "bad_private_interface_mac" {
   command = plan
-  variables { bastion_private_mac = "FA:16:3E:00:00:01" }
-  expect_failures = [var.bastion_private_mac]
+  variables { private_interface_macs = { "bastion.example.internal" = "FA:16:3E:00:00:01" } }
+  expect_failures = [var.private_interface_macs]
+}
+
+run "private_interface_mac_for_an_unknown_host" {
+  command = plan
+  variables { private_interface_macs = { "bastion.elsewhere.internal" = "fa:16:3e:00:00:01" } }
+  expect_failures = [var.private_interface_macs]
 }
 
 run "bad_master_wait_seconds" {
