@@ -111,7 +111,11 @@ def _same_channel(current: str, wanted: str) -> bool:
                 parts = [parts[0], "stable"]
         return "/".join(parts)
 
-    return normalise(current) == normalise(wanted)
+    current, wanted = normalise(current), normalise(wanted)
+    if current.endswith("/…"):
+        # snapd abbreviates a long branch to "track/risk/…".
+        return wanted.startswith(current[:-1])
+    return current == wanted
 
 
 def installed(name, channel="1.32/stable"):
@@ -411,6 +415,12 @@ def cluster_joined(name, token, worker=False, fingerprint=None, addresses=None):
                 )
             ret["comment"] = "This node is a control plane of the cluster"
             return ret
+        if len(members) > 1:
+            return _error(
+                ret,
+                f"this node is a control plane of another cluster ({', '.join(sorted(members))}"
+                f"), not of {label}; run microk8s.leave first if it must move",
+            )
         ret["changes"] = {"joined": {"old": False, "new": True}, "role": role}
         if _test():
             ret["result"] = None
@@ -426,12 +436,14 @@ def cluster_joined(name, token, worker=False, fingerprint=None, addresses=None):
             except CommandExecutionError as err:
                 failures.append(str(err))
                 continue
-            if not worker:
-                __salt__["microk8s.status"](wait_ready=True)
-            elif not __salt__["microk8s.is_worker"]():
-                ret["changes"] = {}
-                return _error(ret, "microk8s join --worker succeeded but left no clustered.lock")
             ret["comment"] = f"Joined the cluster through {joined['address']} as a {role}"
+            if worker and not __salt__["microk8s.is_worker"]():
+                ret["result"] = False
+                ret["comment"] += ", but MicroK8s left no clustered.lock"
+            elif not __salt__["microk8s.status"](wait_ready=not worker)["running"]:
+                # The join happened (changes stay), but the node did not become ready.
+                ret["result"] = False
+                ret["comment"] += ", but the node is not running/ready yet; check it and re-run"
             return ret
         ret["changes"] = {}
         return _error(ret, "could not join the cluster: " + " | ".join(failures))

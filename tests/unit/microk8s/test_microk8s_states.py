@@ -1,0 +1,217 @@
+"""State logic with a fake execution module: decisions no simulator run reaches easily."""
+
+import importlib.util
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+from tests.support.paths import SALT_DIR
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def _load_states():
+    path = SALT_DIR / "_states" / "microk8s.py"
+    spec = importlib.util.spec_from_file_location("kubesalt_test_microk8s_states", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+states = _load_states()
+
+
+def _status(members=(), running=True, role="control-plane"):
+    return {
+        "running": running,
+        "role": role,
+        "high_availability": {
+            "enabled": True,
+            "nodes": [{"address": f"{ip}:19001", "role": "voter"} for ip in members],
+        },
+        "addons": {},
+    }
+
+
+class FakeMicrok8s:
+    """The execution module functions the states call, with recorded calls."""
+
+    def __init__(self):
+        self.calls = []
+        self.worker = False
+        self.status_value = _status(["127.0.0.1"])
+        self.status_after_join = _status(["10.0.0.11", "10.0.0.12"])
+        self.join_errors = {}
+        self.standing = "absent"
+        self.nodes_value = []
+        self.remove_error = None
+
+    def functions(self):
+        return {
+            "microk8s.installed": lambda: {"channel": "1.32/stable", "version": "v1.32.3"},
+            "microk8s.is_worker": lambda: self.worker,
+            "microk8s.status": self.status,
+            "microk8s.node_addresses": lambda: ["10.0.0.12"],
+            "microk8s.join": self.join,
+            "microk8s.token_standing": self.token_standing,
+            "microk8s.register_token": self.register_token,
+            "microk8s.nodes": lambda: self.nodes_value,
+            "microk8s.remove_node": self.remove_node,
+        }
+
+    def status(self, wait_ready=False):
+        self.calls.append(("status", wait_ready))
+        return self.status_value
+
+    def join(self, connection, worker=False):
+        self.calls.append(("join", connection, worker))
+        ip = connection.split(":")[0]
+        if ip in self.join_errors:
+            raise CommandExecutionError(self.join_errors[ip])
+        self.status_value = self.status_after_join
+        return {"address": connection.split("/")[0], "role": "worker" if worker else "cp"}
+
+    def token_standing(self, token, margin=0):
+        self.calls.append(("token_standing", margin))
+        return self.standing
+
+    def register_token(self, token, ttl=None):
+        self.calls.append(("register_token", ttl))
+        self.standing = "valid" if ttl else "single-use"
+        return {"registered": True, "ttl": ttl}
+
+    def remove_node(self, node, force=False):
+        self.calls.append(("remove_node", node, force))
+        self.status_value = _status(["10.0.0.11"])
+        if self.remove_error:
+            raise CommandExecutionError(self.remove_error)
+        return True
+
+
+@pytest.fixture
+def fake():
+    return FakeMicrok8s()
+
+
+@pytest.fixture
+def configure_loader_modules(fake):
+    return {states: {"__salt__": fake.functions(), "__opts__": {"test": False}, "__context__": {}}}
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "same"),
+    [
+        ("1.32/stable", "1.32/stable", True),
+        ("1.32", "1.32/stable", True),
+        ("1.32/stable", "1.32", True),
+        ("latest/edge", "edge", True),
+        ("1.32/stable", "1.33/stable", False),
+        ("1.32/beta/…", "1.32/beta/hotfix-1", True),
+        ("1.32/beta/…", "1.32/stable", False),
+        ("", "1.32/stable", False),
+    ],
+)
+def test_same_channel(current, wanted, same):
+    assert states._same_channel(current, wanted) is same
+
+
+def test_cluster_joined_tries_addresses_in_turn(fake):
+    fake.join_errors = {"10.0.0.10": f"microk8s join failed: could not reach 10.0.0.10 {TOKEN}"}
+    ret = states.cluster_joined("10.0.0.10, 10.0.0.11:25000", token=TOKEN, fingerprint="AB" * 6)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"] == {"joined": {"old": False, "new": True}, "role": "control-plane"}
+    joins = [c for c in fake.calls if c[0] == "join"]
+    assert [c[1] for c in joins] == [
+        f"10.0.0.10:25000/{TOKEN}/abababababab",
+        f"10.0.0.11:25000/{TOKEN}/abababababab",
+    ]
+    assert ("status", True) in fake.calls  # waited for readiness
+
+
+def test_cluster_joined_all_fail(fake):
+    fake.join_errors = {"10.0.0.10": "no route", "10.0.0.11": "Invalid token"}
+    ret = states.cluster_joined("n", addresses=["10.0.0.10", "10.0.0.11"], token=TOKEN)
+    assert ret["result"] is False
+    assert ret["changes"] == {}
+    assert "no route | Invalid token" in ret["comment"]
+
+
+def test_cluster_joined_not_ready_after_join_keeps_changes(fake):
+    fake.status_after_join = _status(["10.0.0.11", "10.0.0.12"], running=False)
+    ret = states.cluster_joined("10.0.0.11", token=TOKEN)
+    assert ret["result"] is False
+    assert ret["changes"]["joined"] == {"old": False, "new": True}
+    assert "not running/ready" in ret["comment"]
+
+
+def test_cluster_joined_refuses_to_leave_another_cluster(fake):
+    fake.status_value = _status(["10.0.0.50", "10.0.0.12"])
+    ret = states.cluster_joined("10.0.0.11", token=TOKEN)
+    assert ret["result"] is False
+    assert "another cluster" in ret["comment"]
+    assert not [c for c in fake.calls if c[0] == "join"]
+
+
+def test_cluster_joined_already_member_and_wrong_role(fake):
+    fake.status_value = _status(["10.0.0.11", "10.0.0.12"])
+    assert states.cluster_joined("10.0.0.11", token=TOKEN)["changes"] == {}
+    worker = states.cluster_joined("10.0.0.11", token=TOKEN, worker=True)
+    assert worker["result"] is False
+    assert "not a worker" in worker["comment"]
+
+
+def test_cluster_joined_test_mode_same_changes(fake):
+    states.__opts__["test"] = True
+    ret = states.cluster_joined("10.0.0.11", token=TOKEN, worker=True)
+    assert ret["result"] is None
+    assert ret["changes"] == {"joined": {"old": False, "new": True}, "role": "worker"}
+    assert not [c for c in fake.calls if c[0] == "join"]
+
+
+@pytest.mark.parametrize(
+    ("standing", "ttl", "registers"),
+    [
+        ("valid", 600, False),
+        ("single-use", None, False),
+        ("single-use", 600, True),  # a TTL is wanted: the single-use line is replaced
+        ("expiring", 600, True),
+        ("expired", 600, True),
+        ("absent", None, True),
+    ],
+)
+def test_token_registered_decisions(fake, standing, ttl, registers):
+    fake.standing = standing
+    ret = states.token_registered("node-b", token=TOKEN, ttl=ttl)
+    assert ret["result"] is True, ret["comment"]
+    assert bool(ret["changes"]) is registers
+    assert (("register_token", ttl) in fake.calls) is registers
+    assert TOKEN not in str(ret)
+
+
+def test_token_registered_default_margin(fake):
+    fake.standing = "valid"
+    states.token_registered("n", token=TOKEN, ttl=7200)
+    assert ("token_standing", 3600) in fake.calls
+
+
+def test_node_removed_dqlite_only_member_with_force(fake):
+    fake.status_value = _status(["10.0.0.11", "10.0.0.13"])
+    fake.remove_error = "Node 10.0.0.13 does not exist in Kubernetes."
+    ret = states.node_removed("10.0.0.13", force=True)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"] == {"node": {"old": "present", "new": "absent"}}
+
+
+def test_node_removed_without_force_reports_the_error(fake):
+    fake.nodes_value = [{"name": "w1", "address": "10.0.0.21", "ready": False, "roles": []}]
+    fake.remove_error = "Removal failed. Node w1 is registered with dqlite."
+    ret = states.node_removed("w1")
+    assert ret["result"] is False
+    assert "registered with dqlite" in ret["comment"]
+
+
+def test_addon_states_refuse_on_a_worker(fake):
+    fake.worker = True
+    ret = states.addon_enabled("dns")
+    assert ret["result"] is False
+    assert "worker" in ret["comment"]
