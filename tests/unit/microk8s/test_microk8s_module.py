@@ -1,6 +1,5 @@
 """The execution module with a scripted ``cmd.run_all``: argv, caching, validation, secrets."""
 
-import importlib.util
 import json
 import logging
 import os
@@ -10,7 +9,7 @@ import pytest
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
-from tests.support.paths import SALT_DIR
+from tests.unit.microk8s.extmod import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
@@ -29,15 +28,7 @@ SNAP_LIST = (
 )
 
 
-def _load_module():
-    path = SALT_DIR / "_modules" / "microk8s.py"
-    spec = importlib.util.spec_from_file_location("kubesalt_test_microk8s_module", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-microk8s = _load_module()
+microk8s = load_ext("modules", "microk8s")
 
 
 class ScriptedCli:
@@ -535,3 +526,19 @@ def test_fingerprint_and_join_info(snap_data, cli):
     microk8s.__opts__["microk8s.node_address"] = "10.1.0.7"
     assert microk8s.node_addresses() == ["10.1.0.7", "10.1.0.5"]
     assert cli.calls == []
+
+
+def test_every_public_function_has_a_cli_example():
+    public = [
+        name
+        for name, value in vars(microk8s).items()
+        if callable(value)
+        and not name.startswith("_")
+        and getattr(value, "__module__", None) == microk8s.__name__
+    ]
+    assert len(public) > 25
+    for name in public:
+        doc = getattr(microk8s, name).__doc__ or ""
+        assert "CLI Example:" in doc, name
+        assert ".. code-block:: bash" in doc, name
+        assert f"salt '*' microk8s.{name}" in doc, name

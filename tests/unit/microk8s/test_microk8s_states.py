@@ -1,24 +1,14 @@
 """State logic with a fake execution module: decisions no simulator run reaches easily."""
 
-import importlib.util
-
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.support.paths import SALT_DIR
+from tests.unit.microk8s.extmod import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 
 
-def _load_states():
-    path = SALT_DIR / "_states" / "microk8s.py"
-    spec = importlib.util.spec_from_file_location("kubesalt_test_microk8s_states", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-states = _load_states()
+states = load_ext("states", "microk8s")
 
 
 def _status(members=(), running=True, role="control-plane"):
