@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import pytest
+import salt.config
 import salt.utils.crypt
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -260,3 +261,43 @@ def test_final_message_and_runcmd(lab_render):
         assert document["final_message"].startswith(f"kubesalt: {minion_id} (")
         assert document["hostname"] == minion_id.split(".")[0]
         assert document["fqdn"] == minion_id
+
+
+def _write_config_dir(tmp_path, kind, files):
+    """Lay the rendered files of /etc/salt out under tmp_path the way Salt reads them."""
+    (tmp_path / kind).write_text("")
+    for path, entry in files.items():
+        if path.startswith(f"/etc/salt/{kind}.d/"):
+            target = tmp_path / f"{kind}.d" / path.rsplit("/", 1)[1]
+            target.parent.mkdir(exist_ok=True)
+            target.write_text(entry["content"])
+    return str(tmp_path / kind)
+
+
+def test_salt_reads_the_master_configuration(lab_render, tmp_path):
+    files = _files(_documents(lab_render)[f"salt.{tf_render.LAB_DOMAIN}"])
+    opts = salt.config.master_config(_write_config_dir(tmp_path, "master", files))
+    assert opts["interface"] == "10.1.0.5"
+    assert opts["pki_dir"] == "/srv/pki/master"
+    assert opts["auto_accept"] is False and opts["open_mode"] is False
+    assert opts["file_roots"] == {"base": ["/srv/kubesalt/salt/states", "/srv/kubesalt/salt"]}
+    assert opts["pillar_roots"]["base"] == ["/srv/pillar", "/srv/kubesalt/pillar"]
+    assert opts["runner_dirs"] == ["/srv/kubesalt/salt/_runners"]
+    assert opts["reactor"] == [{"salt/minion/*/start": ["salt://reactor/minion_start.sls"]}]
+    assert opts["schedule"]["kubesalt-bootstrap"]["function"] == "kubesalt_bootstrap.run"
+    assert opts["kubesalt_bootstrap"]["orchestration"] == "orch.cluster"
+
+
+def test_salt_reads_the_minion_configuration_and_pins_the_master(lab_render, tmp_path):
+    minion_id = f"k8s-worker-1.{tf_render.LAB_DOMAIN}"
+    files = _files(_documents(lab_render)[minion_id])
+    opts = salt.config.minion_config(_write_config_dir(tmp_path, "minion", files))
+    assert opts["id"] == minion_id
+    assert opts["master"] == "10.1.0.5"
+    assert opts["hash_type"] == "sha256"
+    # What the minion computes from the master key it holds (salt/crypt.py verify_master).
+    master_pub = tmp_path / "minion_master.pub"
+    master_pub.write_text(files["/etc/salt/pki/minion/minion_master.pub"]["content"])
+    assert opts["master_finger"] == salt.utils.crypt.pem_finger(
+        path=str(master_pub), sum_type=opts["hash_type"]
+    )
