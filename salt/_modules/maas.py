@@ -200,13 +200,10 @@ def _fingerprint(secret_value):
 
 
 def _check_list(name, value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v for v in value.replace(",", " ").split() if v]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
-        return list(value)
-    raise SaltInvocationError(f"{name}: expected a list of strings, got {value!r}")
+    try:
+        return _parse.as_list(name, value)
+    except ValueError as err:
+        raise SaltInvocationError(str(err)) from None
 
 
 # --- region and rack set-up (CLI) ---------------------------------------------------------------
@@ -740,22 +737,10 @@ def images_status(images, url=None, api_key=None):
 
 
 def _check_images(images):
-    if isinstance(images, dict):
-        images = [images]
-    if not isinstance(images, list) or not images:
-        raise SaltInvocationError("images: a non-empty list of {os, release, arches}")
-    result = []
-    for image in images:
-        if not isinstance(image, dict) or not image.get("release"):
-            raise SaltInvocationError(f"images: each item needs a release, got {image!r}")
-        result.append(
-            {
-                "os": image.get("os") or "ubuntu",
-                "release": image["release"],
-                "arches": _check_list("arches", image.get("arches")) or ["amd64"],
-            }
-        )
-    return result
+    try:
+        return _parse.wanted_images(images)
+    except ValueError as err:
+        raise SaltInvocationError(str(err)) from None
 
 
 # --- API: controllers ---------------------------------------------------------------------------

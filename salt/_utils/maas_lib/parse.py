@@ -151,3 +151,34 @@ def rack_images_synced(listing: dict, wanted_names: list[str]) -> tuple[bool, st
     if missing:
         return False, "missing " + ", ".join(missing)
     return True, "synced"
+
+
+def as_list(name: str, value) -> list[str] | None:
+    """A list argument given as a YAML list or a comma/space separated string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ValueError(f"{name}: expected a list of strings, got {value!r}")
+
+
+def wanted_images(images) -> list[dict]:
+    """``images`` (one mapping or a list) as ``[{os, release, arches}]`` with defaults."""
+    if isinstance(images, dict):
+        images = [images]
+    if not isinstance(images, list) or not images:
+        raise ValueError("images: a non-empty list of {os, release, arches}")
+    result = []
+    for image in images:
+        if not isinstance(image, dict) or not image.get("release"):
+            raise ValueError(f"images: each item needs a release, got {image!r}")
+        result.append(
+            {
+                "os": image.get("os") or "ubuntu",
+                "release": image["release"],
+                "arches": as_list("arches", image.get("arches")) or ["amd64"],
+            }
+        )
+    return result

@@ -68,3 +68,12 @@ def test_parsable_config():
 )
 def test_hex_secret(secret, ok):
     assert parse.is_hex_secret(secret) is ok
+
+
+@pytest.mark.parametrize("case", load_cases(__file__, "wanted_images"))
+def test_wanted_images(case):
+    if "error" in case:
+        with pytest.raises(ValueError, match=case["error"]):
+            parse.wanted_images(case["images"])
+    else:
+        assert parse.wanted_images(case["images"]) == case["expected"]
