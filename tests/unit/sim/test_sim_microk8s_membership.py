@@ -101,6 +101,17 @@ def test_worker_guards(microk8s_sim):
     cp = microk8s_sim("127.0.1.64", install="1.32/stable")
     worker = microk8s_sim("127.0.1.65", install="1.32/stable")
     worker.set_knobs(join_seconds=0)
+    # Upstream bug kept: --controlplane makes the client take the worker path, the server
+    # answers as for a control plane, the client gives up after the token was consumed.
+    token = cp.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
+    bugged = worker.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--controlplane"])
+    assert bugged.returncode == 1
+    assert bugged.stdout.endswith(
+        "Joining process failed. Make sure the cluster you connect to supports joining "
+        "worker nodes.\n"
+    )
+    retry = worker.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--worker"])
+    assert retry.stdout.endswith("Connection failed. Invalid token (500).\n")
     join(worker, cp, "--worker")
     prefix = "This MicroK8s deployment is acting as a node in a cluster."
     expectations = {
