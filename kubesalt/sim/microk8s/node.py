@@ -54,17 +54,22 @@ class SimNode:
 
     def run(self, argv, input: str | None = None, timeout: float = 60):
         """Run ARGV (e.g. ``["microk8s", "status"]``) on this host; text mode, never raises
-        on a non-zero exit."""
-        return subprocess.run(
-            list(argv),
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=self.env(),
-            stdin=None if input is not None else subprocess.DEVNULL,
-            check=False,
-        )
+        on a non-zero exit; a command not on this host's PATH gives exit 127 like a shell."""
+        try:
+            return subprocess.run(
+                list(argv),
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=self.env(),
+                stdin=None if input is not None else subprocess.DEVNULL,
+                check=False,
+            )
+        except FileNotFoundError:
+            return subprocess.CompletedProcess(
+                list(argv), 127, "", f"{argv[0]}: command not found\n"
+            )
 
     def install(self, channel: str = "1.32/stable"):
         """``snap install microk8s --classic --channel=CHANNEL``; raises on failure."""

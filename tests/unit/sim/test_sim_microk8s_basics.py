@@ -9,6 +9,8 @@ def test_snap_install_list_and_already_installed(microk8s_sim):
     node = microk8s_sim("127.0.1.10")
     listed = node.run(["snap", "list", "microk8s"])
     assert (listed.returncode, listed.stdout, listed.stderr) == (1, "", NOT_INSTALLED)
+    absent = node.run(["microk8s", "status"])
+    assert (absent.returncode, absent.stderr) == (127, "microk8s: command not found\n")
 
     first = node.run(["snap", "install", "microk8s", "--classic", "--channel=1.32/stable"])
     assert first.returncode == 0
