@@ -820,9 +820,9 @@ def wait_for_rack(hostname, timeout=60, url=None, api_key=None):
     state = "listed but rackd is not running" if found else "not listed by the region"
     raise CommandExecutionError(
         f"rack {hostname} is {state} after {float(timeout):.0f} s: the region at "
-        f"{_resolve_url(url)} answers, so it most likely rejected the rack's shared secret "
-        "(wrong secret: compare with the region's secret file) or the rack cannot reach that "
-        "URL (see the rack's rackd log)"
+        f"{_resolve_url(url)} answers its API, so it most likely rejected the rack's shared "
+        "secret (wrong secret: compare with the region's secret file) or the rack cannot "
+        "reach that URL itself (see the rack's rackd log)"
     )
 
 

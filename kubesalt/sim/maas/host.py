@@ -35,6 +35,7 @@ FAULT_KEYS = {
     "import_seconds": "override the download time of one image set (float)",
     "import_stuck": "the import stops making progress and never ends (bool)",
     "rack_silent": "this host's rackd stops sending heartbeats: it goes dead (bool)",
+    "wrong_secret": "this host's rackd signs with a wrong shared secret (bool)",
 }
 
 

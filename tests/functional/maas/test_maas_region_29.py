@@ -59,3 +59,18 @@ def test_29_settings(states):
     assert ret.result is False and "not a valid config setting" in ret.comment
     ret = states.maas.config_set("upstream_dns", value="10.0.0.53, 10.0.0.54")
     assert ret.result is True and ret.changes["upstream_dns"]["new"] == "10.0.0.53 10.0.0.54"
+
+
+def test_wrong_secret_knob_makes_the_rack_dead(modules, maas_env):
+    rack = maas_env.racks[0]
+    rack.set_faults(wrong_secret=True)
+    try:
+        assert wait_for(
+            lambda: modules.maas.rack_controller("rack1")["service_set"][0]["status"] == "dead",
+            timeout=10,
+        )
+        log = rack.logfile("rackd").read_text()
+        assert "the shared secret does not match" in log
+    finally:
+        rack.set_faults(wrong_secret=None)
+    modules.maas.wait_for_rack("rack1", timeout=10)
