@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -11,6 +12,7 @@ from kubesalt.sim.microk8s.host import KNOB_DEFAULTS
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import default_ip
 from kubesalt.sim.microk8s.snapcmd import install_launcher
+from kubesalt.sim.microk8s.snapcmd import launcher_path
 
 
 def register(subparsers) -> None:
@@ -76,10 +78,17 @@ def _install_snap(args) -> int:
 
 
 def _shell_env(args) -> int:
-    host = _host(args)
+    host = None
+    if not args.address:
+        # A host set up before keeps its identity: do not re-address it to the default IP.
+        with contextlib.suppress(ValueError):
+            host = Host.from_root(args.root, None, args.hostname)
+    host = host or _host(args)
     if host is None:
         return 2
-    snap = install_launcher(host, args.hostname)
+    snap = launcher_path(host)
+    if not snap.exists() or args.address:
+        snap = install_launcher(host, args.hostname)
     path = f"{snap.parent}:{host.snap_bin}"
     print(f'export PATH={shlex.quote(path)}:"$PATH"')
     print(f"export KUBESALT_SIM_ROOT={shlex.quote(str(host.root))}")

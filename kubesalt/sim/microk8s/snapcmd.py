@@ -495,9 +495,14 @@ def stop(host: Host, args: list, hostname: str | None) -> int:
     return 0
 
 
+def launcher_path(host: Host):
+    """Where a host's ``snap`` launcher lives: ROOT/bin/snap, or /usr/local/bin/snap on /."""
+    return host.path("usr/local/bin/snap") if str(host.root) == "/" else host.path("bin/snap")
+
+
 def install_launcher(host: Host, hostname: str | None) -> os.PathLike:
     """Write the ``snap`` launcher for HOST: ROOT/bin/snap, or /usr/local/bin/snap on ROOT=/."""
-    path = host.path("usr/local/bin/snap") if str(host.root) == "/" else host.path("bin/snap")
+    path = launcher_path(host)
     write_launcher(path, "snap", host, hostname)
     host.save_identity(hostname)
     return path

@@ -84,6 +84,9 @@ def test_kubesalt_cli_install_snap_shell_env_and_knob(tmp_path):
     env = kubesalt("shell-env", "--root", str(root), "--address", "127.0.1.72")
     assert env.returncode == 0
     assert f'export PATH={root}/bin:{root}/snap/bin:"$PATH"' in env.stdout.splitlines()
+    again = kubesalt("shell-env", "--root", str(root))  # keeps the address set up before
+    assert again.stdout == env.stdout
+    assert "127.0.1.72" in (root / "bin/snap").read_text()
     knob = kubesalt("knob", "--root", str(root), "join_seconds=3", "fail_joins=2")
     assert knob.returncode == 0, knob.stderr
     node = SimNode(root, "127.0.1.72")
