@@ -1,0 +1,44 @@
+"""Three control planes give MicroK8s an HA datastore: three dqlite voters."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubesalt.lab import Lab
+from kubesalt.lab import requirements_problem
+from tests.lab.conftest import LOCK_WAIT
+from tests.lab.test_cluster_rollout import DOMAIN
+from tests.lab.test_cluster_rollout import cluster_nodes
+from tests.lab.test_cluster_rollout import orchestrate
+from tests.lab.test_cluster_rollout import salt_json
+
+MASTER = f"k8s-master.{DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def ha_cluster(tmp_path_factory):
+    problem = requirements_problem()
+    if problem:
+        pytest.skip(problem)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab.up(workers=1, control_planes=3, lock_wait=LOCK_WAIT)
+    try:
+        salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
+        yield lab, orchestrate(lab)
+    finally:
+        lab.down()
+
+
+@pytest.mark.lab
+def test_three_control_planes_are_three_voters(ha_cluster):
+    lab, run = ha_cluster
+    failed = {step: s["comment"] for step, s in run.steps.items() if not s["result"]}
+    assert not failed
+    joins = [step for step in run.steps if step.startswith("cluster-control-plane-")]
+    assert len(joins) == 3 and joins[0] == f"cluster-control-plane-{MASTER}"
+    status = salt_json(lab, ["salt", "--out=json", "--static", MASTER, "microk8s.status"])
+    ha = status[MASTER]["high_availability"]
+    assert ha["enabled"] is True
+    assert sorted(node["role"] for node in ha["nodes"]) == ["voter", "voter", "voter"]
+    nodes = cluster_nodes(lab)
+    assert len(nodes) == 4 and all(node["ready"] for node in nodes.values())

@@ -1,0 +1,264 @@
+"""The whole state tree in the lab: salt, bastion, one control plane and two workers.
+
+One lab for the module (about a minute to come up, a minute per orchestration on a busy
+machine). In order: ``test=True`` on the fresh lab, the orchestration, then checks of the
+converged hosts, a second run, and scaling the workers down and up again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import types
+
+import pytest
+import yaml
+
+from kubesalt.lab import Lab
+from kubesalt.lab import requirements_problem
+from kubesalt.lab import saltconf
+from tests.lab.conftest import LOCK_WAIT
+from tests.lab.test_network import _peer_seen_by_outside
+
+DOMAIN = "lab.kubesalt.test"
+MASTER = f"k8s-master.{DOMAIN}"
+WORKERS = [f"k8s-worker-0.{DOMAIN}", f"k8s-worker-1.{DOMAIN}"]
+HOSTS = ["salt", "bastion", "k8s-master", "k8s-worker-0", "k8s-worker-1"]
+INVENTORY = f"{saltconf.LAB_PILLAR_DIR}/_from_terraform.sls"
+# Files the state tree manages on every host: test=True must leave them as they are.
+WATCHED = [
+    "/etc/ssh/sshd_config",
+    "/etc/motd",
+    "/etc/issue",
+    "/etc/issue.net",
+    "/etc/default/locale",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/sysctl.d/90-kubesalt.conf",
+    "/etc/security/limits.d/90-kubesalt.conf",
+    "/etc/iptables/rules.v4",
+    "/etc/salt/master.d/kubesalt.conf",
+]
+SALT_TIMEOUT = 600
+RESTART_DELAY = 5  # orch.cluster's cluster-salt-master-restart: sleep 5; service restart
+
+
+def salt_json(lab, argv, timeout=SALT_TIMEOUT):
+    """Run ``salt`` / ``salt-run`` on the master host; return its JSON document."""
+    run = lab.exec("salt", argv, timeout=timeout)
+    text = run.stdout
+    start = text.find("{")
+    assert start >= 0, f"{' '.join(argv)}: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
+    return json.loads(text[start:])
+
+
+def orchestrate(lab):
+    """``salt-run state.orchestrate orch.cluster``: {step id: step result}."""
+    started = time.monotonic()
+    doc = salt_json(lab, ["salt-run", "--out=json", "state.orchestrate", "orch.cluster"])
+    (steps,) = doc["data"].values()
+    assert isinstance(steps, dict), steps
+    result = types.SimpleNamespace(
+        steps={step["__id__"]: step for step in steps.values()},
+        seconds=time.monotonic() - started,
+    )
+    restart = result.steps.get("cluster-salt-master-restart", {})
+    if restart.get("__state_ran__", True) and restart.get("changes"):
+        wait_for_master(lab, after=RESTART_DELAY + 1)
+    return result
+
+
+def wait_for_master(lab, after=0.0, timeout=60.0):
+    """The orchestration restarts salt-master a few seconds after it returned: wait for it."""
+    time.sleep(after)
+    deadline = time.monotonic() + timeout
+    while True:
+        ping = lab.exec("salt", ["salt", "--out=json", "--static", "*", "test.ping"], timeout=60)
+        if ping.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"salt-master did not come back: {ping.stderr[-500:]}"
+        time.sleep(1)
+
+
+def highstate(lab, *extra):
+    return salt_json(lab, ["salt", "--out=json", "--static", "*", "state.highstate", *extra])
+
+
+def changed_states(run):
+    """``{minion: [state ids that reported changes]}`` of a highstate return."""
+    return {
+        minion: sorted(s["__id__"] for s in states.values() if s.get("changes"))
+        for minion, states in run.items()
+    }
+
+
+def failed_states(run):
+    return {
+        minion: sorted(
+            f"{s['__id__']}: {s.get('comment')}" for s in states.values() if s["result"] is False
+        )
+        for minion, states in run.items()
+        if not isinstance(states, dict) or any(s["result"] is False for s in states.values())
+    }
+
+
+def checksums(lab):
+    """What a run could change: managed files on every host, the bastion's live rules."""
+    found = {}
+    for host in HOSTS:
+        run = lab.exec(host, ["sh", "-c", f"md5sum {' '.join(WATCHED)} 2>/dev/null; true"])
+        found[host] = run.stdout
+    found["bastion rules"] = lab.exec(
+        "bastion", ["sh", "-c", "iptables -S; iptables -t nat -S"], check=True
+    ).stdout
+    return found
+
+
+def inventory(lab):
+    return yaml.safe_load(lab.exec("salt", ["cat", INVENTORY], check=True).stdout)
+
+
+def write_inventory(lab, data):
+    text = yaml.safe_dump(data, default_flow_style=False)
+    lab.exec("salt", ["sh", "-c", f"cat > {INVENTORY}"], input=text, check=True)
+
+
+def cluster_nodes(lab):
+    doc = salt_json(lab, ["salt", "--out=json", "--static", MASTER, "microk8s.nodes"], 120)
+    return {node["name"]: node for node in doc[MASTER]}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    problem = requirements_problem()
+    if problem:
+        pytest.skip(problem)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab.up(workers=2, control_planes=1, lock_wait=LOCK_WAIT)
+    try:
+        salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
+        before = checksums(lab)
+        dry_run = highstate(lab, "test=True")
+        after = checksums(lab)
+        first = orchestrate(lab)
+        yield types.SimpleNamespace(
+            lab=lab, before=before, after=after, dry_run=dry_run, first=first
+        )
+    finally:
+        lab.down()
+
+
+@pytest.mark.lab
+def test_test_mode_on_a_fresh_lab_changes_nothing(cluster):
+    assert cluster.after == cluster.before
+    # It did look: it announced, on every minion, the changes a real run then made.
+    assert all(changed_states(cluster.dry_run).values())
+    assert "-P INPUT DROP" not in cluster.before["bastion rules"]
+
+
+@pytest.mark.lab
+def test_orchestration_forms_a_ready_cluster(cluster):
+    failed = {step: s["comment"] for step, s in cluster.first.steps.items() if not s["result"]}
+    assert not failed
+    nodes = cluster_nodes(cluster.lab)
+    assert set(nodes) == {"k8s-master", "k8s-worker-0", "k8s-worker-1"}
+    assert all(node["ready"] for node in nodes.values())
+
+
+@pytest.mark.lab
+def test_second_run_changes_nothing(cluster):
+    run = highstate(cluster.lab)
+    assert set(run) == {f"{host}.{DOMAIN}" for host in HOSTS}
+    assert not failed_states(run)
+    assert changed_states(run) == {minion: [] for minion in run}
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("host", HOSTS)
+def test_sshd_config_passes_sshd_t(cluster, host):
+    check = cluster.lab.exec(host, ["/usr/sbin/sshd", "-t"])
+    assert check.returncode == 0, check.stderr
+    config = cluster.lab.exec(host, ["cat", "/etc/ssh/sshd_config"], check=True).stdout
+    assert "PermitRootLogin no\n" in config and "PasswordAuthentication no\n" in config
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("host", HOSTS)
+def test_hosts_file_lists_every_host(cluster, host):
+    lines = cluster.lab.exec(host, ["cat", "/etc/hosts"], check=True).stdout.splitlines()
+    entries = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
+    for node_id, node in inventory(cluster.lab)["kubesalt"]["nodes"].items():
+        assert entries.get(node["private_ip"]) == [node_id, node_id.partition(".")[0]]
+
+
+@pytest.mark.lab
+def test_bastion_input_policy_drops_all_but_ssh(cluster):
+    lab = cluster.lab
+    rules = lab.exec("bastion", ["iptables", "-S", "INPUT"], check=True).stdout
+    assert "-P INPUT DROP" in rules
+    assert "--dport 22" in rules
+    listener = lab.spawn(
+        "bastion",
+        [
+            "python3",
+            "-c",
+            "import socket,time;s=socket.create_server(('10.0.0.10',8080));time.sleep(30)",
+        ],
+    )
+    try:
+        time.sleep(1)
+        probe = (
+            "import socket,sys\n"
+            "try:\n"
+            "    socket.create_connection(('10.0.0.10', int(sys.argv[1])), timeout=2)\n"
+            "except OSError:\n"
+            "    sys.exit(1)\n"
+        )
+        assert lab.exec("outside", ["python3", "-c", probe, "22"]).returncode == 0
+        assert lab.exec("outside", ["python3", "-c", probe, "8080"]).returncode == 1
+    finally:
+        listener.kill()
+        listener.wait(timeout=10)
+    jail = lab.exec("bastion", ["fail2ban-client", "status", "sshd"])
+    assert jail.returncode == 0, jail.stderr
+
+
+@pytest.mark.lab
+def test_worker_reaches_the_outside_only_through_the_bastion_nat(cluster):
+    lab = cluster.lab
+    assert _peer_seen_by_outside(lab, "k8s-worker-0") == "10.0.0.10"
+    lab.exec("bastion", ["iptables", "-t", "nat", "-F", "POSTROUTING"], check=True)
+    assert _peer_seen_by_outside(lab, "k8s-worker-0", timeout=2) is None
+    # The state repairs the drift (the rules file did not change).
+    run = salt_json(
+        lab, ["salt", "--out=json", "--static", f"bastion.{DOMAIN}", "state.sls", "bastion"]
+    )
+    assert "bastion-iptables-live" in changed_states(run)[f"bastion.{DOMAIN}"]
+    assert _peer_seen_by_outside(lab, "k8s-worker-1") == "10.0.0.10"
+
+
+@pytest.mark.lab
+def test_scale_down_then_up_again(cluster):
+    lab = cluster.lab
+    original = inventory(lab)
+    smaller = json.loads(json.dumps(original))
+    smaller["kubesalt"]["microk8s"]["workers"].remove(WORKERS[1])
+    del smaller["kubesalt"]["nodes"][WORKERS[1]]
+    write_inventory(lab, smaller)
+    try:
+        down = orchestrate(lab)
+        assert all(step["result"] for step in down.steps.values()), down.steps
+        assert f"cluster-leave-{WORKERS[1]}" in down.steps
+        assert set(cluster_nodes(lab)) == {"k8s-master", "k8s-worker-0"}
+    finally:
+        write_inventory(lab, original)
+    up = orchestrate(lab)
+    assert all(step["result"] for step in up.steps.values()), up.steps
+    assert set(cluster_nodes(lab)) == {"k8s-master", "k8s-worker-0", "k8s-worker-1"}
+    # Only the returning worker joined; the others had nothing to do (a minion without
+    # changes is left out of the step's changes).
+    workers_step = up.steps["cluster-workers"]["changes"]["ret"]
+    assert set(workers_step) == {WORKERS[1]}
+    assert [s["__id__"] for s in workers_step[WORKERS[1]].values() if s.get("changes")] == [
+        "microk8s-joined-cluster"
+    ]
