@@ -55,6 +55,12 @@ def is_strict_channel(value: str) -> bool:
 
 def token(value, argument: str = "token") -> str:
     """Return a join token usable by ``add-node --token`` and ``join``; raise ``ValueError``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # An all-digit token in unquoted YAML arrives as a number (leading zeros lost).
+        raise ValueError(
+            f"{argument}: got a number, not a string: quote the token in the SLS/pillar "
+            "(e.g. with the yaml_dquote filter)"
+        )
     if not isinstance(value, str):
         raise ValueError(f"{argument}: expected a string, got {type(value).__name__}")
     if len(value) < constants.MIN_TOKEN_LENGTH:
