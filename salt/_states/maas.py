@@ -237,6 +237,48 @@ def config_set(name, value=None, settings=None, url=None, api_key=None):
     return ret
 
 
+def boot_source_present(name, keyring_filename=None, boot_source_id=1, url=None, api_key=None):
+    """Boot source ``boot_source_id`` (1: MAAS's default) downloads from ``name`` (a URL).
+
+    MAAS does not refresh the cache of source 1 when it is saved: the selection state
+    imports when the cache does not know a release yet.
+
+    keyring_filename
+        The keyring file on the region (default: keep the current one).
+    """
+    ret = _ret(name)
+    api = _api_args(url, api_key)
+    try:
+        sources = __salt__["maas.boot_sources"](**api)
+        current = next((s for s in sources if s["id"] == int(boot_source_id)), None)
+        if current is None:
+            return _fail(ret, f"MAAS has no boot source {boot_source_id} (list: maas.boot_sources)")
+        changes = {}
+        if current["url"] != name:
+            changes["url"] = {"old": current["url"], "new": name}
+        if keyring_filename and current.get("keyring_filename") != keyring_filename:
+            changes["keyring_filename"] = {
+                "old": current.get("keyring_filename"),
+                "new": keyring_filename,
+            }
+        if not changes:
+            ret["comment"] = f"Boot source {boot_source_id} downloads from {name}"
+            return ret
+        ret["changes"] = changes
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Boot source {boot_source_id} would download from {name}"
+            return ret
+        __salt__["maas.update_boot_source"](
+            boot_source_id, source_url=name, keyring_filename=keyring_filename, **api
+        )
+        ret["comment"] = f"Boot source {boot_source_id} now downloads from {name}"
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, err)
+    return ret
+
+
 # --- images -------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,18 @@
 {%- from "maas/map.jinja" import maas with context %}
 include:
   - maas.region
+{%- if maas.boot_source.url %}
+
+maas-sync-boot-source:
+  maas.boot_source_present:
+    - name: {{ maas.boot_source.url }}
+    - keyring_filename: {{ (maas.boot_source.keyring_filename or None) | json }}
+    - url: {{ maas.region.maas_url }}
+    - require:
+      - sls: maas.region
+    - require_in:
+      - maas: maas-sync-images
+{%- endif %}
 
 {%- for sel in maas.selections %}
 

@@ -46,3 +46,15 @@ def test_settings_of_35_and_later(states, modules):
     assert states.maas.config_set("default_distro_series", value="noble").result is True
     bad = states.maas.config_set("default_distro_series", value="bionic")
     assert bad.result is False and "is not a valid release" in bad.comment
+
+
+def test_boot_source_present(states, modules):
+    mirror = "http://mirror.example.com/maas/images/ephemeral-v3/stable/"
+    ret = states.maas.boot_source_present(mirror, test=True)
+    assert ret.result is None and ret.changes["url"]["new"] == mirror
+    ret = states.maas.boot_source_present(mirror)
+    assert ret.result is True and ret.changes["url"]["old"].startswith("http://images.maas.io")
+    assert modules.maas.boot_sources()[0]["url"] == mirror
+    assert states.maas.boot_source_present(mirror).changes == {}
+    missing = states.maas.boot_source_present(mirror, boot_source_id=7)
+    assert missing.result is False and "no boot source 7" in missing.comment

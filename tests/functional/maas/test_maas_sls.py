@@ -1,6 +1,8 @@
 """The maas SLS tree through state.sls: database (Salt's postgres states on the real
 PostgreSQL), region, rack, selections and image sync; a second run changes nothing."""
 
+import logging
+
 import pytest
 
 MAAS_VERSION = "3.4"
@@ -26,6 +28,7 @@ def maas_pillar(maas_env):
             "settings": {"upstream_dns": "8.8.8.8,8.8.4.4", "remote_syslog": "10.0.0.9"},
             "rack": {"hostname": "rack1"},
             "selections": [{"os": "ubuntu", "release": "jammy", "arches": ["amd64"]}],
+            "boot_source": {"url": "http://mirror.example.com/maas/images/ephemeral-v3/stable/"},
             "image_settings": {
                 "default_distro_series": "jammy",
                 "default_min_hwe_kernel": "ga-22.04",
@@ -38,7 +41,15 @@ def changed(ret):
     return sorted(r.id for r in ret if r.changes)
 
 
-def test_database_then_region(modules, maas_env, maas_pillar):
+def logged(caplog):
+    # saltfactories echoes each call with its arguments (the pillar); Salt itself must not.
+    return "\n".join(
+        r.getMessage() for r in caplog.records if not r.name.startswith("saltfactories")
+    )
+
+
+def test_database_then_region(modules, maas_env, maas_pillar, caplog):
+    caplog.set_level(logging.DEBUG)
     ret = modules.state.sls("maas.db", pillar=maas_pillar)
     assert not ret.failed, ret
     assert changed(ret) == ["maas-db-database", "maas-db-user"]
@@ -47,6 +58,8 @@ def test_database_then_region(modules, maas_env, maas_pillar):
     ret = modules.state.sls("maas.region", pillar=maas_pillar)
     assert not ret.failed, ret
     assert changed(ret) == ["maas-region-admin", "maas-region-initialized", "maas-region-settings"]
+    text = logged(caplog) + str(ret)
+    assert maas_env.db_password not in text and "sls-admin-pw" not in text
 
 
 def test_rack_and_sync_then_nothing_changes(modules, maas_env, maas_pillar):
@@ -59,6 +72,7 @@ def test_rack_and_sync_then_nothing_changes(modules, maas_env, maas_pillar):
     ret = modules.state.sls("maas", pillar=pillar)
     assert not ret.failed, ret
     assert "maas-sync-images" in changed(ret)
+    assert "maas-sync-boot-source" in changed(ret)
     assert "maas-sync-image-settings" in changed(ret)
 
     for sls in ("maas.db", "maas.rack", "maas"):
