@@ -4,6 +4,7 @@ node's ``csr.conf.template``, and the join CHECK (first 12 hex chars of SHA-256 
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import ipaddress
@@ -195,3 +196,36 @@ def days_left(path: Path) -> int:
 
 def read_pem(path: Path) -> str:
     return path.read_text()
+
+
+def kubeconfig(host: Host) -> str:
+    """The admin kubeconfig (x509 since 1.28); the CA data follows the current ca.crt."""
+    ca = (host.certs / "ca.crt").read_bytes()
+    ca_data = base64.b64encode(ca).decode()
+    client = base64.b64encode(b"simulated-client-certificate").decode()
+    key = base64.b64encode(b"simulated-client-key").decode()
+    return (
+        "apiVersion: v1\n"
+        "clusters:\n"
+        "- cluster:\n"
+        f"    certificate-authority-data: {ca_data}\n"
+        "    server: https://127.0.0.1:16443\n"
+        "  name: microk8s-cluster\n"
+        "contexts:\n"
+        "- context:\n"
+        "    cluster: microk8s-cluster\n"
+        "    user: admin\n"
+        "  name: microk8s\n"
+        "current-context: microk8s\n"
+        "kind: Config\n"
+        "preferences: {}\n"
+        "users:\n"
+        "- name: admin\n"
+        "  user:\n"
+        f"    client-certificate-data: {client}\n"
+        f"    client-key-data: {key}\n"
+    )
+
+
+def write_client_config(host: Host) -> None:
+    write_file(host.credentials / "client.config", kubeconfig(host), 0o600)

@@ -605,6 +605,7 @@ def join_as_control_plane(host: Host, info: dict, master_ip: str) -> None:
     # Signed by the cluster's CA now: the server certificate (and the join CHECK) change.
     certs.generate_server_cert(host)
     certs.generate_front_proxy_cert(host)
+    certs.write_client_config(host)
     print("Waiting for this node to finish joining the cluster.", end=" ", flush=True)
     _joining_pause(host, progress=True)
     state = _register(host, master_ip, info["callback_token"], worker=False)
@@ -670,6 +671,7 @@ def cmd_leave(host: Host, args: list) -> int:
     certs.generate_ca(host)
     certs.generate_server_cert(host)
     certs.generate_front_proxy_cert(host)
+    certs.write_client_config(host)
     host.save_state(host.fresh_state(addons=()))
     host.set_lock("no-cert-reissue", False)
     host.mark_started()
@@ -1130,6 +1132,7 @@ def cmd_refresh_certs(host: Host, args: list) -> int:
             certs.generate_ca(host)
         certs.generate_server_cert(host)
         certs.generate_front_proxy_cert(host)
+        certs.write_client_config(host)
         err(
             "Signature ok",
             SERVER_SUBJECT,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -250,7 +249,7 @@ def install_snap(host, *, track, risk, version, revision, strict, hostname) -> N
     certs.generate_front_proxy_cert(host)
     certs.generate_dqlite_cert(host)
     certs.generate_service_account_key(host)
-    write_file(data / "credentials/client.config", kubeconfig(host), 0o600)
+    certs.write_client_config(host)
     write_file(data / "credentials/callback-tokens.txt", "", 0o600)
     _write_core_catalogue(host.common / "addons/core/addons.yaml")
     host.save_state(host.fresh_state())
@@ -269,34 +268,6 @@ def _link_revision(host: Host, revision: str) -> None:
         if current.is_symlink() or current.exists():
             current.unlink()
         current.symlink_to(revision)
-
-
-def kubeconfig(host: Host) -> str:
-    ca = (host.certs / "ca.crt").read_bytes()
-    ca_data = base64.b64encode(ca).decode()
-    client = base64.b64encode(b"simulated-client-certificate").decode()
-    key = base64.b64encode(b"simulated-client-key").decode()
-    return (
-        "apiVersion: v1\n"
-        "clusters:\n"
-        "- cluster:\n"
-        f"    certificate-authority-data: {ca_data}\n"
-        "    server: https://127.0.0.1:16443\n"
-        "  name: microk8s-cluster\n"
-        "contexts:\n"
-        "- context:\n"
-        "    cluster: microk8s-cluster\n"
-        "    user: admin\n"
-        "  name: microk8s\n"
-        "current-context: microk8s\n"
-        "kind: Config\n"
-        "preferences: {}\n"
-        "users:\n"
-        "- name: admin\n"
-        "  user:\n"
-        f"    client-certificate-data: {client}\n"
-        f"    client-key-data: {key}\n"
-    )
 
 
 def _write_core_catalogue(path) -> None:
