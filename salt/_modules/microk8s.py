@@ -656,7 +656,9 @@ def join(connection, worker=False):
 
     connection
         ``IP:PORT/TOKEN`` or ``IP:PORT/TOKEN/CHECK`` (IPv4 only, token >= 32 characters,
-        CHECK >= 12 hex characters).
+        CHECK >= 12 hex characters). Called from the command line, the connection travels
+        in the job's arguments (job cache, event bus); prefer the ``microk8s.cluster_joined``
+        state with the token from pillar.
     worker
         Join as a worker node. Defaults to False.
 

@@ -21,6 +21,7 @@ import re
 from microk8s_lib import constants
 
 _PRETTY_ADDON_RE = re.compile(r"^\s{4}(?P<name>\S+)\s+# \((?P<repo>[^)]*)\) ?(?P<desc>.*)$")
+_WARNING_PREFIXES = ("WARNING", "Warning:", "DEPRECATION")
 _SHORT_ADDON_RE = re.compile(r"^(?:(?P<repo>[^/\s:]+)/)?(?P<name>[^\s:/]+): (?P<status>\w+)$")
 
 
@@ -61,8 +62,11 @@ def parse_status(text: str) -> dict:
         raise ValueError("microk8s status printed nothing")
     stripped = text.strip()
     lines = [line.rstrip() for line in stripped.splitlines()]
+    # Wrappers may print warnings first (e.g. about hostpath storage); they say nothing here.
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith(_WARNING_PREFIXES)):
+        lines.pop(0)
     if not lines:
-        raise ValueError("microk8s status printed nothing")
+        raise ValueError(explain_failure(text) if stripped else "microk8s status printed nothing")
     first = lines[0].strip()
     if first == constants.MSG_STOPPED:
         return empty_status(running=False)
