@@ -95,8 +95,10 @@ def maas_env(request, tmp_path_factory, postgres_server, maas_version):  # noqa:
 
 
 @pytest.fixture(scope="module")
-def minion_config_overrides(maas_env):
+def minion_config_overrides(maas_env, tmp_path_factory):
     return {
+        # An empty pillar: these tests give the modules their settings explicitly.
+        "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
         "maas.cli": maas_env.cli(),
         "maas.rack_cli": maas_env.rack_cli(0),
         "maas.url": maas_env.maas_url,
