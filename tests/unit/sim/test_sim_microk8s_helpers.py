@@ -61,3 +61,17 @@ def test_snap_channel_parsing(channel, expected):
 def test_tabwriter_layout():
     table = tabulate([["Name", "Rev", "Notes"], ["microk8s", "7964", "classic"]])
     assert table == "Name      Rev   Notes\nmicrok8s  7964  classic"
+
+
+def test_root_slash_uses_the_real_paths():
+    from pathlib import Path
+
+    from kubesalt.sim.microk8s.host import Host
+    from kubesalt.sim.microk8s.snapcmd import launcher_path
+
+    host = Host("/", "10.0.0.11", "cp1")
+    assert launcher_path(host) == Path("/usr/local/bin/snap")
+    assert host.snap_bin == Path("/snap/bin")
+    assert host.data == Path("/var/snap/microk8s/current")
+    assert host.common == Path("/var/snap/microk8s/common")
+    assert Host("/tmp/x", "10.0.0.11").hostname == "node-10-0-0-11"
