@@ -124,10 +124,11 @@ def _apply_side_effects(host: Host, changes: dict, values: dict) -> None:
     if not host.installed():
         return
     if "stopped" in changes:
+        was_stopped = host.is_stopped()
         host.set_lock("stopped.lock", values["stopped"])
         host.set_active(not values["stopped"])
-        if not values["stopped"]:
-            host.mark_started()
+        if was_stopped and not values["stopped"]:
+            host.mark_started()  # the ready delay counts from the restart
     if values["stopped"] or values["agent_unreachable"]:
         agent.stop_agent(host)
     elif "stopped" in changes or "agent_unreachable" in changes:
