@@ -11,6 +11,7 @@ from kubesalt.lab import demo
 from kubesalt.lab import topology
 from kubesalt.lab.lab import Lab
 from kubesalt.lab.lab import LabError
+from kubesalt.lab.lab import running_lab
 
 
 def _progress(started: float):
@@ -53,6 +54,9 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=1))
     else:
         print(f"lab: {'up' if status['up'] else 'down'} (state in {status['state_dir']})")
+        elsewhere = running_lab()
+        if not status["up"] and elsewhere:
+            print(f"another lab is up on this machine: kubesalt lab --state-dir {elsewhere} ...")
         if status["up"]:
             print(f"domain: {status['domain']}")
             _print_hosts(status["hosts"])

@@ -119,6 +119,27 @@ def requirements_problem() -> str | None:
     return None
 
 
+def running_lab(lock_path: str | None = None) -> str | None:
+    """The state directory of the lab up on this machine, or None when none is.
+
+    Probes the machine-wide lock without keeping it.
+    """
+    path = lock_path or lock_path_default()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "?"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _start_time(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (tells a live process from a reused pid)."""
     try:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
+import tempfile
 
 import pytest
 
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
+from kubesalt.lab.lab import running_lab
 
 LOCK_WAIT = 300.0
 
@@ -22,13 +24,28 @@ LOCK_WAIT = 300.0
 LAB_FIXTURES = {"salt_lab", "net_lab", "lab_dir", "needs_lab"}
 
 
+def _user_lab_problem() -> str | None:
+    """A lab a user left up (e.g. by `make demo`) holds the machine-wide lock for good:
+    the lab tests skip saying so instead of waiting for it. Another test run's lab (in a
+    temporary directory) goes down by itself: the tests wait for it (LOCK_WAIT)."""
+    holder = running_lab()
+    if holder is None or holder.startswith(tempfile.gettempdir()):
+        return None
+    return (
+        f"a lab is up on this machine (state in {holder}, e.g. left by `make demo`): "
+        "run `.venv/bin/kubesalt lab down` to run the lab tests"
+    )
+
+
 def pytest_collection_modifyitems(items):
     """Tests using a lab get the ``lab`` marker, and skip with the reason if none can run."""
     problem = requirements_problem()
     for item in items:
-        if not LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
+        if item.get_closest_marker("lab") is None:
             continue
-        item.add_marker(pytest.mark.lab)
+        problem = problem or _user_lab_problem()
         if problem:
             item.add_marker(pytest.mark.skip(reason=problem))
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+
 import pytest
 
 from kubesalt import cli
 from kubesalt.lab import lab as lab_module
+from kubesalt.lab.lab import running_lab
 
 
 def test_status_of_no_lab(tmp_path, capsys):
@@ -41,3 +45,17 @@ def test_bad_up_arguments_start_nothing(tmp_path, capsys, monkeypatch, args, mes
 def test_down_without_a_lab_is_fine(tmp_path, capsys):
     assert cli.main(["lab", "--state-dir", str(tmp_path), "down"]) == 0
     assert "lab down" in capsys.readouterr().out
+
+
+def test_running_lab_reads_the_lock_without_taking_it(tmp_path):
+    lock = tmp_path / "lab.lock"
+    assert running_lab(str(lock)) is None  # no lock file: no lab
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"/var/lib/kubesalt/lab\n")
+        assert running_lab(str(lock)) is None  # a file nobody holds: no lab
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert running_lab(str(lock)) == "/var/lib/kubesalt/lab"
+    finally:
+        os.close(fd)
+    assert running_lab(str(lock)) is None
