@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import re
 
+import salt.utils.data
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
@@ -263,7 +264,7 @@ def addon_disabled(name):
     return _addon_state(name, "disabled")
 
 
-def token_registered(name, ttl=None, token=None, margin=None):
+def token_registered(name, ttl=None, token=None, margin=None, token_pillar=None):
     """
     On a control plane, join token ``token`` (or ``name`` when ``token`` is not given) is
     registered and stays valid for at least ``margin`` seconds; otherwise every earlier line
@@ -279,12 +280,16 @@ def token_registered(name, ttl=None, token=None, margin=None):
     margin
         Re-register when less than this many seconds are left. Defaults to half the TTL,
         at most one hour.
+    token_pillar
+        Pillar key (``a:b:c``) holding the token, read here from ``__pillar__``: the token
+        then never passes through the rendered SLS, which Salt logs at debug level.
     """
-    secret = token if token is not None else name
-    ret = _ret(name if token is not None else TOKEN_LABEL)
+    labelled = token is not None or token_pillar is not None
+    ret = _ret(name if labelled else TOKEN_LABEL)
     try:
+        secret, argument = _secret(name, token, token_pillar)
         try:
-            _validate.token(secret, argument="token" if token is not None else "name")
+            _validate.token(secret, argument=argument)
             seconds = _validate.ttl(ttl)
         except ValueError as err:
             raise SaltInvocationError(str(err)) from None
@@ -315,6 +320,18 @@ def token_registered(name, ttl=None, token=None, margin=None):
         ret["changes"] = {}
         return _error(ret, str(err))
     return ret
+
+
+def _secret(name, token, token_pillar):
+    """Return ``(token, argument name)`` from ``token_pillar``, ``token`` or ``name``."""
+    if token_pillar is not None:
+        value = salt.utils.data.traverse_dict_and_list(__pillar__, token_pillar, None)
+        if value is None:
+            raise SaltInvocationError(f"token_pillar: pillar has no value at {token_pillar!r}")
+        return value, f"token_pillar ({token_pillar})"
+    if token is not None:
+        return token, "token"
+    return name, "name"
 
 
 def _targets(name, argument):
@@ -352,7 +369,9 @@ def _member_ips(current):
     return {node["address"].rsplit(":", 1)[0] for node in current["high_availability"]["nodes"]}
 
 
-def cluster_joined(name, token, worker=False, fingerprint=None, addresses=None):
+def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
+    name, token=None, worker=False, fingerprint=None, addresses=None, token_pillar=None
+):
     """
     This node is part of the cluster of the control plane(s) ``name``; if not, it joins
     through them in turn (each attempt retried with bounded backoff when unreachable) and
@@ -368,6 +387,10 @@ def cluster_joined(name, token, worker=False, fingerprint=None, addresses=None):
         The control-plane addresses as a list, tried in turn. Defaults to ``name``.
     token
         The join token registered on those control planes (see ``token_registered``).
+    token_pillar
+        Pillar key (``a:b:c``) holding the token instead of ``token``, read from
+        ``__pillar__``: the token then never passes through the rendered SLS, which Salt
+        logs at debug level.
     worker
         Join as a worker. Defaults to False (control plane).
     fingerprint
@@ -382,8 +405,11 @@ def cluster_joined(name, token, worker=False, fingerprint=None, addresses=None):
         else:
             targets = _targets(name, "name")
         label = ", ".join(f"{ip}:{port}" for ip, port in targets)
+        if token is None and token_pillar is None:
+            raise SaltInvocationError("token: give the join token (or token_pillar)")
+        token, argument = _secret(name, token, token_pillar)
         try:
-            _validate.token(token)
+            _validate.token(token, argument=argument)
         except ValueError as err:
             raise SaltInvocationError(str(err)) from None
         checks = {ip: _fingerprint_for(fingerprint, ip) for ip, _ in targets}

@@ -348,3 +348,46 @@ def test_cluster_joined_failures_say_what_to_do(shared_cp, microk8s_sim, minion_
     assert mismatch.result is False
     assert "fingerprint" in mismatch.comment
     _assert_no_token(*(_ret(r) for r in (burnt, bad, bad_check, mismatch)), secret=OTHER_TOKEN)
+
+
+PILLAR_TOKEN = "31415926535897932384626433832795"
+
+
+def test_token_from_pillar_never_reaches_the_logs(shared_cp, state_tree, caplog):
+    """With ``token_pillar`` the state reads the token from ``__pillar__``: it is in no
+    rendered SLS (Salt logs those at debug level), return or log record, at any level."""
+    _, minion = shared_cp
+    sls = textwrap.dedent(
+        f"""\
+        mk8s-token:
+          microk8s.token_registered:
+            - name: node-c
+            - token_pillar: cluster:tokens:node-c
+            - ttl: 600
+        mk8s-joined:
+          microk8s.cluster_joined:
+            - name: {SHARED_CP}
+            - token_pillar: cluster:tokens:node-c
+        mk8s-missing:
+          microk8s.token_registered:
+            - name: node-d
+            - token_pillar: cluster:tokens:node-d
+        """
+    )
+    (state_tree / "mk8s_pillar_token.sls").write_text(sls)
+    pillar = {"cluster": {"tokens": {"node-c": PILLAR_TOKEN}}}
+    caplog.set_level(1)
+    first = minion.modules.state.sls("mk8s_pillar_token", pillar=pillar).raw
+    second = minion.modules.state.sls("mk8s_pillar_token", pillar=pillar).raw
+    by_id = {key.split("_|-")[1]: value for key, value in first.items()}
+    assert by_id["mk8s-token"]["result"] is True
+    assert by_id["mk8s-token"]["changes"]["token"] == {"old": "absent", "new": "registered"}
+    assert by_id["mk8s-joined"]["comment"] == "This node is one of the cluster's control planes"
+    assert by_id["mk8s-missing"]["result"] is False
+    assert (
+        "token_pillar: pillar has no value at 'cluster:tokens:node-d'"
+        in (by_id["mk8s-missing"]["comment"])
+    )
+    assert _changed(second) == set()
+    assert minion.modules.microk8s.token_standing(PILLAR_TOKEN) == "valid"
+    _assert_no_token(first, second, _product_logs(caplog), secret=PILLAR_TOKEN)

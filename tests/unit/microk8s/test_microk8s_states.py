@@ -85,7 +85,14 @@ def fake():
 
 @pytest.fixture
 def configure_loader_modules(fake):
-    return {states: {"__salt__": fake.functions(), "__opts__": {"test": False}, "__context__": {}}}
+    return {
+        states: {
+            "__salt__": fake.functions(),
+            "__opts__": {"test": False},
+            "__context__": {},
+            "__pillar__": {"kubesalt": {"microk8s": {"join_token": TOKEN, "short": "abc"}}},
+        }
+    }
 
 
 @pytest.mark.parametrize(
@@ -205,3 +212,21 @@ def test_addon_states_refuse_on_a_worker(fake):
     ret = states.addon_enabled("dns")
     assert ret["result"] is False
     assert "worker" in ret["comment"]
+
+
+def test_tokens_from_pillar(fake):
+    ret = states.cluster_joined("10.0.0.11", token_pillar="kubesalt:microk8s:join_token")
+    assert ret["result"] is True, ret["comment"]
+    assert [c[1] for c in fake.calls if c[0] == "join"] == [f"10.0.0.11:25000/{TOKEN}"]
+    registered = states.token_registered("n", ttl=60, token_pillar="kubesalt:microk8s:join_token")
+    assert registered["result"] is True
+    assert registered["name"] == "n"
+    missing = states.token_registered("n", token_pillar="kubesalt:nothing")
+    assert missing["result"] is False
+    assert "token_pillar: pillar has no value at 'kubesalt:nothing'" in missing["comment"]
+    short = states.cluster_joined("10.0.0.11", token_pillar="kubesalt:microk8s:short")
+    assert (
+        "token_pillar (kubesalt:microk8s:short): a join token needs at least 32"
+        in (short["comment"])
+    )
+    assert "token: give the join token" in states.cluster_joined("10.0.0.11")["comment"]
