@@ -19,10 +19,11 @@ import maas_lib.client as maas_client
 from kubesalt.sim.maas import host as maas_host
 from kubesalt.sim.maas.store import Store
 from tests.support.paths import EXT_DIRS
+from tests.support.postgres import free_region_address
 from tests.support.postgres import postgres_server  # noqa: F401 (session fixture)
 
 IMPORT_SECONDS = 20.0
-CASES = [("3.7", "127.0.5.200", "noble"), ("3.4", "127.0.5.204", "jammy")]
+CASES = [("3.7", "noble"), ("3.4", "jammy")]
 
 
 @pytest.fixture
@@ -47,9 +48,10 @@ def run(argv, stdin=""):
     return res.stdout
 
 
-@pytest.mark.parametrize(("version", "address", "release"), CASES)
-def test_image_sync(version, address, release, tmp_path, salt_factories, postgres_server,  # noqa: F811, PLR0917
+@pytest.mark.parametrize(("version", "release"), CASES)
+def test_image_sync(version, release, tmp_path, salt_factories, postgres_server,  # noqa: F811, PLR0917
                     counted_requests):  # fmt: skip
+    address = free_region_address()
     db = f"bench_{version.replace('.', '')}_{secrets.token_hex(3)}"
     password = secrets.token_hex(8)
     postgres_server.psql(f"CREATE ROLE {db} LOGIN PASSWORD '{password}'")
@@ -61,16 +63,16 @@ def test_image_sync(version, address, release, tmp_path, salt_factories, postgre
     rack = maas_host.install(tmp_path / "rack1", version=version, hostname="rack1", **timings)
     url = f"http://{address}:5240/MAAS"
     try:
-        run([str(region.path("bin", "maas")), "init", "region", f"--maas-url={url}",
+        run([str(region.bin_dir / "maas"), "init", "region", f"--maas-url={url}",
              f"--database-uri={postgres_server.uri(db, password, db)}", "--force"])  # fmt: skip
-        run([str(region.path("bin", "maas")), "createadmin", "--username=admin",
+        run([str(region.bin_dir / "maas"), "createadmin", "--username=admin",
              "--password=bench", "--email=admin@example.com"])  # fmt: skip
-        run([str(rack.path("bin", "maas-rack")), "register", f"--url={url}"],
+        run([str(rack.bin_dir / "maas-rack"), "register", f"--url={url}"],
             stdin=region.read_secret() + "\n")  # fmt: skip
         factory = salt_factories.salt_minion_daemon(
             f"bench-maas-{version}",
             overrides={"file_client": "local", **EXT_DIRS, "maas.url": url,
-                       "maas.cli": str(region.path("bin", "maas"))},
+                       "maas.cli": str(region.bin_dir / "maas")},
         )  # fmt: skip
         loaders = Loaders(factory.config.copy())
         loaders.modules.maas.wait_for_rack("rack1", timeout=20)

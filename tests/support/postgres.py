@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,23 @@ import pytest
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SUPERUSER = "postgres"
+
+
+def free_region_address(port: int = 5240, first: int = 10, last: int = 250, step: int = 4) -> str:
+    """A 127.0.5.x address (x in [first, last], a multiple of ``step`` from ``first``) whose
+    ``port`` is free, starting from a random block: several test sessions (another
+    engineer's ``make test``) may run simulated MAAS regions on this machine at once."""
+    blocks = list(range(first, last - step + 2, step))
+    start = secrets.randbelow(len(blocks))
+    for base in blocks[start:] + blocks[:start]:
+        address = f"127.0.5.{base}"
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                continue
+        return address
+    raise RuntimeError(f"no free 127.0.5.x address with port {port} free")
 
 
 def free_port(host: str) -> int:

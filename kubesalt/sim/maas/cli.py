@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
     install = actions.add_parser(
-        "install", help="create a simulated MAAS host: ROOT/bin/maas and ROOT/bin/maas-rack"
+        "install", help="create a simulated MAAS host: ROOT/usr/local/bin/maas and maas-rack"
     )
     install.add_argument("--root", required=True, help="directory standing for the host's /")
     install.add_argument("--version", choices=sorted(maas_host.VERSIONS), default=None)
@@ -62,7 +62,7 @@ def _install(args) -> int:
     host = maas_host.install(
         args.root, version=args.version, address=args.address, hostname=args.hostname, **extra
     )
-    print(host.path("bin"))
+    print(host.bin_dir)
     return 0
 
 

@@ -1,9 +1,11 @@
 """One simulated MAAS host: its file layout, baked-in settings, fault knobs and daemons.
 
-A host is a directory ``root`` standing for ``/`` of the machine: the snap paths live under
-it (``var/snap/maas/...``), the generated ``bin/maas`` and ``bin/maas-rack`` launchers
-carry ``root`` baked in, ``host.json`` holds the settings given to ``kubesalt sim maas
-install`` (MAAS version, address, hostname, timings) and ``faults.json`` the fault knobs.
+A host is a directory ``root`` standing for ``/`` of the machine (``/`` itself inside a lab
+host): the snap paths live under it (``var/snap/maas/...``), the generated
+``usr/local/bin/maas`` and ``usr/local/bin/maas-rack`` launchers carry ``root`` baked in,
+and ``var/lib/kubesalt-sim-maas/`` holds ``host.json`` (the settings given to ``kubesalt
+sim maas install``: MAAS version, address, hostname, timings) and ``faults.json`` (the
+fault knobs).
 """
 
 from __future__ import annotations
@@ -79,6 +81,14 @@ class Host:
     def profiles_file(self) -> Path:
         return self.path("root", ".maascli.db")
 
+    @property
+    def bin_dir(self) -> Path:
+        return self.path("usr", "local", "bin")
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.path("var", "lib", "kubesalt-sim-maas")
+
     def pidfile(self, daemon: str) -> Path:
         return self.path("run", f"{daemon}.pid")
 
@@ -89,7 +99,7 @@ class Host:
     def settings(self) -> dict:
         data = dict(DEFAULTS)
         try:
-            data.update(json.loads(self.path("host.json").read_text()))
+            data.update(json.loads((self.sim_dir / "host.json").read_text()))
         except FileNotFoundError:
             pass
         return data
@@ -100,7 +110,7 @@ class Host:
 
     def faults(self) -> dict:
         try:
-            return json.loads(self.path("faults.json").read_text())
+            return json.loads((self.sim_dir / "faults.json").read_text())
         except (FileNotFoundError, ValueError):
             return {}
 
@@ -111,7 +121,7 @@ class Host:
                 faults.pop(key, None)
             else:
                 faults[key] = value
-        write_file(self.path("faults.json"), json.dumps(faults), 0o644)
+        write_file(self.sim_dir / "faults.json", json.dumps(faults), 0o644)
         return faults
 
     def snap_mode(self) -> str:
@@ -225,7 +235,7 @@ def launcher(root: Path, entry: str) -> str:
 
 
 def install(root, **settings) -> Host:
-    """Create a host: ``host.json`` and the ``bin/maas``, ``bin/maas-rack`` launchers."""
+    """Create a host: its settings and the ``maas``, ``maas-rack`` launchers in ``bin_dir``."""
     host = Host(root)
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -234,7 +244,7 @@ def install(root, **settings) -> Host:
         raise ValueError(f"version must be one of {', '.join(VERSIONS)}")
     current = host.settings()
     current.update({k: v for k, v in settings.items() if v is not None})
-    write_file(host.path("host.json"), json.dumps(current, indent=1), 0o644)
+    write_file(host.sim_dir / "host.json", json.dumps(current, indent=1), 0o644)
     for entry in ("maas", "maas-rack"):
-        write_file(host.path("bin", entry), launcher(host.root, entry), 0o755)
+        write_file(host.bin_dir / entry, launcher(host.root, entry), 0o755)
     return host

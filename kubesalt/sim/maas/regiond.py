@@ -133,7 +133,7 @@ class Region:
 
     # -- faults -------------------------------------------------------------------------------
     def faults(self) -> dict:
-        path = self.host.path("faults.json")
+        path = self.host.sim_dir / "faults.json"
         try:
             mtime = path.stat().st_mtime_ns
         except FileNotFoundError:

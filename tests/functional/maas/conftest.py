@@ -6,17 +6,17 @@ daemon the simulator started is stopped at teardown.
 """
 
 import dataclasses
-import itertools
 import pathlib
 import secrets
 
 import pytest
 
 from kubesalt.sim.maas import host as maas_host
+from tests.support.postgres import free_region_address
 from tests.support.postgres import postgres_server  # noqa: F401 (session fixture)
 
-# 127.0.5.1 is PostgreSQL; each module takes a block of 4 addresses from 127.0.5.10 on.
-_ADDRESS_BLOCKS = itertools.count(10, 4)
+# 127.0.5.1 is PostgreSQL; each module takes a block of 3 addresses (region, 2 racks) from
+# 127.0.5.10 on, at a random free place (other test sessions may run at the same time).
 FAST = {
     "import_start_delay": 0.3,
     "import_seconds": 1.0,
@@ -38,10 +38,10 @@ class MaasEnv:
     postgres: object
 
     def cli(self, host=None):
-        return str((host or self.region).path("bin", "maas"))
+        return str((host or self.region).bin_dir / "maas")
 
     def rack_cli(self, index=0):
-        return str(self.racks[index].path("bin", "maas-rack"))
+        return str(self.racks[index].bin_dir / "maas-rack")
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,8 @@ def maas_version(request):
 
 @pytest.fixture(scope="module")
 def maas_env(request, tmp_path_factory, postgres_server, maas_version):  # noqa: F811
-    base = next(_ADDRESS_BLOCKS)
-    if base + 3 > 254:
-        pytest.fail("out of 127.0.5.x addresses")
+    region_address = free_region_address()
+    base = int(region_address.rsplit(".", 1)[1])
     root = pathlib.Path(tmp_path_factory.mktemp(f"maas-{maas_version}"))
     db_name = f"maas_{maas_version.replace('.', '')}_{secrets.token_hex(3)}"
     db_password = secrets.token_hex(12)

@@ -52,10 +52,10 @@ def sim_host(tmp_path):
 
 def test_install_writes_launchers_and_settings(sim_host):
     for name in ("maas", "maas-rack"):
-        path = sim_host / "bin" / name
+        path = sim_host / "usr/local/bin" / name
         assert os.access(path, os.X_OK)
         assert str(sim_host) in path.read_text()
-    settings = json.loads((sim_host / "host.json").read_text())
+    settings = json.loads((sim_host / "var/lib/kubesalt-sim-maas/host.json").read_text())
     assert settings["version"] == "3.4" and settings["import_seconds"] == 2.5
 
 
@@ -72,7 +72,7 @@ def test_fault_knobs_set_and_clear(sim_host):
 
 
 def test_uninitialised_host(sim_host):
-    maas = str(sim_host / "bin" / "maas")
+    maas = str(sim_host / "usr/local/bin" / "maas")
     assert run([maas, "config", "--parsable"]).stdout == "mode=none\n"
     res = run([maas, "status"])
     assert res.returncode == 1 and "MAAS is not configured" in res.stderr
@@ -91,7 +91,7 @@ def test_uninitialised_host(sim_host):
 def test_init_rejects_bad_database_uris(sim_host, uri, message):
     res = run(
         [
-            str(sim_host / "bin" / "maas"),
+            str(sim_host / "usr/local/bin" / "maas"),
             "init",
             "region",
             "--maas-url",
@@ -106,7 +106,7 @@ def test_init_rejects_bad_database_uris(sim_host, uri, message):
 
 
 def test_rack_commands_refuse_without_prompting(sim_host):
-    rack = str(sim_host / "bin" / "maas-rack")
+    rack = str(sim_host / "usr/local/bin" / "maas-rack")
     res = run([rack, "register"])
     assert res.returncode == 1 and "URL must be given" in res.stderr
     res = run([rack, "install-shared-secret"], stdin="not-hex\n")
