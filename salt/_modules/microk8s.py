@@ -162,7 +162,7 @@ def _fail(what: str, result, advice: str = "") -> CommandExecutionError:
     text = _output(result).strip()
     message = f"{what} failed (exit {result['retcode']})"
     if text:
-        message += f": {_status.explain_failure(text)}"
+        message += f": {_status.explain_failure(text, unexpected=False)}"
     if advice:
         message += f". {advice}"
     return CommandExecutionError(message)

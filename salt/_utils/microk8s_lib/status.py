@@ -198,8 +198,12 @@ def _parse_pretty_or_short(lines: list[str]) -> dict:
     return result
 
 
-def explain_failure(text: str) -> str:
-    """Return a message quoting a failed or unknown MicroK8s output and saying what to do."""
+def explain_failure(text: str, unexpected: bool = True) -> str:
+    """Return a message quoting a failed or unknown MicroK8s output and saying what to do.
+
+    ``unexpected=False``: the output of a command that failed (rather than one that printed
+    something unparsable) is quoted as it is when no known case applies.
+    """
     stripped = (text or "").strip()
     if not stripped:
         return "microk8s printed nothing"
@@ -221,4 +225,6 @@ def explain_failure(text: str) -> str:
         return f"this MicroK8s release lacks the command: {lines[0]}"
     if stripped.startswith(constants.MSG_STOPPED):
         return f"{lines[0]}: MicroK8s is stopped; start it (microk8s.start, state microk8s.running)"
+    if not unexpected:
+        return stripped
     return f"unexpected output from microk8s: {stripped!r}"
