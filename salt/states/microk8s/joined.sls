@@ -1,22 +1,23 @@
 {%- from "map.jinja" import kubesalt with context %}
 {%- set plan = salt['kubesalt.join_plan'](kubesalt) %}
-{%- set token = kubesalt.microk8s.get('join_token', '') %}
+{%- set has_token = kubesalt.microk8s.get('join_token') is not none %}
 {#- A control plane after the first, or a worker: joins through the bootstrap control
-    plane, with its own token (from its own pillar) and the join address and certificate
+    plane, with its own token (read from its own pillar by the state, never rendered
+    here) and the join address and certificate
     fingerprint the bootstrap control plane published in the mine. #}
 include:
   - microk8s.base
-{%- if plan.addresses and token %}
+{%- if plan.addresses and has_token %}
 
 microk8s-joined-cluster:
   microk8s.cluster_joined:
     - name: {{ plan.addresses[0] }}
-    - token: {{ token }}
+    - token_pillar: kubesalt:microk8s:join_token
     - worker: {{ plan.role == 'worker' }}
     - fingerprint: {{ plan.fingerprint }}
     - require:
       - microk8s: microk8s-base-running
-{%- elif not token %}
+{%- elif not has_token %}
 
 microk8s-joined-cluster:
   test.fail_without_changes:

@@ -3,8 +3,8 @@
 {%- set tokens = microk8s.get('join_tokens', {}) %}
 {%- set membership = salt['kubesalt.membership'](kubesalt) %}
 {#- The bootstrap control plane (first of kubesalt:microk8s:control_planes): it carries the
-    addons, registers the join token (from its own pillar) of every node not in the
-    cluster yet, with a TTL, and removes the nodes that left the inventory. #}
+    addons, registers the join token of every node not in the cluster yet, with a TTL (the
+    state reads each token from this node's pillar: no token is rendered here), and removes the nodes that left the inventory. #}
 include:
   - microk8s.base
   - microk8s.addons
@@ -14,7 +14,7 @@ include:
 microk8s-master-token-{{ node_id }}:
   microk8s.token_registered:
     - name: {{ node_id }}
-    - token: {{ tokens[node_id] }}
+    - token_pillar: kubesalt:microk8s:join_tokens:{{ node_id }}
     - ttl: {{ microk8s.token_ttl }}
     - require:
       - microk8s: microk8s-base-running

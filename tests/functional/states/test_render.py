@@ -3,6 +3,7 @@ assigns states by role, and a bad pillar stops a run while it renders."""
 
 import hashlib
 import hmac
+import json
 import shutil
 
 import pytest
@@ -115,17 +116,21 @@ def test_hosts_prefer_the_address_published_in_the_mine(node_loaders):
 
 
 def test_bootstrap_control_plane_registers_every_other_node_token(node_loaders):
-    high = node_loaders(MASTER).modules.state.show_sls("microk8s.master")
+    loaders = node_loaders(MASTER)
+    high = loaders.modules.state.show_sls("microk8s.master")
     registered = by_function(high, "microk8s.token_registered")
     workers = EXAMPLE["kubesalt"]["microk8s"]["workers"]
-    assert {args["name"]: args["token"] for args in registered.values()} == {
-        node: token_for(node) for node in workers
+    assert {args["name"]: args["token_pillar"] for args in registered.values()} == {
+        node: f"kubesalt:microk8s:join_tokens:{node}" for node in workers
     }
     assert all(args["ttl"] == 3600 for args in registered.values())
-    # State ids and names end up in every return and log line: never a token there.
-    for state_id, args in registered.items():
-        assert args["token"] not in state_id
-        assert args["token"] not in args["name"]
+    # The state reads each token from the pillar: none is in the rendered SLS (which
+    # show_sls, debug logs and job data would show), the pillar does carry them.
+    rendered = json.dumps(high)
+    pillar = loaders.modules.pillar.items()
+    for node in workers:
+        assert token_for(node) not in rendered
+        assert pillar["kubesalt"]["microk8s"]["join_tokens"][node] == token_for(node)
 
 
 def test_addons_from_pillar_with_current_names(node_loaders):
@@ -155,13 +160,13 @@ def test_worker_joins_the_bootstrap_control_plane_from_the_mine(node_loaders):
     loaders = node_loaders(
         WORKER, module_dirs=WITH_FAKE_MINE, kubesalt_fake_mine={"microk8s_join_info": JOIN_INFO}
     )
-    joined = by_function(
-        loaders.modules.state.show_sls("microk8s.joined"), "microk8s.cluster_joined"
-    )
+    high = loaders.modules.state.show_sls("microk8s.joined")
+    assert token_for(WORKER) not in json.dumps(high)
+    joined = by_function(high, "microk8s.cluster_joined")
     assert joined == {
         "microk8s-joined-cluster": {
             "name": "10.1.0.10:25000",
-            "token": token_for(WORKER),
+            "token_pillar": "kubesalt:microk8s:join_token",
             "worker": True,
             "fingerprint": "0a1b2c3d4e5f",
             "require": [{"microk8s": "microk8s-base-running"}],
