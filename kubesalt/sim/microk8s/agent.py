@@ -581,10 +581,24 @@ def _run_daemon(host: Host, ready_fd: int) -> None:  # pragma: no cover - runs i
                 os._exit(0)
 
     threading.Thread(target=watchdog, daemon=True).start()
+    threading.Thread(target=_launch_configurations, args=(host,), daemon=True).start()
     print(f"cluster agent {host.hostname} listening on {host.address}:25000", flush=True)
     os.write(ready_fd, b"ok\n")
     os.close(ready_fd)
     server.serve_forever(poll_interval=0.5)
+
+
+def _launch_configurations(host: Host) -> None:  # pragma: no cover - runs in the daemon
+    """Apply pending launch configurations now and every 5 s (``--launch-configurations-
+    interval``), as the real agent does."""
+    from kubesalt.sim.microk8s import launchconf  # noqa: PLC0415 - launchconf imports mk8s
+
+    while True:
+        try:
+            launchconf.apply_pending(host)
+        except Exception as exc:
+            print(f"launch configurations: {exc!r}", file=sys.stderr, flush=True)
+        time.sleep(5)
 
 
 def stop_agent(host: Host, timeout: float = 5.0) -> None:

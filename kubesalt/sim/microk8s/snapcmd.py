@@ -13,6 +13,7 @@ import yaml
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import certs
+from kubesalt.sim.microk8s import launchconf
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import write_file
 from kubesalt.sim.microk8s.launch import write_launcher
@@ -50,17 +51,28 @@ ALIAS_CHECKS = {"storage": "hostpath-storage", "gpu": "nvidia"}
 
 
 class SnapError(Exception):
-    """An ``error: ...`` of the snap client (exit 1)."""
+    """An ``error: ...`` of the snap client (exit 1), reflowed like snapd's ``fill``."""
+
+
+class SnapChangeError(SnapError):
+    """A change that failed while snapd ran it: printed as is (no reflow)."""
 
 
 def fill(message: str) -> str:
-    """snapd's ``fill``: paragraphs wrapped and indented under the ``error: `` prefix."""
-    paragraphs = [p for p in message.strip("\n").split("\n\n")]
+    """snapd's ``fill``: paragraphs (and "- " list items) wrapped and indented under the
+    ``error: `` prefix."""
     out = []
-    for paragraph in paragraphs:
-        out.append(
-            "\n".join(textwrap.wrap(" ".join(paragraph.split()), width=92, break_on_hyphens=False))
-        )
+    for paragraph in message.strip("\n").split("\n\n"):
+        blocks: list[list[str]] = []
+        for line in paragraph.split("\n"):
+            if line.startswith("- ") or not blocks:
+                blocks.append([])
+            blocks[-1].append(line.strip())
+        wrapped = [
+            "\n".join(textwrap.wrap(" ".join(block), width=92, break_on_hyphens=False))
+            for block in blocks
+        ]
+        out.append("\n".join(wrapped))
     return "\n\n".join(out).replace("\n", "\n       ").replace("\n       \n", "\n\n")
 
 
@@ -162,6 +174,9 @@ def main(host: Host, argv: list, hostname: str | None) -> int:
         return 1
     try:
         return handler(host, rest, hostname)
+    except SnapChangeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except SnapError as err:
         print(f"error: {fill(str(err))}", file=sys.stderr)
         return 1
@@ -244,6 +259,14 @@ def install_snap(host, *, track, risk, version, revision, strict, hostname) -> N
         "--storage-dir=${SNAP_DATA}/var/kubernetes/backend/\n--listen=unix://${SNAP_DATA}/var/kubernetes/backend/kine.sock:12379\n",
     )
     write_file(data / "certs/csr.conf.template", catalog.CSR_TEMPLATE)
+    try:
+        launchconf.install_time(host)
+    except (launchconf.LaunchConfigError, OSError) as exc:
+        host.purge()  # snapd undoes a failed install
+        raise SnapChangeError(
+            "cannot perform the following tasks:\n"
+            f'- Run install hook of "microk8s" snap if present (run hook "install": {exc})'
+        ) from None
     certs.generate_ca(host)
     certs.generate_server_cert(host)
     certs.generate_front_proxy_cert(host)
