@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from kubesalt.sim.maas import host as maas_host
+from kubesalt.sim.maas import postgres
 
 
 def register(subparsers) -> None:
@@ -42,6 +43,16 @@ def register(subparsers) -> None:
     status = actions.add_parser("status", help="the host's mode, version and daemons as JSON")
     status.add_argument("--root", required=True)
     status.set_defaults(func=_status)
+    pg = actions.add_parser(
+        "postgres", help="start/stop a private PostgreSQL 15 cluster (e.g. in a lab region host)"
+    )
+    pg.add_argument("op", choices=("start", "stop"))
+    pg.add_argument("--dir", required=True, help="cluster directory (created, owned by postgres)")
+    pg.add_argument("--address", help="listen address (start)")
+    pg.add_argument("--port", type=int, default=5432)
+    pg.add_argument("--allow", help="CIDR allowed over TCP with a password, e.g. 10.1.0.0/16")
+    pg.add_argument("--remove", action="store_true", help="stop: also delete the directory")
+    pg.set_defaults(func=_postgres)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -96,4 +107,20 @@ def _status(args) -> int:
             }
         )
     )
+    return 0
+
+
+def _postgres(args) -> int:
+    if args.op == "start":
+        if not args.address:
+            print("--address is required to start")
+            return 2
+        cluster = postgres.start(args.dir, args.address, args.port, allow=args.allow)
+        print(
+            json.dumps(
+                {"host": cluster.host, "port": cluster.port, "socket_dir": cluster.socket_dir}
+            )
+        )
+        return 0
+    postgres.stop(postgres.load(args.dir), remove=args.remove)
     return 0

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -115,3 +116,42 @@ def test_rack_commands_refuse_without_prompting(sim_host):
     assert res.returncode == 0
     secret_file = sim_host / "var/snap/maas/common/maas/secret"
     assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_postgres_cluster_for_a_lab_host():
+    from kubesalt.sim.maas.store import Store
+    from tests.support.postgres import free_port
+
+    kubesalt = [sys.executable, "-m", "kubesalt", "sim", "maas", "postgres"]
+    directory = tempfile.mkdtemp(prefix="kubesalt-pg-cli-")  # traversable by postgres
+    port = free_port("127.0.5.1")
+    res = run(
+        [
+            *kubesalt,
+            "start",
+            "--dir",
+            directory,
+            "--address",
+            "127.0.5.1",
+            "--port",
+            str(port),
+            "--allow",
+            "127.0.5.0/24",
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    try:
+        info = json.loads(res.stdout)
+        assert info["port"] == port
+        from kubesalt.sim.maas import postgres
+
+        cluster = postgres.load(directory)
+        cluster.psql("CREATE ROLE lab LOGIN PASSWORD 'lab-pw'")
+        store = Store("127.0.5.1", port, "postgres", "lab", "lab-pw")
+        assert store.run("SELECT current_user") == [["lab"]]
+        store.close()
+        with pytest.raises(Exception, match="password authentication failed"):
+            Store("127.0.5.1", port, "postgres", "lab", "wrong")
+    finally:
+        res = run([*kubesalt, "stop", "--dir", directory, "--remove"])
+    assert res.returncode == 0 and not os.path.exists(directory)
