@@ -167,9 +167,20 @@ def _alive(pid: int) -> bool:
 class Lab:
     """One lab on this machine; its state lives under ``state_dir``."""
 
-    def __init__(self, state_dir: str | os.PathLike | None = None, lock_path: str | None = None):
+    def __init__(
+        self,
+        state_dir: str | os.PathLike | None = None,
+        lock_path: str | None = None,
+        *,
+        die_with_caller: bool = False,
+    ):
+        """``die_with_caller``: the lab dies with the thread calling ``up`` (tests: a
+        killed test run leaves nothing behind; call ``up`` from the main thread, since the
+        kernel ties PR_SET_PDEATHSIG to the forking thread). By default the lab outlives
+        its caller (the CLI)."""
         self.state_dir = pathlib.Path(state_dir or state_dir_default())
         self.lock_path = pathlib.Path(lock_path or lock_path_default())
+        self.die_with_caller = die_with_caller
         self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ context manager
@@ -481,7 +492,10 @@ class Lab:
 
     def _start_supervisor(self, hosts: list[Host]) -> None:
         repo = repo_root()
-        spec = {"hosts": [self._host_spec(host, hosts, repo) for host in hosts]}
+        spec = {
+            "hosts": [self._host_spec(host, hosts, repo) for host in hosts],
+            "die_with_pid": os.getpid() if self.die_with_caller else None,
+        }
         (self.state_dir / "spec.json").write_text(json.dumps(spec, indent=1))
         package_root = str(pathlib.Path(__file__).resolve().parents[2])
         env = dict(os.environ)

@@ -20,6 +20,7 @@ import sys
 import time
 
 from kubesalt.lab import hostinit
+from kubesalt.lab import ns
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 3.0
@@ -90,6 +91,12 @@ def main(argv: list[str]) -> int:
     state_dir = argv[0]
     with open(os.path.join(state_dir, "spec.json"), encoding="utf-8") as handle:
         spec = json.load(handle)
+    if spec.get("die_with_pid"):
+        # A lab tied to the process that started it (a test run) dies with that process.
+        ns.set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != spec["die_with_pid"]:
+            _log("the process that started the lab is gone: not starting")
+            return 1
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))

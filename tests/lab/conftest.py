@@ -61,31 +61,64 @@ def lab_dir(tmp_path_factory, needs_lab):
     return tmp_path_factory.mktemp("kubesalt-lab")
 
 
+def _processes() -> dict[int, tuple[int, str, dict]]:
+    """pid -> (parent pid, command line, namespaces) of every process we can read."""
+    table = {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+            namespaces = {kind: os.readlink(entry / "ns" / kind) for kind in ("pid", "net", "mnt")}
+        except OSError:
+            continue  # exited while we looked
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        table[int(entry.name)] = (parent, cmdline.strip(), namespaces)
+    return table
+
+
+def _owner(pid: int, table: dict) -> str | None:
+    """The state directory of the lab supervisor ``pid`` descends from, if any."""
+    for _ in range(64):  # bounded walk up the process tree
+        if pid not in table:
+            return None
+        parent, cmdline, _namespaces = table[pid]
+        if "kubesalt.lab.supervisor" in cmdline:
+            return cmdline.split()[-1]
+        pid = parent
+    return None
+
+
 def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
     """What a lab may never leave behind on the machine.
 
     ``namespaces``: the PID, network and mount namespaces other than ours that have a
     process (every lab process is in one); ``processes``: processes in our namespaces whose
     command line names a lab (supervisor, keepers). Another engineer's lab on this shared
-    machine may come and go meanwhile: :func:`assert_nothing_left` therefore checks that
-    nothing *new* remains, rather than strict equality.
+    machine may come and go meanwhile: its namespaces and processes (those of processes
+    descending from a supervisor of another state directory) are left out, and
+    :func:`assert_nothing_left` checks that nothing *new* remains.
     """
     own = {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("pid", "net", "mnt")}
+    table = _processes()
+    ours = str(state_dir) if state_dir else None
+    owner_of_namespace = {}
+    owners = {}
+    for pid, (_parent, _cmdline, theirs) in table.items():
+        owners[pid] = _owner(pid, table)
+        if owners[pid]:
+            for kind, value in theirs.items():
+                if value != own[kind]:
+                    owner_of_namespace[value] = owners[pid]
     namespaces = set()
     processes = set()
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            theirs = {kind: os.readlink(entry / "ns" / kind) for kind in own}
-        except OSError:
-            continue  # exited while we looked
+    for pid, (_parent, cmdline, theirs) in table.items():
         foreign = {value for kind, value in theirs.items() if value != own[kind]}
-        namespaces |= foreign
-        named = "kubesalt.lab" in cmdline or (state_dir and str(state_dir) in cmdline)
-        if named and not foreign:
-            processes.add((int(entry.name), cmdline.strip()))
+        namespaces |= {ns for ns in foreign if owner_of_namespace.get(ns, ours) == ours}
+        named = "kubesalt.lab" in cmdline or (ours and ours in cmdline)
+        if named and not foreign and owners[pid] in (None, ours):
+            processes.add((pid, cmdline))
     return {
         "mounts": pathlib.Path("/proc/mounts").read_text(),
         "netns": subprocess.run(
@@ -126,7 +159,7 @@ def salt_lab(tmp_path_factory):
     problem = requirements_problem()
     if problem:
         pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
     lab.up(workers=2, control_planes=1, lock_wait=LOCK_WAIT)
     yield lab
     lab.down()
@@ -138,7 +171,7 @@ def net_lab(tmp_path_factory):
     problem = requirements_problem()
     if problem:
         pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
     lab.up(workers=2, control_planes=2, lock_wait=LOCK_WAIT, salt=False)
     yield lab
     lab.down()

@@ -47,7 +47,7 @@ def test_up_and_down_leave_the_machine_unchanged(lab_dir):
     machine_ip_forward = pathlib.Path("/proc/sys/net/ipv4/ip_forward").read_text()
     file_max = pathlib.Path("/proc/sys/fs/file-max").read_text()
     before = machine_snapshot(lab_dir)
-    lab = Lab(lab_dir)
+    lab = Lab(lab_dir, die_with_caller=True)
     try:
         lab.up(workers=1, control_planes=1, lock_wait=LOCK_WAIT)
         worker = "k8s-worker-0"
@@ -116,7 +116,7 @@ def test_ctrl_c_during_up_tears_everything_down(lab_dir):
 
 def test_kill_9_of_the_supervisor_takes_the_lab_down(lab_dir):
     before = machine_snapshot(lab_dir)
-    lab = Lab(lab_dir)
+    lab = Lab(lab_dir, die_with_caller=True)
     try:
         lab.up(workers=1, control_planes=1, lock_wait=LOCK_WAIT, salt=False)
         # A daemon in a host, started the Debian way, detached from anything we hold.
@@ -139,6 +139,41 @@ def test_kill_9_of_the_supervisor_takes_the_lab_down(lab_dir):
     assert_nothing_left(before, machine_snapshot(lab_dir))
 
 
+def test_a_killed_test_run_takes_its_lab_down(lab_dir):
+    """A lab made with die_with_caller=True (the tests') dies with the process that made it."""
+    before = machine_snapshot(lab_dir)
+    script = (
+        "import sys, time\n"
+        "from kubesalt.lab import Lab\n"
+        f"Lab({str(lab_dir)!r}, die_with_caller=True).up(workers=1, lock_wait=60, salt=False)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    caller = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(REPO_ROOT),
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    try:
+        assert caller.stdout.readline().strip() == "up"
+        assert machine_snapshot(lab_dir)["namespaces"] - before["namespaces"]
+        caller.kill()  # SIGKILL: no clean-up code of the caller runs
+        caller.wait(timeout=10)
+        _wait_until(
+            lambda: not leftovers(before, machine_snapshot(lab_dir)),
+            5,
+            "the lab to die with the process that made it",
+        )
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait(timeout=10)
+        Lab(lab_dir).down()
+    assert_nothing_left(before, machine_snapshot(lab_dir))
+
+
 def test_a_failing_up_tears_down_and_says_why(lab_dir, monkeypatch):
     before = machine_snapshot(lab_dir)
 
@@ -146,7 +181,7 @@ def test_a_failing_up_tears_down_and_says_why(lab_dir, monkeypatch):
         raise LabError("salt could not start (simulated)")
 
     monkeypatch.setattr(lab_module.Lab, "_start_salt", broken)
-    lab = Lab(lab_dir)
+    lab = Lab(lab_dir, die_with_caller=True)
     with pytest.raises(LabError, match="simulated"):
         lab.up(workers=1, control_planes=1, lock_wait=LOCK_WAIT)
     assert not lab.is_up()
@@ -154,7 +189,7 @@ def test_a_failing_up_tears_down_and_says_why(lab_dir, monkeypatch):
 
 
 def test_one_lab_at_a_time(lab_dir, tmp_path):
-    lab = Lab(lab_dir)
+    lab = Lab(lab_dir, die_with_caller=True)
     try:
         lab.up(workers=0, control_planes=1, lock_wait=LOCK_WAIT, salt=False)
         with pytest.raises(LabError, match=r"already up.*kubesalt lab down"):
