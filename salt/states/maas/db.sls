@@ -9,7 +9,7 @@ maas-db-user:
     - password: {{ maas.db.password | yaml_dquote }}
     - encrypted: scram-sha-256
     - login: True
-    - user: {{ su.runas }}
+    - user: {{ su.runas | json }}
     - db_user: {{ su.db_user }}
     - db_host: {{ su.db_host | yaml_dquote }}
     - db_port: {{ su.db_port }}
@@ -19,7 +19,7 @@ maas-db-database:
     - name: {{ maas.db.name }}
     - owner: {{ maas.db.user }}
     - encoding: UTF8
-    - user: {{ su.runas }}
+    - user: {{ su.runas | json }}
     - db_user: {{ su.db_user }}
     - db_host: {{ su.db_host | yaml_dquote }}
     - db_port: {{ su.db_port }}
