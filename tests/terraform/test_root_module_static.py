@@ -1,6 +1,7 @@
 """Static checks of the root module with python-hcl2 (its provider cannot be installed here)."""
 
 import functools
+import re
 
 import hcl2
 import pytest
@@ -209,3 +210,53 @@ def test_readme_documents_every_variable():
     section = readme.split("## OpenStack: Terraform and cloud-init", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in _variables() if f"`{name}`" not in section]
     assert not missing, f"README's variables table lacks {missing}"
+
+
+def _text(directory):
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.tf")))
+
+
+def _declared(parsed, kind):
+    """Names of `variable`/`output` blocks, or `type.name` of resources and data sources."""
+    names = set()
+    for block in parsed.get(kind, []):
+        for key, body in block.items():
+            if kind in ("resource", "data"):
+                names |= {f"{_unquote(key)}.{_unquote(name)}" for name in body}
+            else:
+                names.add(_unquote(key))
+    return names
+
+
+def _locals(parsed):
+    return {key for block in parsed.get("locals", []) for key in block if not key.startswith("__")}
+
+
+@pytest.mark.parametrize("directory", [TERRAFORM_DIR, CLOUDINIT_DIR], ids=["root", "cloudinit"])
+def test_every_reference_is_declared(directory):
+    """What `terraform validate` would catch, for the module that cannot be initialised here."""
+    parsed = _load_dir(directory)
+    text = _text(directory)
+    assert set(re.findall(r"\bvar\.([a-z0-9_]+)", text)) <= _declared(parsed, "variable")
+    assert set(re.findall(r"\blocal\.([a-z0-9_]+)", text)) <= _locals(parsed)
+    resources = _declared(parsed, "resource")
+    data = _declared(parsed, "data")
+    for ref in set(re.findall(r"(?<![.\w])((?:openstack|tls)_[a-z0-9_]+\.[a-z0-9_]+)", text)):
+        assert ref in resources, f"{ref} is not a declared resource"
+    for ref in set(re.findall(r"\bdata\.([a-z0-9_]+\.[a-z0-9_]+)", text)):
+        assert ref in data, f"data.{ref} is not declared"
+
+
+def test_root_module_passes_what_the_cloudinit_module_takes():
+    module = _load_dir(CLOUDINIT_DIR)
+    variables = {
+        _unquote(name): body for block in module["variable"] for name, body in block.items()
+    }
+    call = _root()["module"][0]['"cloudinit"']
+    passed = {key for key in call if key != "source" and not key.startswith("__")}
+    assert passed <= set(variables), f"unknown module inputs: {passed - set(variables)}"
+    required = {name for name, body in variables.items() if "default" not in body}
+    assert required <= passed, f"required module inputs not passed: {required - passed}"
+    outputs = _declared(module, "output")
+    used = set(re.findall(r"\bmodule\.cloudinit\.([a-z0-9_]+)", _text(TERRAFORM_DIR)))
+    assert used <= outputs, f"unknown module outputs: {used - outputs}"
