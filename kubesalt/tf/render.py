@@ -65,13 +65,18 @@ def lab_variables(
     control_planes: int = 1,
     workers: int = 2,
     domain: str = LAB_DOMAIN,
+    *,
     key_bits: int = 2048,
     floating_ip: str | None = FIRST_CONTROL_PLANE_PUBLIC_IP,
+    minion_config: dict | None = None,
+    master_config: dict | None = None,
 ) -> dict:
     """Module variables for the lab's hosts and addresses, with freshly generated Salt keys.
 
     No volume (the lab's master keeps /srv in its own root), no resolv.conf (the lab writes
     one per host), the state tree at /srv/kubesalt (the lab mounts the work tree there).
+    ``minion_config``/``master_config``: extra Salt options for the lab's hosts, merged into
+    the minion.d/master.d files (identity and trust options are refused by the module).
     """
     if control_planes < 1 or workers < 1:
         raise ValueError("the lab needs at least one control plane and one worker")
@@ -108,6 +113,8 @@ def lab_variables(
         "manage_resolv_conf": False,
         "state_tree": {"path": "/srv/kubesalt"},
         "master_wait_seconds": 120,
+        "extra_minion_config": minion_config or {},
+        "extra_master_config": master_config or {},
     }
 
 
@@ -167,10 +174,16 @@ def render_lab(
     control_planes: int = 1,
     workers: int = 2,
     domain: str = LAB_DOMAIN,
+    *,
     engine: Engine | None = None,
+    minion_config: dict | None = None,
+    master_config: dict | None = None,
 ) -> Rendered:
     """Render the lab's hosts (see :func:`lab_variables`) and write them to ``out_dir``."""
-    rendered = render(lab_variables(control_planes, workers, domain), engine)
+    variables = lab_variables(
+        control_planes, workers, domain, minion_config=minion_config, master_config=master_config
+    )
+    rendered = render(variables, engine)
     if out_dir is not None:
         rendered.write(out_dir)
     return rendered

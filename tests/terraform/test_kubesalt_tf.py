@@ -118,3 +118,25 @@ def test_render_lab_command(terraform, tmp_path, capsys):
     )
     assert main(["render-lab", "--out", str(out), "--workers", "0"]) == 1
     assert "at least one control plane and one worker" in capsys.readouterr().err
+
+
+def test_lab_extra_salt_options_reach_the_configuration(terraform):
+    rendered = tf_render.render_lab(
+        None,
+        1,
+        1,
+        engine=terraform,
+        minion_config={"enable_fqdns_grains": False},
+        master_config={"worker_threads": 2},
+    )
+    files = {
+        minion_id: {f["path"]: f["content"] for f in yaml.safe_load(ud)["write_files"]}
+        for minion_id, ud in rendered.user_data.items()
+    }
+    worker = files[f"k8s-worker-0.{tf_render.LAB_DOMAIN}"]
+    minion_conf = yaml.safe_load(worker["/etc/salt/minion.d/10-kubesalt-bootstrap.conf"])
+    assert minion_conf["enable_fqdns_grains"] is False
+    master = files[f"salt.{tf_render.LAB_DOMAIN}"]
+    master_conf = yaml.safe_load(master["/etc/salt/master.d/10-kubesalt-bootstrap.conf"])
+    assert master_conf["worker_threads"] == 2
+    assert master_conf["auto_accept"] is False

@@ -6,7 +6,7 @@ from tests.terraform.conftest import CLOUDINIT_DIR
 from tests.terraform.conftest import TERRAFORM_DIR
 
 # Every variant and every validation failure in modules/cloudinit/tests/*.tftest.hcl.
-MIN_TFTEST_RUNS = 34
+MIN_TFTEST_RUNS = 37
 
 
 def test_terraform_fmt_is_clean(terraform):

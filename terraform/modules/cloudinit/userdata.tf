@@ -13,7 +13,7 @@ locals {
           permissions = "0644"
           owner       = "root:root"
           defer       = false
-          content     = yamlencode(merge(local.host_config[id].minion, { master_finger = local.master_finger }))
+          content     = yamlencode(merge(var.extra_minion_config, local.host_config[id].minion, { master_finger = local.master_finger }))
         },
         { path = "${local.minion_pki_dir}/minion.pem", permissions = "0400", owner = "root:root", defer = false, content = var.minion_keys[id].private_key_pem },
         { path = "${local.minion_pki_dir}/minion.pub", permissions = "0644", owner = "root:root", defer = false, content = var.minion_keys[id].public_key_pem },
@@ -47,7 +47,7 @@ locals {
       { path = "${local.master_pki_dir}/master.pem", permissions = "0400", owner = "root:root", defer = true, content = var.master_key.private_key_pem },
       { path = "${local.master_pki_dir}/master.pub", permissions = "0644", owner = "root:root", defer = true, content = var.master_key.public_key_pem },
       { path = "${local.pillar_dir}/_from_terraform.sls", permissions = "0640", owner = "root:root", defer = true, content = local.inventory_yaml },
-      { path = "/etc/salt/master.d/10-kubesalt-bootstrap.conf", permissions = "0644", owner = "root:root", defer = false, content = yamlencode(local.master_config) },
+      { path = "/etc/salt/master.d/10-kubesalt-bootstrap.conf", permissions = "0644", owner = "root:root", defer = false, content = yamlencode(merge(var.extra_master_config, local.master_config)) },
       { path = "/etc/salt/master.d/50-kubesalt-reactor.conf", permissions = "0644", owner = "root:root", defer = false, content = yamlencode(local.reactor_config) },
     ],
     [for id in sort(keys(local.nodes_by_id)) : {

@@ -337,6 +337,28 @@ variable "private_interface_macs" {
   }
 }
 
+variable "extra_minion_config" {
+  type        = any
+  description = "Extra Salt minion options merged into every minion's minion.d file (site tuning, e.g. the lab's); id, master, master_finger and hash_type stay the module's."
+  default     = {}
+
+  validation {
+    condition     = can(keys(var.extra_minion_config)) && length(setintersection(keys(var.extra_minion_config), ["id", "master", "master_finger", "hash_type"])) == 0
+    error_message = "Variable extra_minion_config must be a mapping of Salt minion options other than id, master, master_finger and hash_type."
+  }
+}
+
+variable "extra_master_config" {
+  type        = any
+  description = "Extra Salt master options merged into the master's master.d file (site tuning); pki_dir, auto_accept and open_mode stay the module's."
+  default     = {}
+
+  validation {
+    condition     = can(keys(var.extra_master_config)) && length(setintersection(keys(var.extra_master_config), ["pki_dir", "auto_accept", "open_mode"])) == 0
+    error_message = "Variable extra_master_config must be a mapping of Salt master options other than pki_dir, auto_accept and open_mode."
+  }
+}
+
 variable "master_wait_seconds" {
   type        = number
   description = "How long a minion's bootstrap waits for the master's port 4506 before starting anyway."

@@ -405,6 +405,36 @@ run "private_interface_mac_for_an_unknown_host" {
   expect_failures = [var.private_interface_macs]
 }
 
+run "extra_config_may_not_override_identity_or_trust" {
+  command = plan
+  variables { extra_minion_config = { master = "203.0.113.66" } }
+  expect_failures = [var.extra_minion_config]
+}
+
+run "extra_master_config_may_not_open_the_master" {
+  command = plan
+  variables { extra_master_config = { auto_accept = true } }
+  expect_failures = [var.extra_master_config]
+}
+
+run "extra_config_is_merged" {
+  command = plan
+  variables {
+    extra_minion_config = { enable_fqdns_grains = false, disable_modules = ["systemd_service"] }
+    extra_master_config = { worker_threads = 2 }
+  }
+
+  assert {
+    condition     = yamldecode(one([for f in yamldecode(output.user_data["k8s-worker-0.example.internal"]).write_files : f.content if f.path == "/etc/salt/minion.d/10-kubesalt-bootstrap.conf"])).disable_modules == ["systemd_service"]
+    error_message = "extra_minion_config must reach the minion configuration."
+  }
+
+  assert {
+    condition     = yamldecode(one([for f in yamldecode(output.user_data["salt.example.internal"]).write_files : f.content if f.path == "/etc/salt/master.d/10-kubesalt-bootstrap.conf"])).worker_threads == 2
+    error_message = "extra_master_config must reach the master configuration."
+  }
+}
+
 run "bad_master_wait_seconds" {
   command = plan
   variables { master_wait_seconds = -1 }
