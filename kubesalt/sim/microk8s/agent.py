@@ -341,6 +341,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.error(
                 503, f"the joining node has the same IP ({joiner_ip}) as the node we contact"
             )
+        hostname = str(body.get("hostname", ""))
+        if not prefers_internal_ip(host) and joiner_ip not in resolve_in_hosts(host, hostname):
+            return self.error(
+                400,
+                f"the hostname ({hostname}) of the joining node does not resolve to the IP "
+                f'"{joiner_ip}". Refusing join',
+            )
         worker = body.get("worker") is True or body.get("worker") == "as-worker"
         refusal = []
 
@@ -393,6 +400,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
 
         self.reply(200, mutate(self.host, add))
+
+
+def prefers_internal_ip(host: Host) -> bool:
+    """kube-apiserver's ``--kubelet-preferred-address-types`` lists InternalIP before Hostname
+    (the default since 1.28): then the join skips the hostname check."""
+    try:
+        args = (host.data / "args/kube-apiserver").read_text().split()
+    except OSError:
+        return True
+    for arg in args:
+        if arg.startswith("--kubelet-preferred-address-types="):
+            types = arg.split("=", 1)[1].split(",")
+            if "Hostname" not in types:
+                return True
+            return "InternalIP" in types and types.index("InternalIP") < types.index("Hostname")
+    return False  # kube-apiserver's own default order puts Hostname first
+
+
+def resolve_in_hosts(host: Host, hostname: str) -> set:
+    """The addresses HOSTNAME has in the control plane's /etc/hosts (the fix users apply);
+    DNS is not consulted, so the simulator never waits on a resolver."""
+    addresses = set()
+    try:
+        lines = host.path("etc/hosts").read_text().splitlines()
+    except OSError:
+        return addresses
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) > 1 and hostname.lower() in (f.lower() for f in fields[1:]):
+            addresses.add(fields[0])
+    return addresses
 
 
 def version_tuple(track: str) -> tuple:

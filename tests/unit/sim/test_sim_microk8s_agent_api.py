@@ -119,3 +119,31 @@ def test_dqlite_remove_needs_the_capi_token(server, tmp_path):
         assert b"no such node in the dqlite cluster" in response.read()
     finally:
         conn.close()
+
+
+def test_hostname_check_when_the_apiserver_prefers_hostnames(server, tmp_path):
+    args = server.root / "var/snap/microk8s/current/args/kube-apiserver"
+    original = args.read_text()
+    args.write_text(
+        original.replace(
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            "--kubelet-preferred-address-types=Hostname,InternalIP",
+        )
+    )
+    hosts = server.root / "etc/hosts"
+    try:
+        token = add_token(server, "--token-ttl", "600")
+        refused = join("127.0.1.85", request(token, worker=True), tmp_path)
+        assert refused == (
+            400,
+            {
+                "error": "The hostname (joiner) of the joining node does not resolve to the IP "
+                '"127.0.1.85". Refusing join'
+            },
+        )
+        hosts.parent.mkdir(parents=True, exist_ok=True)
+        hosts.write_text("127.0.1.85 joiner joiner.lab\n")
+        assert join("127.0.1.85", request(token, worker=True), tmp_path)[0] == 200
+    finally:
+        args.write_text(original)
+        hosts.unlink(missing_ok=True)
