@@ -14,12 +14,12 @@ import time
 
 import pytest
 
+from tests.functional.microk8s.simminion import free_address
 from tests.functional.microk8s.simminion import loaders_for
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
 from tests.support.paths import EXT_DIRS
 
 TOKEN = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
-CP, CP2, WORKER = "127.0.2.40", "127.0.2.42", "127.0.2.41"
 ADDONS = ["dns", "ha-cluster", "helm3", "metrics-server", "hostpath-storage"]
 CONVERGED_CALL_LIMIT = 2
 
@@ -88,15 +88,16 @@ def _run(loaders, node, sls):
 
 
 def test_converge_cli_calls_per_role(minion_opts, microk8s_sim):  # noqa: F811
-    control_plane = microk8s_sim(CP)
-    second_cp = microk8s_sim(CP2)
-    worker = microk8s_sim(WORKER)
+    control_plane = microk8s_sim(free_address())
+    second_cp = microk8s_sim(free_address())
+    worker = microk8s_sim(free_address())
+    cp_ip = control_plane.address
     for node in (second_cp, worker):
         node.set_knobs(join_seconds=0)
     runs = [
-        ("control plane (first)", control_plane, _sls(CP, False, ADDONS, register=True)),
-        ("worker", worker, _sls(CP, True, [], register=False)),
-        ("control plane (joining)", second_cp, _sls(CP, False, ADDONS, register=False)),
+        ("control plane (first)", control_plane, _sls(cp_ip, False, ADDONS, register=True)),
+        ("worker", worker, _sls(cp_ip, True, [], register=False)),
+        ("control plane (joining)", second_cp, _sls(cp_ip, False, ADDONS, register=False)),
     ]
     rows = []
     for role, node, sls in runs:

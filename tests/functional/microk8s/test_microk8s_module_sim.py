@@ -6,13 +6,15 @@ import pytest
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+from tests.functional.microk8s.simminion import free_address
+
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 @pytest.fixture(scope="module")
 def node(module_sim):
     # One host for the module: each test leaves it running, with its default addons.
-    return module_sim("127.0.2.10", install="1.32/stable")
+    return module_sim(free_address(), install="1.32/stable")
 
 
 @pytest.fixture
@@ -81,14 +83,14 @@ def test_add_node_token_standing_and_fingerprint(mk8s, node, caplog):
         created = mk8s.add_node(token=TOKEN, ttl=3600)
     assert created["token"] == TOKEN
     assert created["check"] == mk8s.fingerprint()
-    assert created["urls"][0] == f"127.0.2.10:25000/{TOKEN}/{created['check']}"
+    assert created["urls"][0] == f"{node.address}:25000/{TOKEN}/{created['check']}"
     assert TOKEN not in caplog.text
     assert mk8s.token_standing(TOKEN) == "valid"
     assert mk8s.token_standing(TOKEN, margin=7200) == "expiring"
     generated = mk8s.add_node()
     assert len(generated["token"]) == 32
     assert mk8s.token_standing(generated["token"]) == "single-use"
-    assert mk8s.join_info() == {"address": "127.0.2.10:25000", "fingerprint": created["check"]}
+    assert mk8s.join_info() == {"address": f"{node.address}:25000", "fingerprint": created["check"]}
 
 
 def test_nodes_and_config(mk8s, node):
@@ -96,7 +98,7 @@ def test_nodes_and_config(mk8s, node):
     assert len(nodes) == 1
     assert nodes[0]["ready"] is True
     assert nodes[0]["roles"] == ["control-plane"]
-    assert nodes[0]["address"] == "127.0.2.10"
+    assert nodes[0]["address"] == node.address
     assert "microk8s-cluster" in mk8s.config()
 
 
@@ -123,7 +125,7 @@ def test_remove_node_errors_quote_microk8s(mk8s, node):
 
 
 def test_not_installed(minion_of, microk8s_sim):
-    bare = microk8s_sim("127.0.2.11")
+    bare = microk8s_sim(free_address())
     mk8s = minion_of(bare).modules.microk8s
     assert mk8s.installed() == {}
     with pytest.raises(CommandExecutionError, match="installed"):
@@ -134,17 +136,18 @@ def test_not_installed(minion_of, microk8s_sim):
 
 
 def test_join_with_burnt_token_and_unreachable_agent(minion_of, microk8s_sim, caplog):
-    control_plane = microk8s_sim("127.0.2.12", install="1.32/stable")
-    joiner = microk8s_sim("127.0.2.13", install="1.32/stable")
+    control_plane = microk8s_sim(free_address(), install="1.32/stable")
+    joiner = microk8s_sim(free_address(), install="1.32/stable")
+    target = f"{control_plane.address}:25000/{TOKEN}"
     mk8s = minion_of(joiner).modules.microk8s
     with caplog.at_level(logging.DEBUG), pytest.raises(CommandExecutionError) as err:
-        mk8s.join(f"127.0.2.12:25000/{TOKEN}")
+        mk8s.join(target)
     assert "must register it again" in str(err.value)
     assert TOKEN not in str(err.value)
     control_plane.set_knobs(agent_unreachable=True)
     joiner.clear_invocations()
     with caplog.at_level(logging.DEBUG), pytest.raises(CommandExecutionError) as err:
-        mk8s.join(f"127.0.2.12:25000/{TOKEN}")
+        mk8s.join(target)
     assert "gave up after 3 attempts" in str(err.value)
     assert [e["argv"][:2] for e in joiner.invocations()] == [["microk8s", "join"]] * 3
     assert TOKEN not in str(err.value)

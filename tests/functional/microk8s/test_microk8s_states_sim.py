@@ -8,11 +8,12 @@ import textwrap
 
 import pytest
 
+from tests.functional.microk8s.simminion import free_address
+
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-CP, WORKER, CP2 = "127.0.2.20", "127.0.2.21", "127.0.2.22"
-SHARED_CP = "127.0.2.24"
+# Hosts take random free 127.0.2.x addresses (see free_address); this one is only named.
+UNUSED_CP = "127.0.2.1"
 OTHER_TOKEN = "99887766554433221100ffeeddccbbaa"
-NOBODY = "127.0.2.29"  # no cluster agent listens there: connection refused
 
 
 def _assert_no_token(*things, secret=TOKEN):
@@ -38,20 +39,20 @@ def _ret(result):
 @pytest.fixture
 def fresh(microk8s_sim, minion_of):
     """A host with snapd but no MicroK8s, and its minion's state functions."""
-    node = microk8s_sim("127.0.2.30")
+    node = microk8s_sim(free_address())
     return node, minion_of(node)
 
 
 @pytest.fixture
 def control_plane(microk8s_sim, minion_of):
-    node = microk8s_sim(CP, install="1.32/stable")
+    node = microk8s_sim(free_address(), install="1.32/stable")
     return node, minion_of(node)
 
 
 @pytest.fixture(scope="module")
 def shared_node(module_sim):
     # One control plane for the tests whose changes do not meet: each leaves it running.
-    return module_sim(SHARED_CP, install="1.32/stable")
+    return module_sim(free_address(), install="1.32/stable")
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_missing_prerequisites_are_none_in_test_mode(fresh):
         states.addon_enabled("dns", test=True),
         states.addon_disabled("metrics-server", test=True),
         states.token_registered("node-b", token=TOKEN, ttl=3600, test=True),
-        states.cluster_joined(CP, token=TOKEN, test=True),
+        states.cluster_joined(UNUSED_CP, token=TOKEN, test=True),
         states.extra_san_present("10.0.0.100", test=True),
     ]
     for result in results:
@@ -239,9 +240,12 @@ ADDONS = ["dns", "ha-cluster", "helm", "helm3", "metrics-server"]
 
 
 def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, caplog):
-    _, cp = control_plane
-    worker_node = microk8s_sim(WORKER, install="1.32/stable")
-    cp2_node = microk8s_sim(CP2, install="1.32/stable")
+    cp_node, cp = control_plane
+    cp_ip = cp_node.address
+    worker_node = microk8s_sim(free_address(), install="1.32/stable")
+    cp2_node = microk8s_sim(free_address(), install="1.32/stable")
+    worker_ip, cp2_ip = worker_node.address, cp2_node.address
+    nobody = free_address()  # no cluster agent listens there: connection refused
     for node in (worker_node, cp2_node):
         node.set_knobs(join_seconds=0)
     worker, cp2 = minion_of(worker_node), minion_of(cp2_node)
@@ -250,35 +254,40 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
     registered = cp.states.microk8s.token_registered("cluster", token=TOKEN, ttl=3600)
     assert registered.result is True, registered.comment
     # The control plane itself, listed in name, changes nothing.
-    itself = cp.states.microk8s.cluster_joined(f"{CP},{NOBODY}", token=TOKEN)
+    itself = cp.states.microk8s.cluster_joined(f"{cp_ip},{nobody}", token=TOKEN)
     assert (itself.result, itself.changes) == (True, {})
 
     # Worker: the first address refuses connections, the second one takes the join.
-    join_as_worker = {"name": "workers", "addresses": [NOBODY, CP], "token": TOKEN, "worker": True}
+    join_as_worker = {
+        "name": "workers",
+        "addresses": [nobody, cp_ip],
+        "token": TOKEN,
+        "worker": True,
+    }
     predicted = worker.states.microk8s.cluster_joined(**join_as_worker, test=True)
     assert predicted.result is None
     assert predicted.changes == {"joined": {"old": False, "new": True}, "role": "worker"}
     joined = worker.states.microk8s.cluster_joined(**join_as_worker)
     assert joined.result is True, joined.comment
     assert joined.changes == predicted.changes
-    assert f"through {CP}:25000" in joined.comment
+    assert f"through {cp_ip}:25000" in joined.comment
     assert worker.modules.microk8s.status()["role"] == "worker"
     again = worker.states.microk8s.cluster_joined(**join_as_worker)
     assert (again.result, again.changes) == (True, {})
-    wrong_role = worker.states.microk8s.cluster_joined(CP, token=TOKEN)
+    wrong_role = worker.states.microk8s.cluster_joined(cp_ip, token=TOKEN)
     assert wrong_role.result is False
     assert "worker" in wrong_role.comment
 
     # Second control plane, through a whole state run (first run: changes; second: none).
-    sls = _cluster_sls(CP, False, ADDONS)
+    sls = _cluster_sls(cp_ip, False, ADDONS)
     first = _apply(cp2, sls)
     assert not _failed(first), _failed(first)
     assert "mk8s-joined" in _changed(first)
     members = {n["address"] for n in cp.modules.microk8s.status()["high_availability"]["nodes"]}
-    assert {f"{CP}:19001", f"{CP2}:19001"} <= members
+    assert {f"{cp_ip}:19001", f"{cp2_ip}:19001"} <= members
     names = {n["address"]: n for n in cp.modules.microk8s.nodes()}
-    assert names[WORKER]["roles"] == ["worker"]
-    assert names[CP2]["roles"] == ["control-plane"]
+    assert names[worker_ip]["roles"] == ["worker"]
+    assert names[cp2_ip]["roles"] == ["control-plane"]
 
     cp2_node.clear_invocations()
     second = _apply(cp2, sls)
@@ -288,7 +297,7 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
     assert len(calls) <= 2, calls
     assert {tuple(c["argv"][:2]) for c in calls} == {("snap", "list"), ("microk8s", "status")}
 
-    worker_sls = _cluster_sls(f"{NOBODY},{CP}", True, [])
+    worker_sls = _cluster_sls(f"{nobody},{cp_ip}", True, [])
     worker_node.clear_invocations()
     worker_run = _apply(worker, worker_sls)
     assert not _failed(worker_run), _failed(worker_run)
@@ -303,12 +312,12 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
 
     # Re-joining a dqlite member fails with the advice to remove it first.
     with pytest.raises(Exception) as err:
-        cp2.modules.microk8s.join(f"{CP}:25000/{TOKEN}")
+        cp2.modules.microk8s.join(f"{cp_ip}:25000/{TOKEN}")
     assert "remove-node" in str(err.value)
 
     # Remove the worker: it leaves, then the control plane drops it.
     worker.modules.microk8s.leave()
-    worker_name = names[WORKER]["name"]
+    worker_name = names[worker_ip]["name"]
     removal = cp.states.microk8s.node_removed(worker_name, test=True)
     assert (removal.result, removal.changes) == (
         None,
@@ -325,10 +334,11 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
 
 
 def test_cluster_joined_failures_say_what_to_do(shared_cp, microk8s_sim, minion_of):
-    _, cp = shared_cp
-    joiner_node = microk8s_sim("127.0.2.23", install="1.32/stable")
+    shared, cp = shared_cp
+    shared_ip = shared.address
+    joiner_node = microk8s_sim(free_address(), install="1.32/stable")
     joiner = minion_of(joiner_node)
-    burnt = joiner.states.microk8s.cluster_joined(SHARED_CP, token=OTHER_TOKEN, worker=True)
+    burnt = joiner.states.microk8s.cluster_joined(shared_ip, token=OTHER_TOKEN, worker=True)
     assert burnt.result is False
     assert "must register it again" in burnt.comment
     assert burnt.changes == {}
@@ -336,14 +346,14 @@ def test_cluster_joined_failures_say_what_to_do(shared_cp, microk8s_sim, minion_
     assert bad.result is False
     assert "name: 'cp1.example.com' is not an IPv4 address" in bad.comment
     bad_check = joiner.states.microk8s.cluster_joined(
-        SHARED_CP, token=OTHER_TOKEN, fingerprint="xyz"
+        shared_ip, token=OTHER_TOKEN, fingerprint="xyz"
     )
     assert bad_check.result is False
     assert "fingerprint:" in bad_check.comment
     # A wrong fingerprint: the certificate of the control plane does not match.
     cp.states.microk8s.token_registered("j", token=OTHER_TOKEN, ttl=600)
     mismatch = joiner.states.microk8s.cluster_joined(
-        SHARED_CP, token=OTHER_TOKEN, worker=True, fingerprint="000000000000"
+        shared_ip, token=OTHER_TOKEN, worker=True, fingerprint="000000000000"
     )
     assert mismatch.result is False
     assert "fingerprint" in mismatch.comment
@@ -356,7 +366,8 @@ PILLAR_TOKEN = "31415926535897932384626433832795"
 def test_token_from_pillar_never_reaches_the_logs(shared_cp, state_tree, caplog):
     """With ``token_pillar`` the state reads the token from ``__pillar__``: it is in no
     rendered SLS (Salt logs those at debug level), return or log record, at any level."""
-    _, minion = shared_cp
+    shared, minion = shared_cp
+    shared_ip = shared.address
     sls = textwrap.dedent(
         f"""\
         mk8s-token:
@@ -366,7 +377,7 @@ def test_token_from_pillar_never_reaches_the_logs(shared_cp, state_tree, caplog)
             - ttl: 600
         mk8s-joined:
           microk8s.cluster_joined:
-            - name: {SHARED_CP}
+            - name: {shared_ip}
             - token_pillar: cluster:tokens:node-c
         mk8s-missing:
           microk8s.token_registered:
