@@ -15,17 +15,13 @@ CSR_TEMPLATE = "certs/csr.conf.template"
 SERVER_CERT = "certs/server.crt"
 CLUSTER_TOKENS = "credentials/cluster-tokens.txt"
 PERSISTENT_TOKENS = "credentials/persistent-cluster-tokens.txt"
-LOCK_DIR = "var/lock"
 WORKER_LOCK = "var/lock/clustered.lock"
-STOPPED_LOCK = "var/lock/stopped.lock"
 HA_LOCK = "var/lock/ha-cluster"
 
 CLUSTER_AGENT_PORT = 25000
-DQLITE_PORT = 19001
 
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_WORKER = "worker"
-DQLITE_ROLES = ("voter", "standby", "spare")
 
 CHANNEL_RISKS = ("stable", "candidate", "beta", "edge")
 CERT_NAMES = ("server.crt", "front-proxy-client.crt", "ca.crt")
@@ -105,9 +101,6 @@ COMMUNITY_ADDONS = frozenset(
 UNDISABLEABLE_ADDONS = frozenset({"helm", "helm3"})
 # Disabling it wipes the cluster (switches to etcd); a module must refuse.
 REFUSED_DISABLE_ADDONS = frozenset({"ha-cluster"})
-# Deprecated aliases: enabling them enables the addon they point to.
-ADDON_ALIASES = {"storage": "hostpath-storage", "prometheus": "observability", "gpu": "nvidia"}
-
 # Messages the CLI prints (exact texts, see the reference).
 MSG_STOPPED = "microk8s is not running, try microk8s start"
 MSG_NOT_RUNNING = "microk8s is not running. Use microk8s inspect for a deeper inspection."
