@@ -9,9 +9,17 @@ import time
 
 from kubesalt.lab import demo
 from kubesalt.lab import topology
+from kubesalt.lab.lab import BOOT_MODES
 from kubesalt.lab.lab import Lab
 from kubesalt.lab.lab import LabError
 from kubesalt.lab.lab import running_lab
+
+BOOT_OPTION = {
+    "choices": BOOT_MODES,
+    "default": "salt",
+    "help": "salt: the lab configures Salt and accepts each key (default); cloud-init: every "
+    "host boots from the user-data Terraform renders, through real cloud-init",
+}
 
 
 def _progress(started: float):
@@ -33,6 +41,7 @@ def cmd_up(args) -> int:
         domain=args.domain,
         progress=_progress(time.monotonic()),
         salt=not args.no_salt,
+        boot=args.boot,
     )
     _print_hosts(info["hosts"])
     return 0
@@ -88,7 +97,7 @@ def cmd_down(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    return demo.run(_lab(args), workers=args.workers, domain=args.domain)
+    return demo.run(_lab(args), workers=args.workers, domain=args.domain, boot=args.boot)
 
 
 def _guard(func):
@@ -123,6 +132,7 @@ def register(subparsers) -> None:
     up.add_argument(
         "--no-salt", action="store_true", help="hosts and network only, no Salt daemons"
     )
+    up.add_argument("--boot", **BOOT_OPTION)
     up.set_defaults(func=_guard(cmd_up))
 
     status = commands.add_parser("status", help="is the lab up, and its hosts")
@@ -146,6 +156,7 @@ def register(subparsers) -> None:
     )
     demo.add_argument("--workers", type=int, default=2, help="number of workers (default 2)")
     demo.add_argument("--domain", default=topology.DEFAULT_DOMAIN, help="DNS domain of the hosts")
+    demo.add_argument("--boot", **BOOT_OPTION)
     demo.set_defaults(func=_guard(cmd_demo))
 
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

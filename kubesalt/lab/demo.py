@@ -54,7 +54,31 @@ def _orchestrate(lab: Lab):
     )
 
 
-def run(lab: Lab, workers: int = 2, domain: str | None = None) -> int:
+def _wait_bootstrap(lab: Lab, report) -> list[str]:
+    """Wait (bounded) for the master's own bootstrap (reactor: sync + orch.cluster) to finish;
+    return the failed steps it reports."""
+    deadline = time.monotonic() + APPLY_TIMEOUT
+    seen = None
+    while time.monotonic() < deadline:
+        run = lab.exec("salt", ["salt-run", "--out=json", "kubesalt_bootstrap.status"])
+        status = _json(run.stdout)
+        if not isinstance(status, dict):  # the runner failed this time (e.g. master restart)
+            time.sleep(5)
+            continue
+        last = status.get("last_run") or {}
+        state = (status.get("done"), last.get("result"), tuple(status.get("missing") or ()))
+        if state != seen:
+            seen = state
+            report(f"bootstrap: {last.get('result') or 'not started'}; missing: {list(state[2])}")
+        if status.get("done"):
+            return []
+        if last.get("result") == "failed":
+            return [str(step) for step in last.get("failed") or ["the orchestration failed"]]
+        time.sleep(5)
+    return [f"the master's bootstrap did not finish within {APPLY_TIMEOUT:.0f} s"]
+
+
+def run(lab: Lab, workers: int = 2, domain: str | None = None, boot: str = "salt") -> int:
     started = time.monotonic()
 
     def report(message: str) -> None:
@@ -64,9 +88,16 @@ def run(lab: Lab, workers: int = 2, domain: str | None = None) -> int:
         report(f"a lab is already up in {lab.state_dir}: tearing it down first")
         lab.down()
     kwargs = {"domain": domain} if domain else {}
-    info = lab.up(workers=workers, control_planes=1, progress=report, **kwargs)
+    info = lab.up(workers=workers, control_planes=1, progress=report, boot=boot, **kwargs)
     minions = [h["fqdn"] for h in info["hosts"] if h["runs_salt"]]
     control_plane = next(h for h in info["hosts"] if "microk8s_control_plane" in h["roles"])
+    if boot == "cloud-init":
+        report("the master syncs and orchestrates by itself once every minion answers: waiting")
+        failures = _wait_bootstrap(lab, report)
+        if failures:
+            print("\n".join(failures[:30]))
+            report("the bootstrap reported failures; the lab stays up")
+        return _summary(lab, info, control_plane, failures, report)
 
     report("syncing modules, states and utils to every minion (saltutil.sync_all)")
     sync = lab.salt(["--out=json", "--static", "*", "saltutil.sync_all"], timeout=SYNC_TIMEOUT)
@@ -100,6 +131,11 @@ def run(lab: Lab, workers: int = 2, domain: str | None = None) -> int:
         print("\n".join(failures[:30]) or (apply.stdout + apply.stderr)[-3000:])
         report(f"the roll-out reported {len(failures) or 'a'} failure(s); the lab stays up")
 
+    return _summary(lab, info, control_plane, failures, report)
+
+
+def _summary(lab: Lab, info: dict, control_plane: dict, failures: list, report) -> int:
+    """Print ``salt-call microk8s.status`` from the control plane and the nodes table."""
     report(f"salt-call microk8s.status on {control_plane['name']}:")
     status = lab.exec(control_plane["name"], ["salt-call", "microk8s.status"], timeout=120)
     print(status.stdout.rstrip() or status.stderr.rstrip())

@@ -33,6 +33,8 @@ import yaml
 from kubesalt.lab import saltconf
 from kubesalt.lab import topology
 from kubesalt.lab.topology import Host
+from kubesalt.tf import nocloud
+from kubesalt.tf import render as tf_render
 
 DEFAULT_STATE_DIR = "/var/lib/kubesalt/lab"
 DEFAULT_LOCK_PATH = "/run/lock/kubesalt-lab.lock"
@@ -44,6 +46,8 @@ KEYS_TIMEOUT = 60.0
 PING_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 120.0
 MASTER_PKI_DIR = "/etc/salt/pki/master"
+CLOUD_INIT_TIMEOUT = 600.0
+BOOT_MODES = ("salt", "cloud-init")
 
 REQUIRED_BINARIES = ("ip", "nsenter", "setpriv", "iptables", "start-stop-daemon", "service")
 
@@ -381,12 +385,18 @@ class Lab:
         progress=None,
         lock_wait: float = 0.0,
         salt: bool = True,
+        boot: str = "salt",
     ) -> dict:
         """Bring the lab up; on any failure or Ctrl-C tear everything down and re-raise.
 
         Returns what ``info()`` returns. ``salt=False`` builds hosts and network only.
+        ``boot``: ``salt`` (the lab configures Salt and accepts each key itself) or
+        ``cloud-init`` (each host boots from the user-data Terraform renders, through real
+        cloud-init and a NoCloud seed, exactly like an OpenStack VM: docs/terraform.md).
         """
         report = progress or (lambda message: None)
+        if boot not in BOOT_MODES:
+            raise LabError(f"--boot must be one of {', '.join(BOOT_MODES)}, got {boot!r}")
         problem = requirements_problem()
         if problem:
             raise LabError(problem)
@@ -394,6 +404,10 @@ class Lab:
             hosts = topology.build_hosts(workers, control_planes, domain)
         except topology.TopologyError as exc:
             raise LabError(str(exc)) from None
+        user_data = None
+        if boot == "cloud-init" and salt:
+            report("rendering every host's user-data with Terraform (terraform/modules/cloudinit)")
+            user_data = self._render_user_data(hosts, workers, control_planes, domain)
         self._acquire_lock(lock_wait)
         started = time.monotonic()
         timings: dict[str, float] = {}
@@ -401,17 +415,20 @@ class Lab:
             with _interrupt_on_sigterm():
                 self._clean_state_dir()
                 report(f"starting {len(hosts)} hosts: {', '.join(h.name for h in hosts)}")
-                self._start_supervisor(hosts)
+                self._start_supervisor(hosts, user_data)
                 timings["hosts"] = time.monotonic() - started
                 report("wiring the public and private networks")
                 self._wire_network(hosts)
                 timings["network"] = time.monotonic() - started
                 self._write_info(hosts, timings, state="network")
                 if salt:
-                    self._start_salt(hosts, report)
-                    timings["salt"] = time.monotonic() - started
                     self._install_simulators(hosts, report)
                     timings["simulators"] = time.monotonic() - started
+                    if user_data:
+                        self._boot_cloud_init(hosts, report)
+                    else:
+                        self._start_salt(hosts, report)
+                    timings["salt"] = time.monotonic() - started
                 timings["total"] = time.monotonic() - started
                 self._write_info(hosts, timings, state="up")
                 report(f"lab up in {timings['total']:.1f} s")
@@ -426,7 +443,7 @@ class Lab:
 
     def _clean_state_dir(self) -> None:
         if self.state_dir.exists():
-            for name in ("hosts", "pids.json", "lab.json", "spec.json"):
+            for name in ("hosts", "logs", "pids.json", "lab.json", "spec.json"):
                 path = self.state_dir / name
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -435,7 +452,29 @@ class Lab:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "hosts").mkdir()
 
-    def _host_spec(self, host: Host, hosts: list[Host], repo: pathlib.Path) -> dict:
+    def _render_user_data(
+        self, hosts: list[Host], workers: int, control_planes: int, domain: str
+    ) -> dict[str, str]:
+        """Every Salt host's user-data, by minion id, from the real Terraform module."""
+        try:
+            rendered = tf_render.render_lab(None, control_planes, workers, domain)
+        except Exception as exc:  # the engine's own errors say what went wrong
+            raise LabError(f"rendering the user-data with Terraform failed: {exc}") from exc
+        expected = {host.minion_id for host in hosts if host.runs_salt}
+        if set(rendered.user_data) != expected:
+            raise LabError(
+                f"Terraform rendered user-data for {sorted(rendered.user_data)}, "
+                f"the lab has {sorted(expected)}"
+            )
+        return rendered.user_data
+
+    def _host_spec(
+        self,
+        host: Host,
+        hosts: list[Host],
+        repo: pathlib.Path,
+        user_data: dict[str, str] | None = None,
+    ) -> dict:
         bin_dir = salt_bin_dir()
         mountpoint = self.state_dir / "hosts" / host.name
         mountpoint.mkdir()
@@ -456,15 +495,35 @@ class Lab:
             (str(bin_dir / name), f"/usr/local/bin/{name}") for name in saltconf.SALT_COMMANDS
         ]
         ro_binds = []
+        remove = ["/etc/salt", "/var/cache/salt", "/var/log/salt", "/run/salt"]
+        booting = bool(user_data) and host.runs_salt
+        if booting:
+            # cloud-init configures Salt from the seed; nothing of the machine's own
+            # cloud-init state may make it think this instance already booted.
+            seed = nocloud.seed_files(
+                user_data[host.minion_id], f"kubesalt-{host.minion_id}", host.name
+            )
+            for path, text in seed.items():
+                files[path] = (text, 0o600 if path.endswith("/user-data") else 0o644)
+            remove += ["/var/lib/cloud/instance", "/var/lib/cloud/instances", "/var/lib/cloud/data"]
         if host.runs_salt:
             master = next(h for h in hosts if "salt_master" in h.roles)
-            files["/etc/salt/minion"] = (saltconf.minion_config(host, master), 0o644)
+            if not booting:
+                files["/etc/salt/minion"] = (saltconf.minion_config(host, master), 0o644)
             files["/etc/init.d/salt-minion"] = (
                 saltconf.init_script("salt-minion", str(bin_dir / "salt-minion"), "Salt minion"),
                 0o755,
             )
             symlinks += saltconf.rc_links("salt-minion")
-        if "salt_master" in host.roles:
+        if "salt_master" in host.roles and booting:
+            files["/etc/init.d/salt-master"] = (
+                saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),
+                0o755,
+            )
+            symlinks += saltconf.rc_links("salt-master")
+            # The bootstrap in the user-data finds the state tree here and does not clone it.
+            ro_binds = [(str(repo), saltconf.SRV)]
+        elif "salt_master" in host.roles:
             files["/etc/salt/master"] = (saltconf.master_config(host), 0o644)
             files["/etc/init.d/salt-master"] = (
                 saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),
@@ -487,13 +546,13 @@ class Lab:
             "files": files,
             "symlinks": symlinks,
             "ro_binds": ro_binds,
-            "remove": ["/etc/salt", "/var/cache/salt", "/var/log/salt", "/run/salt"],
+            "remove": remove,
         }
 
-    def _start_supervisor(self, hosts: list[Host]) -> None:
+    def _start_supervisor(self, hosts: list[Host], user_data: dict | None = None) -> None:
         repo = repo_root()
         spec = {
-            "hosts": [self._host_spec(host, hosts, repo) for host in hosts],
+            "hosts": [self._host_spec(host, hosts, repo, user_data) for host in hosts],
             "die_with_pid": os.getpid() if self.die_with_caller else None,
         }
         (self.state_dir / "spec.json").write_text(json.dumps(spec, indent=1))
@@ -614,6 +673,40 @@ class Lab:
         self._accept_keys(expected)
         report("waiting for every minion to answer test.ping")
         self._wait_ping(expected)
+
+    def _boot_cloud_init(self, hosts: list[Host], report) -> None:
+        """Run cloud-init's boot stages in every Salt host, like a booting VM, then wait for
+        every minion (their keys are accepted in advance by the user-data)."""
+        minions = [h for h in hosts if h.runs_salt]
+        report(
+            f"booting {len(minions)} hosts with cloud-init "
+            f"({', '.join(' '.join(stage[1:]) for stage in nocloud.CLOUD_INIT_STAGES)})"
+        )
+
+        def boot(host: Host) -> None:
+            for stage in nocloud.CLOUD_INIT_STAGES:
+                run = self.exec(host.name, list(stage), timeout=CLOUD_INIT_TIMEOUT)
+                if run.returncode != 0:
+                    self._keep_cloud_init_log(host)
+                    output = (run.stderr + run.stdout).strip()[-1500:]
+                    raise LabError(
+                        f"{host.name}: {' '.join(stage)} failed (exit {run.returncode}); "
+                        f"its cloud-init logs are in {self.state_dir / 'logs'}:\n{output}"
+                    )
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            for future in [pool.submit(boot, host) for host in minions]:
+                future.result()
+        report("waiting for every minion to answer test.ping")
+        self._wait_ping([h.minion_id for h in minions], CLOUD_INIT_TIMEOUT)
+
+    def _keep_cloud_init_log(self, host: Host) -> None:
+        """Copy a host's cloud-init logs out of it before the lab is torn down."""
+        logs = self.state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        for name in ("cloud-init.log", "cloud-init-output.log"):
+            run = self.exec(host.name, ["cat", f"/var/log/{name}"])
+            (logs / f"{host.name}-{name}").write_text(run.stdout or "")
 
     def _parallel(self, commands: list[tuple[str, list[str]]]) -> None:
         """Run ``(host, argv)`` commands concurrently; raise the first failure."""
