@@ -322,13 +322,16 @@ def knob_value(default, value):
 
 
 def roles_of(members: list) -> list:
-    """dqlite roles by position (automatic role management): an odd number of voters, at
-    most 3, then up to 3 standbys, then spares. So a 2-member cluster has one voter and one
-    standby (which is why ``leave`` guards "the only voter" with other members present)."""
-    voters = 3 if len(members) >= 3 else min(len(members), 1)
+    """dqlite roles by position, as go-dqlite's automatic role management settles them
+    (``RolesChanges.Adjust``, 3 voters and 3 stand-bys wanted): below 3 members there is a
+    single voter and the others are spares (so a 2-member cluster is one voter + one spare,
+    the case ``leave`` refuses with exit 3); from 3 members, 3 voters, then up to 3 stand-bys,
+    then spares."""
+    if len(members) < 3:
+        return [(m["address"], "voter" if i == 0 else "spare") for i, m in enumerate(members)]
     roles = []
     for index, member in enumerate(members):
-        role = "voter" if index < voters else "standby" if index < voters + 3 else "spare"
+        role = "voter" if index < 3 else "standby" if index < 6 else "spare"
         roles.append((member["address"], role))
     return roles
 

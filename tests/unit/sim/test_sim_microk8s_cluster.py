@@ -55,7 +55,7 @@ def test_control_plane_and_worker_join(microk8s_sim):
     assert (worker.root / "var/snap/microk8s/current/var/lock/clustered.lock").exists()
 
     # The first node rebound dqlite from loopback; both control planes agree.
-    expected = [("127.0.1.21:19001", "voter"), ("127.0.1.22:19001", "standby")]
+    expected = [("127.0.1.21:19001", "voter"), ("127.0.1.22:19001", "spare")]
     assert ha_nodes(cp1) == expected
     assert ha_nodes(cp2) == expected
     nodes = kube_nodes(cp1)

@@ -14,7 +14,7 @@ from kubesalt.sim.microk8s.snapcmd import tabulate
     ("members", "roles"),
     [
         (1, ["voter"]),
-        (2, ["voter", "standby"]),
+        (2, ["voter", "spare"]),
         (3, ["voter"] * 3),
         (4, ["voter"] * 3 + ["standby"]),
         (7, ["voter"] * 3 + ["standby"] * 3 + ["spare"]),

@@ -91,7 +91,7 @@ def test_leave_and_remove_node(microk8s_sim):
 
     # A member that will never come back: --force unregisters it from dqlite.
     join(cp2, cp1)
-    assert ha_nodes(cp1) == [("127.0.1.61:19001", "voter"), ("127.0.1.62:19001", "standby")]
+    assert ha_nodes(cp1) == [("127.0.1.61:19001", "voter"), ("127.0.1.62:19001", "spare")]
     cp2.set_knobs(stopped=True)
     assert cp1.run(["microk8s", "remove-node", "127.0.1.62", "--force"]).returncode == 0
     assert ha_nodes(cp1) == [("127.0.1.61:19001", "voter")]
