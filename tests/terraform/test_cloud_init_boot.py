@@ -8,13 +8,13 @@ final stage. The final stage's scripts (the Salt bootstrap) are left to the lab.
 
 import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
 from kubesalt.tf import nocloud
+from tests.support.overlay_root import overlay_root_problem
 
 SCRIPT = pathlib.Path(__file__).with_name("boot_in_overlay.sh")
 
@@ -24,29 +24,10 @@ def _mount_table():
 
 
 @pytest.fixture(scope="module")
-def can_boot(cloud_init):
-    if os.geteuid() != 0:
-        pytest.skip("needs root (mount and user namespaces for a throwaway root)")
-    if not shutil.which("unshare"):
-        pytest.skip("needs unshare (util-linux)")
-    probe = subprocess.run(
-        [
-            "unshare",
-            "--mount",
-            "--fork",
-            "sh",
-            "-c",
-            "mount --make-rprivate / && "
-            "d=$(mktemp -d) && mount -t tmpfs t $d && mkdir $d/u $d/w $d/m && "
-            "mount -t overlay o -o lowerdir=/,upperdir=$d/u,workdir=$d/w $d/m",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"overlayfs over / in a mount namespace is not possible: {probe.stderr}")
+def can_boot(cloud_init, tmp_path_factory):
+    problem = overlay_root_problem(tmp_path_factory.mktemp("probe"))
+    if problem:
+        pytest.skip(problem)
 
 
 def _boot(rendered, minion_id, tmp_path, *modules):

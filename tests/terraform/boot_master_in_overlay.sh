@@ -1,0 +1,63 @@
+#!/bin/bash
+# boot_master_in_overlay.sh SEED_DIR OUT_DIR REPO VENV_BIN
+# The salt master's whole boot, final stage included, in a throwaway copy-on-write root:
+# cloud-init runs kubesalt-bootstrap, which finds Salt present (the project's virtualenv),
+# starts salt-master and salt-minion through LSB scripts; then the master is asked for the
+# bootstrap status. Meant to run under
+# `unshare --mount --uts --net --ipc --pid --fork --mount-proc`: every process dies with the
+# PID namespace, every write with the mount namespace, 10.1.0.5 lives on the namespace's lo.
+set -euo pipefail
+seed=$1 out=$2 repo=$3 venv_bin=$4
+mount --make-rprivate /
+ip link set lo up
+ip addr add 10.1.0.5/32 dev lo
+scratch=$(mktemp -d "$out/.kubesalt-boot.XXXXXX")
+mount -t tmpfs -o mode=0700 tmpfs "$scratch"
+mkdir "$scratch/upper" "$scratch/work" "$scratch/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"
+root=$scratch/root
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs tmpfs "$root/run"
+mount -t tmpfs tmpfs "$root/tmp"
+rm -rf "$root/var/lib/cloud/instance" "$root/var/lib/cloud/instances" "$root/var/lib/cloud/data"
+rm -rf "$root/etc/salt" "$root/var/cache/salt" "$root/var/log/salt" "$root/srv"
+mkdir -p "$root/var/lib/cloud/seed/nocloud" "$root/etc/cloud/cloud.cfg.d" "$root/srv/kubesalt"
+cp "$seed/user-data" "$seed/meta-data" "$root/var/lib/cloud/seed/nocloud/"
+cp "$seed/90-kubesalt-nocloud.cfg" "$root/etc/cloud/cloud.cfg.d/"
+# What an image with Salt has (and what the lab provides): the commands and init scripts.
+mount --bind -o ro "$repo" "$root/srv/kubesalt"
+for cmd in salt salt-call salt-key salt-run salt-master salt-minion; do
+  ln -sf "$venv_bin/$cmd" "$root/usr/local/bin/$cmd"
+done
+for daemon in salt-master salt-minion; do
+  cat >"$root/etc/init.d/$daemon" <<SCRIPT
+#!/bin/sh
+case "\$1" in
+  start|restart) exec /usr/local/bin/$daemon -d ;;
+  stop) exit 0 ;;
+esac
+SCRIPT
+  chmod 0755 "$root/etc/init.d/$daemon"
+done
+rc=0
+run() {
+  local name=$1
+  shift
+  chroot "$root" timeout 300 "$@" >"$out/$name.log" 2>&1 || {
+    rc=$?
+    echo "$* failed (rc=$rc)" >&2
+  }
+}
+run init-local cloud-init init --local
+run init cloud-init init
+run config cloud-init modules --mode config
+run final cloud-init modules --mode final
+# The reactor has seen the master's own minion start: wait (bounded) for its verdict.
+for _ in $(seq 60); do
+  grep -q "kubesalt bootstrap: .* minions answer" "$root/var/log/salt/master" 2>/dev/null && break
+  sleep 1
+done
+run status salt-run --out=json kubesalt_bootstrap.status
+cp -a "$scratch/upper" "$out/upper"
+exit $rc
