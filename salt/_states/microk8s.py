@@ -441,11 +441,21 @@ def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
                 )
             ret["comment"] = "This node is a control plane of the cluster"
             return ret
+        if current["high_availability"]["enabled"] and not members:
+            # A node always lists itself; no member at all means dqlite could not be read.
+            return _error(
+                ret,
+                "cannot tell whether this node is in the cluster: microk8s status lists no "
+                "dqlite member (the datastore did not answer); check 'microk8s status' and "
+                "'microk8s inspect' before joining",
+            )
         if len(members) > 1:
             return _error(
                 ret,
-                f"this node is a control plane of another cluster ({', '.join(sorted(members))}"
-                f"), not of {label}; run microk8s.leave first if it must move",
+                "this node is already a control plane of a cluster whose dqlite members are "
+                f"{', '.join(sorted(members))}, none of them {label} (if {label} is another "
+                "address of one of them, give that address); run microk8s.leave first if the "
+                "node must move",
             )
         ret["changes"] = {"joined": {"old": False, "new": True}, "role": role}
         if _test():

@@ -145,7 +145,7 @@ def test_cluster_joined_refuses_to_leave_another_cluster(fake):
     fake.status_value = _status(["10.0.0.50", "10.0.0.12"])
     ret = states.cluster_joined("10.0.0.11", token=TOKEN)
     assert ret["result"] is False
-    assert "another cluster" in ret["comment"]
+    assert "already a control plane of a cluster" in ret["comment"]
     assert not [c for c in fake.calls if c[0] == "join"]
 
 
@@ -230,3 +230,11 @@ def test_tokens_from_pillar(fake):
         in (short["comment"])
     )
     assert "token: give the join token" in states.cluster_joined("10.0.0.11")["comment"]
+
+
+def test_cluster_joined_does_not_guess_when_dqlite_is_unreadable(fake):
+    fake.status_value = _status([])
+    ret = states.cluster_joined("10.0.0.11", token=TOKEN)
+    assert ret["result"] is False
+    assert "lists no dqlite member" in ret["comment"]
+    assert not [c for c in fake.calls if c[0] == "join"]
