@@ -94,16 +94,21 @@ def _redact(text, hidden):
 
 def _run(argv, what, *, stdin="", hidden=(), ok_codes=(0,), timeout=CLI_TIMEOUT):
     """Run one MAAS command; raise CommandExecutionError (secrets masked) on failure."""
-    res = __salt__["cmd.run_all"](
-        argv,
-        python_shell=False,
-        stdin=stdin,
-        output_loglevel="quiet",
-        ignore_retcode=True,
-        timeout=timeout,
-        env={"LC_ALL": "C.UTF-8"},
-    )
     shown = [_redact(a, hidden) for a in argv]
+    try:
+        res = __salt__["cmd.run_all"](
+            argv,
+            python_shell=False,
+            stdin=stdin,
+            output_loglevel="quiet",
+            ignore_retcode=True,
+            timeout=timeout,
+            env={"LC_ALL": "C.UTF-8"},
+        )
+    except CommandExecutionError as err:  # e.g. no such executable: Salt's text has argv
+        raise CommandExecutionError(
+            f"{what} failed: cannot run `{' '.join(shown[:3])}`: {_redact(str(err), hidden)}"
+        ) from None
     log.debug("maas: ran %s (exit %s)", " ".join(shown[:3]), res.get("retcode"))
     if res.get("retcode") not in ok_codes:
         detail = _redact((res.get("stderr") or res.get("stdout") or "").strip(), hidden)

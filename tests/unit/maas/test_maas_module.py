@@ -1,0 +1,123 @@
+"""The maas execution module with a recording ``cmd.run_all``: what reaches argv, stdin and
+error messages (secrets must not), and argument checks before any command runs."""
+
+import importlib.util
+
+import pytest
+from salt.exceptions import CommandExecutionError
+from salt.exceptions import SaltInvocationError
+
+from tests.support.paths import SALT_DIR
+
+
+def _load_module():
+    # salt/_modules is a file root, not a package: load the file itself.
+    spec = importlib.util.spec_from_file_location(
+        "kubesalt_test_maas", SALT_DIR / "_modules" / "maas.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+maas = _load_module()
+SECRET = "0123456789abcdef0123456789abcdef"
+PASSWORD = "admin-Pa55word"
+
+
+class RecordingCli:
+    def __init__(self):
+        self.calls = []
+        self.fail_with = None
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append({"argv": list(argv), **kwargs})
+        if self.fail_with:
+            raise CommandExecutionError(self.fail_with.format(argv=argv))
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+
+@pytest.fixture
+def cli():
+    return RecordingCli()
+
+
+@pytest.fixture
+def configure_loader_modules(cli):
+    return {
+        maas: {
+            "__salt__": {"cmd.run_all": cli},
+            "__opts__": {},
+            "__context__": {},
+            "__pillar__": {},
+        }
+    }
+
+
+def test_rack_secret_goes_through_stdin_not_argv(cli):
+    assert maas.register_rack("http://10.0.0.5:5240/MAAS", SECRET) is True
+    install, register = cli.calls
+    assert install["argv"] == ["maas-rack", "install-shared-secret"]
+    assert install["stdin"] == SECRET + "\n"
+    assert register["argv"] == ["maas-rack", "register", "--url=http://10.0.0.5:5240/MAAS"]
+    for call in cli.calls:
+        assert call["output_loglevel"] == "quiet" and call["python_shell"] is False
+        assert call["timeout"] and SECRET not in " ".join(call["argv"])
+
+
+def test_admin_password_only_on_stdin(cli):
+    maas.create_admin("admin", PASSWORD, "admin@example.com")
+    create, change = cli.calls
+    assert create["argv"][:2] == ["maas", "createadmin"]
+    assert all(PASSWORD not in arg for arg in create["argv"])
+    assert "--username=admin" in create["argv"] and "--email=admin@example.com" in create["argv"]
+    assert any(arg.startswith("--password=") for arg in create["argv"])  # a throw-away one
+    assert (
+        change["argv"] == ["maas", "changepasswords"] and change["stdin"] == f"admin:{PASSWORD}\n"
+    )
+
+
+def test_errors_never_echo_secrets(cli):
+    cli.fail_with = "Unable to run command {argv}: No such file or directory"
+    with pytest.raises(CommandExecutionError) as err:
+        maas.register_rack("http://10.0.0.5:5240/MAAS", SECRET, method="snap")
+    assert SECRET not in str(err.value) and "maas init rack" in str(err.value)
+    uri = "postgres://maas:db-Pa55@10.0.0.2/maasdb"
+    with pytest.raises(CommandExecutionError) as err:
+        maas.init_region("http://10.0.0.5:5240/MAAS", uri)
+    assert "db-Pa55" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: maas.init_region("http://h:5240/MAAS", "postgres://u:p@h/d", mode="rack"), "mode"),
+        (lambda: maas.init_region("h:5240", "postgres://u:p@h/d"), "maas_url"),
+        (lambda: maas.init_region("http://h:5240/MAAS", "mysql://u:p@h/d"), "database_uri"),
+        (lambda: maas.register_rack("http://h:5240/MAAS", "not-hex"), "secret"),
+        (lambda: maas.register_rack("h:5240", SECRET), "url"),
+        (lambda: maas.register_rack("http://h/MAAS", SECRET, method="apt"), "method"),
+        (lambda: maas.create_admin("admin", "", "a@b"), "password"),
+        (lambda: maas.set_config("maas_url", "http://x"), "regiond.conf"),
+        (lambda: maas.get_config("upstream_dns"), "url"),
+        (lambda: maas.create_boot_source_selection("noble", arches=[1]), "arches"),
+        (lambda: maas.images_status([]), "images"),
+    ],
+)
+def test_bad_arguments_fail_before_any_command(cli, call, message):
+    with pytest.raises(SaltInvocationError, match=message):
+        call()
+    assert cli.calls == []
+
+
+def test_masked_api_key_and_cache(cli):
+    key = "a" * 18 + ":" + "b" * 18 + ":" + "c" * 32
+    cli.calls.clear()
+
+    def answer(argv, **kwargs):
+        cli.calls.append(argv)
+        return {"retcode": 0, "stdout": key + "\n", "stderr": ""}
+
+    maas.__salt__["cmd.run_all"] = answer
+    assert maas.api_key("admin") == "a" * 18 + ":" + "b" * 18 + ":****"
+    assert maas.api_key("admin", reveal=True) == key
