@@ -58,3 +58,34 @@ def test_boot_source_present(states, modules):
     assert states.maas.boot_source_present(mirror).changes == {}
     missing = states.maas.boot_source_present(mirror, boot_source_id=7)
     assert missing.result is False and "no boot source 7" in missing.comment
+
+
+def test_snap_init_rack_registers(modules, maas_env):
+    import subprocess
+
+    rack = maas_env.racks[1]
+    res = subprocess.run(
+        [
+            maas_env.cli(rack),
+            "init",
+            "rack",
+            f"--maas-url={maas_env.maas_url}",
+            f"--secret={maas_env.region.read_secret()}",
+            "--force",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert rack.snap_mode() == "rack"
+    assert modules.maas.wait_for_rack("rack2", timeout=15)["node_type"] == 2
+    parsable = subprocess.run(
+        [maas_env.cli(rack), "config", "--parsable"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout
+    assert "mode=rack" in parsable and "secret=(hidden)" in parsable
