@@ -8,23 +8,12 @@
 # PID namespace, every write with the mount namespace, 10.1.0.5 lives on the namespace's lo.
 set -euo pipefail
 seed=$1 out=$2 repo=$3 venv_bin=$4
-mount --make-rprivate /
+. "$(dirname "$0")/overlay_root.sh"
 ip link set lo up
 ip addr add 10.1.0.5/32 dev lo
-scratch=$(mktemp -d "$out/.kubesalt-boot.XXXXXX")
-mount -t tmpfs -o mode=0700 tmpfs "$scratch"
-mkdir "$scratch/upper" "$scratch/work" "$scratch/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"
-root=$scratch/root
-mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs tmpfs "$root/run"
-mount -t tmpfs tmpfs "$root/tmp"
-rm -rf "$root/var/lib/cloud/instance" "$root/var/lib/cloud/instances" "$root/var/lib/cloud/data"
+make_overlay_root "$out" "$seed"
 rm -rf "$root/etc/salt" "$root/var/cache/salt" "$root/var/log/salt" "$root/srv"
-mkdir -p "$root/var/lib/cloud/seed/nocloud" "$root/etc/cloud/cloud.cfg.d" "$root/srv/kubesalt"
-cp "$seed/user-data" "$seed/meta-data" "$root/var/lib/cloud/seed/nocloud/"
-cp "$seed/90-kubesalt-nocloud.cfg" "$root/etc/cloud/cloud.cfg.d/"
+mkdir -p "$root/srv/kubesalt"
 # What an image with Salt has (and what the lab provides): the commands and init scripts.
 mount --bind -o ro "$repo" "$root/srv/kubesalt"
 for cmd in salt salt-call salt-key salt-run salt-master salt-minion; do
@@ -41,23 +30,15 @@ SCRIPT
   chmod 0755 "$root/etc/init.d/$daemon"
 done
 rc=0
-run() {
-  local name=$1
-  shift
-  chroot "$root" timeout 300 "$@" >"$out/$name.log" 2>&1 || {
-    rc=$?
-    echo "$* failed (rc=$rc)" >&2
-  }
-}
-run init-local cloud-init init --local
-run init cloud-init init
-run config cloud-init modules --mode config
-run final cloud-init modules --mode final
+run_in_root init-local cloud-init init --local
+run_in_root init cloud-init init
+run_in_root config cloud-init modules --mode config
+run_in_root final cloud-init modules --mode final
 # The reactor has seen the master's own minion start: wait (bounded) for its verdict.
 for _ in $(seq 60); do
   grep -q "kubesalt bootstrap: .* minions answer" "$root/var/log/salt/master" 2>/dev/null && break
   sleep 1
 done
-run status salt-run --out=json kubesalt_bootstrap.status
+run_in_root status salt-run --out=json kubesalt_bootstrap.status
 cp -a "$scratch/upper" "$out/upper"
 exit $rc
