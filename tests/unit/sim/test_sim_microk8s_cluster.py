@@ -99,3 +99,25 @@ def test_control_plane_and_worker_join(microk8s_sim):
     assert cp1.run(["microk8s", "enable", "metrics-server"]).returncode == 0
     cp2.set_knobs(stopped=False)
     assert cp2.run(["microk8s", "status", "-a", "metrics-server"]).stdout == "enabled\n"
+
+
+def test_three_control_planes_form_ha(microk8s_sim):
+    nodes = [microk8s_sim(f"127.0.1.{n}", install="1.32/stable") for n in (24, 25, 26)]
+    first = nodes[0]
+    for node in nodes[1:]:
+        node.set_knobs(join_seconds=0)
+        url = add_node(first)["urls"][0]
+        assert node.run(["microk8s", "join", url]).returncode == 0
+    voters = [(f"127.0.1.{n}:19001", "voter") for n in (24, 25, 26)]
+    for node in nodes:
+        assert ha_nodes(node) == voters
+    pretty = nodes[2].run(["microk8s", "status"]).stdout.splitlines()
+    assert pretty[1:4] == [
+        "high-availability: yes",
+        "  datastore master nodes: 127.0.1.24:19001 127.0.1.25:19001 127.0.1.26:19001",
+        "  datastore standby nodes: none",
+    ]
+    # A voter leaves: below three members one voter remains, the other member is a spare.
+    assert nodes[1].run(["microk8s", "leave"]).returncode == 0
+    assert ha_nodes(first) == [("127.0.1.24:19001", "voter"), ("127.0.1.26:19001", "spare")]
+    assert ha_nodes(nodes[2]) == ha_nodes(first)
