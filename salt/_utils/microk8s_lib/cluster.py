@@ -79,6 +79,8 @@ def parse_nodes(text: str) -> list[dict]:
         status = item.get("status") or {}
         addresses = status.get("addresses") or []
         internal = [a.get("address") for a in addresses if a.get("type") == "InternalIP"]
+        # Dual-stack nodes list an IPv6 InternalIP too; MicroK8s clusters over IPv4.
+        internal.sort(key=lambda address: ":" in (address or ""))
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
