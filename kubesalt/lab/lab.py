@@ -405,6 +405,10 @@ class Lab:
         except topology.TopologyError as exc:
             raise LabError(str(exc)) from None
         user_data = None
+        if boot == "cloud-init" and salt and not shutil.which("cloud-init"):
+            raise LabError(
+                "--boot cloud-init needs cloud-init: apt-get install cloud-init (make deps)"
+            )
         if boot == "cloud-init" and salt:
             report("rendering every host's user-data with Terraform (terraform/modules/cloudinit)")
             user_data = self._render_user_data(hosts, workers, control_planes, domain)
