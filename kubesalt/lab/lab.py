@@ -182,7 +182,8 @@ class Lab:
         killed test run leaves nothing behind; call ``up`` from the main thread, since the
         kernel ties PR_SET_PDEATHSIG to the forking thread). By default the lab outlives
         its caller (the CLI)."""
-        self.state_dir = pathlib.Path(state_dir or state_dir_default())
+        # Absolute: the supervisor runs from / and is recognised by this path.
+        self.state_dir = pathlib.Path(state_dir or state_dir_default()).absolute()
         self.lock_path = pathlib.Path(lock_path or lock_path_default())
         self.die_with_caller = die_with_caller
         self._lock_fd: int | None = None
@@ -582,6 +583,11 @@ class Lab:
             pids = self._read_json(self._pids_file)
             if pids:
                 pids["supervisor_start"] = _start_time(pids["supervisor"])
+                # Start times tell the lab's processes from later ones that reuse a pid
+                # (e.g. a state dir left over from before a reboot): down kills only these.
+                pids["start_times"] = {
+                    str(pid): _start_time(pid) for pid in [pids["switch"], *pids["hosts"].values()]
+                }
                 self._pids_file.write_text(json.dumps(pids))
                 # Reap the supervisor's zombie later without blocking: it is not our child
                 # for long (we return), and the kernel re-parents it.
@@ -820,16 +826,35 @@ class Lab:
             "timings": (info or {}).get("timings", {}),
         }
 
+    def _is_our_supervisor(self, pid: int, start_time: str | None) -> bool:
+        """Whether ``pid`` is this lab's supervisor (not a later process reusing the pid)."""
+        try:
+            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        ours = b"kubesalt.lab.supervisor" in cmdline and os.fsencode(self.state_dir) in cmdline
+        return ours and (start_time is None or _start_time(pid) == start_time)
+
     def down(self) -> float:
         """Stop the lab (idempotent, bounded in time); return the seconds it took."""
         started = time.monotonic()
         pids = self._read_json(self._pids_file) or {}
         supervisor = pids.get("supervisor")
+        ours = bool(supervisor) and self._is_our_supervisor(
+            supervisor, pids.get("supervisor_start")
+        )
+        # Only processes whose start time was recorded at up are the lab's. Without start
+        # times (up stopped right after the supervisor wrote its pids), only while that
+        # supervisor is verifiably ours.
+        recorded = pids.get("start_times")
         all_pids = [pids.get("switch"), *pids.get("hosts", {}).values()]
-        all_pids = [pid for pid in all_pids if pid]
-        if supervisor and _start_time(supervisor) == pids.get(
-            "supervisor_start", _start_time(supervisor)
-        ):
+        all_pids = [
+            pid
+            for pid in all_pids
+            if pid
+            and (_start_time(pid) == recorded.get(str(pid)) if recorded is not None else ours)
+        ]
+        if ours:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(supervisor, signal.SIGTERM)
             if not _wait_gone([supervisor], SUPERVISOR_STOP_TIMEOUT):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import subprocess
 
 import pytest
 
 from kubesalt import cli
+from kubesalt.lab import Lab
 from kubesalt.lab import lab as lab_module
 from kubesalt.lab.lab import running_lab
 
@@ -59,3 +62,21 @@ def test_running_lab_reads_the_lock_without_taking_it(tmp_path):
     finally:
         os.close(fd)
     assert running_lab(str(lock)) is None
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_down_never_kills_a_process_that_reuses_a_lab_pid(tmp_path, recorded):
+    """A stale state dir (e.g. from before a reboot) names pids other processes now use."""
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        pid = bystander.pid
+        pids = {"supervisor": pid, "switch": pid, "hosts": {"salt": pid}}
+        if recorded:
+            pids |= {"supervisor_start": "1", "start_times": {str(pid): "1"}}
+        (tmp_path / "pids.json").write_text(json.dumps(pids))
+        Lab(tmp_path).down()
+        assert bystander.poll() is None, "down killed a process that is not the lab's"
+        assert not (tmp_path / "pids.json").exists()
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
