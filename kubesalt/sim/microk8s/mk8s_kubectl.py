@@ -1,4 +1,5 @@
-"""``microk8s kubectl``: the node objects of the cluster state, probed for readiness."""
+"""``microk8s kubectl``: the node objects of the cluster state, probed for readiness; namespaces
+and secrets in :mod:`mk8s_kubectl_objects`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s import catalog
+from kubesalt.sim.microk8s import mk8s_kubectl_objects as k8s_objects
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.mk8s_common import cluster_ready
 from kubesalt.sim.microk8s.mk8s_common import err
@@ -141,6 +143,8 @@ def cmd_kubectl(host: Host, args: list) -> int:
     )
     stopped_guard(host)
     output = None
+    namespace = None
+    files = []
     words = []
     iterator = iter(args)
     for arg in iterator:
@@ -150,13 +154,28 @@ def cmd_kubectl(host: Host, args: list) -> int:
             output = arg[2:].lstrip("=")
         elif arg.startswith("--output="):
             output = arg.split("=", 1)[1]
+        elif arg in ("-n", "--namespace"):
+            namespace = next(iterator, "")
+        elif arg.startswith("--namespace="):
+            namespace = arg.split("=", 1)[1]
+        elif arg in ("-f", "--filename"):
+            files.append(next(iterator, ""))
+        elif arg.startswith("--filename="):
+            files.append(arg.split("=", 1)[1])
         else:
             words.append(arg)
     if words[:2] == ["get", "--raw"]:
         out("ok")
         return 0
-    if not words or words[0] not in ("get", "delete", "version"):
+    if not words or words[0] not in ("get", "delete", "version", "apply", "create"):
         err(f'error: unknown command "{words[0] if words else ""}" for "kubectl"')
+        return 1
+    if words[0] == "apply":
+        return k8s_objects.cmd_apply(host, files, namespace)
+    if words[0] == "create":
+        if len(words) > 1 and words[1] in k8s_objects.NAMESPACE_WORDS:
+            return k8s_objects.cmd_create_namespace(host, words[2:])
+        err(f'error: unknown command "{" ".join(words[:2])}"')
         return 1
     if words[0] == "version":
         version = (host.snap_meta() or {}).get("version", "")
@@ -181,6 +200,10 @@ def cmd_kubectl(host: Host, args: list) -> int:
             ),
         )
         return 0
+    if k8s_objects.handles(resource):
+        if words[0] == "delete":
+            return k8s_objects.cmd_delete(host, resource, words[2:], namespace)
+        return k8s_objects.cmd_get(host, resource, words[2:], namespace, output)
     if resource not in ("nodes", "node", "no"):
         err(f'error: the server doesn\'t have a resource type "{resource}"')
         return 1
