@@ -22,6 +22,12 @@ BOOT_OPTION = {
 }
 
 
+MAAS_HELP = (
+    "add the MAAS hosts: maas-region (10.1.0.30, PostgreSQL + region) and maas-rack-0/1 "
+    "(10.1.0.31/32), with the MAAS simulator installed"
+)
+
+
 def _progress(started: float):
     def report(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
@@ -42,6 +48,7 @@ def cmd_up(args) -> int:
         progress=_progress(time.monotonic()),
         salt=not args.no_salt,
         boot=args.boot,
+        maas=args.maas,
     )
     _print_hosts(info["hosts"])
     return 0
@@ -97,7 +104,9 @@ def cmd_down(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    return demo.run(_lab(args), workers=args.workers, domain=args.domain, boot=args.boot)
+    return demo.run(
+        _lab(args), workers=args.workers, domain=args.domain, boot=args.boot, maas=args.maas
+    )
 
 
 def _guard(func):
@@ -133,6 +142,7 @@ def register(subparsers) -> None:
         "--no-salt", action="store_true", help="hosts and network only, no Salt daemons"
     )
     up.add_argument("--boot", **BOOT_OPTION)
+    up.add_argument("--maas", action="store_true", help=MAAS_HELP)
     up.set_defaults(func=_guard(cmd_up))
 
     status = commands.add_parser("status", help="is the lab up, and its hosts")
@@ -157,6 +167,7 @@ def register(subparsers) -> None:
     demo.add_argument("--workers", type=int, default=2, help="number of workers (default 2)")
     demo.add_argument("--domain", default=topology.DEFAULT_DOMAIN, help="DNS domain of the hosts")
     demo.add_argument("--boot", **BOOT_OPTION)
+    demo.add_argument("--maas", action="store_true", help=MAAS_HELP)
     demo.set_defaults(func=_guard(cmd_demo))
 
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

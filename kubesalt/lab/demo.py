@@ -78,7 +78,9 @@ def _wait_bootstrap(lab: Lab, report) -> list[str]:
     return [f"the master's bootstrap did not finish within {APPLY_TIMEOUT:.0f} s"]
 
 
-def run(lab: Lab, workers: int = 2, domain: str | None = None, boot: str = "salt") -> int:
+def run(
+    lab: Lab, workers: int = 2, domain: str | None = None, boot: str = "salt", maas: bool = False
+) -> int:
     started = time.monotonic()
 
     def report(message: str) -> None:
@@ -88,7 +90,9 @@ def run(lab: Lab, workers: int = 2, domain: str | None = None, boot: str = "salt
         report(f"a lab is already up in {lab.state_dir}: tearing it down first")
         lab.down()
     kwargs = {"domain": domain} if domain else {}
-    info = lab.up(workers=workers, control_planes=1, progress=report, boot=boot, **kwargs)
+    info = lab.up(
+        workers=workers, control_planes=1, progress=report, boot=boot, maas=maas, **kwargs
+    )
     minions = [h["fqdn"] for h in info["hosts"] if h["runs_salt"]]
     control_plane = next(h for h in info["hosts"] if "microk8s_control_plane" in h["roles"])
     if boot == "cloud-init":
@@ -130,8 +134,33 @@ def run(lab: Lab, workers: int = 2, domain: str | None = None, boot: str = "salt
     if apply is not None and (apply.returncode != 0 or failures):
         print("\n".join(failures[:30]) or (apply.stdout + apply.stderr)[-3000:])
         report(f"the roll-out reported {len(failures) or 'a'} failure(s); the lab stays up")
+    if maas:
+        failures += _maas(lab, report)
 
     return _summary(lab, info, control_plane, failures, report)
+
+
+def _maas(lab: Lab, report) -> list[str]:
+    """``orch.maas`` after the cluster: database, region, racks, images, the API key as a
+    Kubernetes secret on the control plane; prints the racks the region lists."""
+    report("MAAS: salt-run state.orchestrate orch.maas (database, region, racks, images)")
+    apply = lab.exec(
+        "salt",
+        ["salt-run", "--out=json", "state.orchestrate", "orch.maas"],
+        timeout=APPLY_TIMEOUT,
+    )
+    failures = _failed_states(_json(apply.stdout).get("data", {}))
+    if apply.returncode != 0 or failures:
+        print("\n".join(failures[:30]) or (apply.stdout + apply.stderr)[-3000:])
+        report(f"orch.maas reported {len(failures) or 'a'} failure(s); the lab stays up")
+        return failures or ["orch.maas failed"]
+    region = next(h for h in lab.hosts() if "maas_region" in h.roles)
+    racks = lab.exec(region.name, ["salt-call", "--out=json", "maas.rack_controllers"], timeout=120)
+    listed = _json(racks.stdout).get("local")
+    if isinstance(listed, list):
+        names = ", ".join(sorted(str(rack.get("hostname")) for rack in listed))
+        report(f"MAAS: the region lists the racks {names}")
+    return []
 
 
 def _summary(lab: Lab, info: dict, control_plane: dict, failures: list, report) -> int:

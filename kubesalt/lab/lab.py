@@ -48,6 +48,10 @@ COMMAND_TIMEOUT = 120.0
 MASTER_PKI_DIR = "/etc/salt/pki/master"
 CLOUD_INIT_TIMEOUT = 600.0
 BOOT_MODES = ("salt", "cloud-init")
+MAAS_VERSION = "3.4"
+# The region host's PostgreSQL cluster; its socket directory is MAAS_PG_DIR/sock (the lab
+# pillar's maas:db:superuser:db_host).
+MAAS_PG_DIR = "/var/lib/kubesalt-pg"
 
 REQUIRED_BINARIES = ("ip", "nsenter", "setpriv", "iptables", "start-stop-daemon", "service")
 
@@ -387,6 +391,7 @@ class Lab:
         lock_wait: float = 0.0,
         salt: bool = True,
         boot: str = "salt",
+        maas: bool = False,
     ) -> dict:
         """Bring the lab up; on any failure or Ctrl-C tear everything down and re-raise.
 
@@ -394,6 +399,8 @@ class Lab:
         ``boot``: ``salt`` (the lab configures Salt and accepts each key itself) or
         ``cloud-init`` (each host boots from the user-data Terraform renders, through real
         cloud-init and a NoCloud seed, exactly like an OpenStack VM: docs/terraform.md).
+        ``maas``: add the MAAS hosts (``maas-region`` with its PostgreSQL, ``maas-rack-0/1``)
+        with the MAAS simulator installed (docs/maas.md).
         """
         report = progress or (lambda message: None)
         if boot not in BOOT_MODES:
@@ -402,10 +409,15 @@ class Lab:
         if problem:
             raise LabError(problem)
         try:
-            hosts = topology.build_hosts(workers, control_planes, domain)
+            hosts = topology.build_hosts(workers, control_planes, domain, maas=maas)
         except topology.TopologyError as exc:
             raise LabError(str(exc)) from None
         user_data = None
+        if maas and boot == "cloud-init":
+            raise LabError(
+                "--maas works with --boot salt only for now: the Terraform module renders no "
+                "MAAS hosts yet"
+            )
         if boot == "cloud-init" and salt and not shutil.which("cloud-init"):
             raise LabError(
                 "--boot cloud-init needs cloud-init: apt-get install cloud-init (make deps)"
@@ -428,6 +440,8 @@ class Lab:
                 self._write_info(hosts, timings, state="network")
                 if salt:
                     self._install_simulators(hosts, report)
+                    if maas:
+                        self._install_maas(hosts, report)
                     timings["simulators"] = time.monotonic() - started
                     if user_data:
                         self._boot_cloud_init(hosts, report)
@@ -806,6 +820,27 @@ class Lab:
         report("installing the MicroK8s simulator's snap command in every host")
         install = ["kubesalt", "sim", "microk8s", "install-snap", "--root", "/", "--address"]
         self._parallel([(h.name, [*install, h.main_ip]) for h in hosts if h.runs_salt])
+
+    def _install_maas(self, hosts: list[Host], report) -> None:
+        """The MAAS simulator in each MAAS host (launchers in /usr/local/bin, registering as
+        the host's short name) and the region host's PostgreSQL, where maas.db creates the
+        role and the database. Its daemons live in the hosts' PID namespaces: they die with
+        the lab."""
+        maas_hosts = [h for h in hosts if {"maas_region", "maas_rack"} & set(h.roles)]
+        report(f"installing the MAAS simulator in {', '.join(h.name for h in maas_hosts)}")
+        install = ["kubesalt", "sim", "maas", "install", "--root", "/", "--version"]
+        self._parallel(
+            [
+                (h.name, [*install, MAAS_VERSION, "--address", h.main_ip, "--hostname", h.name])
+                for h in maas_hosts
+            ]
+        )
+        for host in (h for h in hosts if "maas_db" in h.roles):
+            report(f"starting PostgreSQL on {host.name} ({MAAS_PG_DIR}, {host.main_ip}:5432)")
+            start = ["kubesalt", "sim", "maas", "postgres", "start", "--dir", MAAS_PG_DIR]
+            start += ["--address", host.main_ip, "--port", "5432"]
+            start += ["--allow", topology.PRIVATE_CIDR]
+            self.exec(host.name, start, check=True)
 
     # ------------------------------------------------------------------ status / down
     def status(self) -> dict:

@@ -23,6 +23,9 @@ FIRST_CONTROL_PLANE_IP = 10  # 10.1.0.10, 10.1.0.11, ...
 FIRST_WORKER_IP = 100  # 10.1.0.100, 10.1.0.101, ...
 MAX_CONTROL_PLANES = 50
 MAX_WORKERS = 150
+# MAAS (``lab up --maas``): a region with its PostgreSQL, and two racks.
+MAAS_REGION_IP = 30  # 10.1.0.30
+MAAS_RACKS = 2  # maas-rack-0 at 10.1.0.31, maas-rack-1 at 10.1.0.32
 
 # Interface names inside the hosts: the private network on eth0, the public one on eth1
 # (the outside host has only the public network, on eth0).
@@ -96,9 +99,10 @@ def check_domain(domain: str) -> str:
 
 
 def build_hosts(
-    workers: int = 2, control_planes: int = 1, domain: str = DEFAULT_DOMAIN
+    workers: int = 2, control_planes: int = 1, domain: str = DEFAULT_DOMAIN, *, maas: bool = False
 ) -> list[Host]:
-    """The hosts of a lab, in start order: salt, bastion, control planes, workers, outside."""
+    """The hosts of a lab, in start order: salt, bastion, control planes, workers, the MAAS
+    hosts (with ``maas``), outside."""
     check_domain(domain)
     if not isinstance(control_planes, int) or not 1 <= control_planes <= MAX_CONTROL_PLANES:
         raise TopologyError(
@@ -137,8 +141,27 @@ def build_hosts(
                 private_ip=_private(FIRST_WORKER_IP + index),
             )
         )
+    if maas:
+        hosts += maas_hosts(domain)
     hosts.append(Host("outside", domain, (), public_ip=OUTSIDE_PUBLIC_IP, runs_salt=False))
     return hosts
+
+
+def maas_hosts(domain: str) -> list[Host]:
+    """The MAAS region (database and region controller) and its rack controllers."""
+    region = Host(
+        "maas-region", domain, ("maas_db", "maas_region"), private_ip=_private(MAAS_REGION_IP)
+    )
+    racks = [
+        Host(
+            f"maas-rack-{index}",
+            domain,
+            ("maas_rack",),
+            private_ip=_private(MAAS_REGION_IP + 1 + index),
+        )
+        for index in range(MAAS_RACKS)
+    ]
+    return [region, *racks]
 
 
 def inventory(hosts: list[Host]) -> dict:

@@ -39,3 +39,38 @@ kubesalt:
     pillar_roots:
       - /srv/kubesalt/lab-pillar
       - /srv/kubesalt/pillar
+
+# MAAS in the lab (`kubesalt lab up --maas`): the region host maas-region runs a private
+# PostgreSQL 15 cluster (kubesalt sim maas postgres, socket in /var/lib/kubesalt-pg/sock),
+# racks maas-rack-0/1. LAB-ONLY SECRETS: these passwords exist only in the throwaway lab;
+# a real environment puts its own in an encrypted pillar, never in this tree.
+maas:
+  db:
+    password: lab-only-maas-db-password
+    host: 10.1.0.30
+    port: 5432
+    superuser:
+      runas: postgres
+      db_user: postgres
+      db_host: /var/lib/kubesalt-pg/sock
+      db_port: 5432
+  region:
+    maas_url: http://10.1.0.30:5240/MAAS
+  admin:
+    email: admin@lab.kubesalt.test
+    password: lab-only-maas-admin-password
+  selections:
+    # jammy: MAAS 3.4's default (commissioning) selection; noble: one Salt creates.
+    - os: ubuntu
+      release: jammy
+      arches: [amd64]
+      subarches: ['*']
+      labels: ['*']
+    - os: ubuntu
+      release: noble
+      arches: [amd64]
+      subarches: ['*']
+      labels: ['*']
+  sync:
+    # The simulator imports in seconds.
+    timeout: 120

@@ -40,6 +40,7 @@ import os
 import secrets
 import time
 
+import salt.utils.path
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
@@ -56,6 +57,7 @@ CLI_TIMEOUT = 300
 SECRET_FILES = ("/var/snap/maas/common/maas/secret", "/var/lib/maas/secret")
 INIT_MODES = ("region", "region+rack")
 _LOCAL_KEY = "maas.local_api_key"
+SNAP_BIN = "/snap/bin"
 
 
 def __virtual__():
@@ -839,7 +841,14 @@ def _kubectl_argv(kubectl):
         kubectl = kubectl.split()
     if not kubectl:
         raise SaltInvocationError("kubectl: e.g. 'microk8s kubectl'")
-    return list(kubectl)
+    argv = list(kubectl)
+    # Snaps live in /snap/bin, which a daemon's PATH may lack (Debian init scripts set
+    # their own PATH); the microk8s module looks there too.
+    if "/" not in argv[0] and not salt.utils.path.which(argv[0]):
+        snap_command = os.path.join(SNAP_BIN, argv[0])
+        if os.access(snap_command, os.X_OK):
+            argv[0] = snap_command
+    return argv
 
 
 def _key_for_export(username, api_key):

@@ -149,3 +149,23 @@ def test_init_script_is_lsb():
     assert ("../init.d/salt-minion", "/etc/rc2.d/S01salt-minion") in saltconf.rc_links(
         "salt-minion"
     )
+
+
+def test_maas_hosts_with_their_roles_in_the_inventory():
+    hosts = _by_name(topology.build_hosts(workers=1, maas=True))
+    assert list(hosts)[-4:] == ["maas-region", "maas-rack-0", "maas-rack-1", "outside"]
+    assert hosts["maas-region"].private_ip == "10.1.0.30"
+    assert hosts["maas-region"].roles == ("maas_db", "maas_region")
+    assert [hosts[f"maas-rack-{i}"].private_ip for i in range(2)] == ["10.1.0.31", "10.1.0.32"]
+    assert all(hosts[name].public_ip is None for name in ("maas-region", "maas-rack-0"))
+    nodes = topology.inventory(list(hosts.values()))["kubesalt"]["nodes"]
+    assert nodes["maas-region.lab.kubesalt.test"] == {
+        "roles": ["maas_db", "maas_region"],
+        "private_ip": "10.1.0.30",
+    }
+    assert nodes["maas-rack-1.lab.kubesalt.test"]["roles"] == ["maas_rack"]
+    assert "10.1.0.31\tmaas-rack-0.lab.kubesalt.test maas-rack-0" in topology.etc_hosts(
+        list(hosts.values())
+    )
+    # Without --maas the lab is unchanged.
+    assert not any(name.startswith("maas") for name in _by_name(topology.build_hosts()))

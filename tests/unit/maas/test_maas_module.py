@@ -121,3 +121,23 @@ def test_masked_api_key_and_cache(cli):
     maas.__salt__["cmd.run_all"] = answer
     assert maas.api_key("admin") == "a" * 18 + ":" + "b" * 18 + ":****"
     assert maas.api_key("admin", reveal=True) == key
+
+
+def test_kubectl_found_in_snap_bin_when_not_on_path(cli, monkeypatch, tmp_path):
+    """A daemon started by a Debian init script has no /snap/bin on its PATH."""
+    key = "a" * 18 + ":" + "b" * 18 + ":" + "c" * 32
+    snap_bin = tmp_path / "snap-bin"
+    snap_bin.mkdir()
+    (snap_bin / "microk8s").write_text("#!/bin/sh\n")
+    (snap_bin / "microk8s").chmod(0o755)
+    monkeypatch.setattr(maas, "SNAP_BIN", str(snap_bin))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    maas.export_api_key(api_key=key)
+    get_ns, apply = cli.calls
+    assert get_ns["argv"] == [str(snap_bin / "microk8s"), "kubectl", "get", "namespace", "maas"]
+    assert apply["argv"] == [str(snap_bin / "microk8s"), "kubectl", "apply", "-f", "-"]
+    assert key not in " ".join(apply["argv"])  # only in the manifest on stdin
+    # On PATH, or given with a path: used as given.
+    monkeypatch.setenv("PATH", str(snap_bin))
+    assert maas._kubectl_argv("microk8s kubectl") == ["microk8s", "kubectl"]
+    assert maas._kubectl_argv(["/opt/kubectl"]) == ["/opt/kubectl"]
