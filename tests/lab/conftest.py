@@ -18,7 +18,7 @@ from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import running_lab
 
-LOCK_WAIT = 300.0
+LOCK_WAIT = 420.0  # < pytest-timeout (600 s) minus a lab up; the machine is shared
 
 
 LAB_FIXTURES = {"salt_lab", "net_lab", "lab_dir", "needs_lab"}
