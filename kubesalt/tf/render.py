@@ -70,6 +70,7 @@ def lab_variables(
     floating_ip: str | None = FIRST_CONTROL_PLANE_PUBLIC_IP,
     minion_config: dict | None = None,
     master_config: dict | None = None,
+    extra_nodes: list[dict] | None = None,
 ) -> dict:
     """Module variables for the lab's hosts and addresses, with freshly generated Salt keys.
 
@@ -77,6 +78,8 @@ def lab_variables(
     one per host), the state tree at /srv/kubesalt (the lab mounts the work tree there).
     ``minion_config``/``master_config``: extra Salt options for the lab's hosts, merged into
     the minion.d/master.d files (identity and trust options are refused by the module).
+    ``extra_nodes``: further private hosts ``{hostname, private_ip, roles}`` (the lab's MAAS
+    hosts), in the inventory with their roles.
     """
     if control_planes < 1 or workers < 1:
         raise ValueError("the lab needs at least one control plane and one worker")
@@ -94,7 +97,8 @@ def lab_variables(
         {"hostname": f"k8s-worker-{i}", "private_ip": f"10.1.0.{FIRST_WORKER_HOST + i}"}
         for i in range(workers)
     ]
-    hostnames = ["salt", "bastion"] + [n["hostname"] for n in cp_nodes + worker_nodes]
+    extra_nodes = [dict(node) for node in extra_nodes or []]
+    hostnames = ["salt", "bastion"] + [n["hostname"] for n in cp_nodes + worker_nodes + extra_nodes]
     master_key = salt_keys.generate_key_pair(key_bits)
     return {
         "domain": domain,
@@ -106,6 +110,7 @@ def lab_variables(
         },
         "control_planes": cp_nodes,
         "workers": worker_nodes,
+        "extra_nodes": extra_nodes,
         "floating_ip": floating_ip,
         "minion_keys": {f"{h}.{domain}": salt_keys.generate_key_pair(key_bits) for h in hostnames},
         "master_key": master_key,
@@ -178,10 +183,16 @@ def render_lab(
     engine: Engine | None = None,
     minion_config: dict | None = None,
     master_config: dict | None = None,
+    extra_nodes: list[dict] | None = None,
 ) -> Rendered:
     """Render the lab's hosts (see :func:`lab_variables`) and write them to ``out_dir``."""
     variables = lab_variables(
-        control_planes, workers, domain, minion_config=minion_config, master_config=master_config
+        control_planes,
+        workers,
+        domain,
+        minion_config=minion_config,
+        master_config=master_config,
+        extra_nodes=extra_nodes,
     )
     rendered = render(variables, engine)
     if out_dir is not None:

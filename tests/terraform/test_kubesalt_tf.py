@@ -7,6 +7,7 @@ import pytest
 import salt.utils.crypt
 import yaml
 
+from kubesalt.lab import topology
 from kubesalt.tf import engine as tf_engine
 from kubesalt.tf import keys as salt_keys
 from kubesalt.tf import nocloud
@@ -140,3 +141,29 @@ def test_lab_extra_salt_options_reach_the_configuration(terraform):
     master_conf = yaml.safe_load(master["/etc/salt/master.d/10-kubesalt-bootstrap.conf"])
     assert master_conf["worker_threads"] == 2
     assert master_conf["auto_accept"] is False
+
+
+def test_lab_extra_nodes_in_the_inventory_with_keys_and_user_data(terraform):
+    """The lab's MAAS hosts (kubesalt lab up --maas --boot cloud-init)."""
+    maas = topology.maas_hosts(tf_render.LAB_DOMAIN)
+    extra = [{"hostname": h.name, "private_ip": h.private_ip, "roles": list(h.roles)} for h in maas]
+    variables = tf_render.lab_variables(1, 1, key_bits=1024, extra_nodes=extra)
+    assert {f"{h.name}.{tf_render.LAB_DOMAIN}" for h in maas} <= set(variables["minion_keys"])
+    rendered = tf_render.render(variables, terraform)
+    nodes = rendered.inventory["kubesalt"]["nodes"]
+    assert nodes[f"maas-region.{tf_render.LAB_DOMAIN}"] == {
+        "roles": ["maas_db", "maas_region"],
+        "private_ip": "10.1.0.30",
+    }
+    assert nodes[f"maas-rack-1.{tf_render.LAB_DOMAIN}"] == {
+        "roles": ["maas_rack"],
+        "private_ip": "10.1.0.32",
+    }
+    # The lab's own inventory (boot salt) says the same.
+    hosts = topology.build_hosts(1, 1, maas=True)
+    assert topology.inventory(hosts)["kubesalt"]["nodes"] == {
+        node_id: node
+        for node_id, node in nodes.items()
+        if node_id in topology.inventory(hosts)["kubesalt"]["nodes"]
+    }
+    assert f"maas-rack-0.{tf_render.LAB_DOMAIN}" in rendered.user_data

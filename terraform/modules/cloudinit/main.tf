@@ -18,6 +18,7 @@ locals {
     [{ hostname = var.bastion.hostname, roles = ["bastion"], private_ip = var.bastion.private_ip, public_ip = var.bastion.public_ip }],
     [for n in var.control_planes : { hostname = n.hostname, roles = ["microk8s_control_plane"], private_ip = n.private_ip, public_ip = n.public_ip }],
     [for n in var.workers : { hostname = n.hostname, roles = ["microk8s_worker"], private_ip = n.private_ip, public_ip = null }],
+    [for n in var.extra_nodes : { hostname = n.hostname, roles = n.roles, private_ip = n.private_ip, public_ip = null }],
   )
   nodes_by_id = { for n in local.nodes : "${n.hostname}.${local.domain}" => n }
 

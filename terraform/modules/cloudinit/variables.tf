@@ -118,6 +118,33 @@ variable "workers" {
   }
 }
 
+variable "extra_nodes" {
+  type = list(object({
+    hostname   = string
+    private_ip = string
+    roles      = list(string)
+  }))
+  description = "Further Salt minions on the private network with their roles in the inventory, e.g. MAAS hosts (maas_db, maas_region, maas_rack). The salt_master, bastion and microk8s_* roles belong to the variables above."
+  default     = []
+
+  validation {
+    condition = alltrue([for n in var.extra_nodes :
+      can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", n.hostname)) && can(cidrnetmask("${n.private_ip}/32")) && length(n.roles) >= 1
+      && alltrue([for r in n.roles : can(regex("^[a-z][a-z0-9_]*$", r)) && !contains(["salt_master", "bastion", "microk8s_control_plane", "microk8s_worker"], r)])
+    ])
+    error_message = "Variable extra_nodes: every node needs a DNS-label hostname, an IPv4 private_ip and at least one role (lower-case words; not salt_master, bastion or microk8s_*)."
+  }
+  validation {
+    condition = (
+      length(distinct(concat([var.salt_master.hostname, var.bastion.hostname], [for n in concat(var.control_planes, var.workers, var.extra_nodes) : n.hostname])))
+      == 2 + length(var.control_planes) + length(var.workers) + length(var.extra_nodes)
+      && length(distinct(concat([var.salt_master.private_ip, var.bastion.private_ip], [for n in concat(var.control_planes, var.workers, var.extra_nodes) : n.private_ip])))
+      == 2 + length(var.control_planes) + length(var.workers) + length(var.extra_nodes)
+    )
+    error_message = "Variable extra_nodes: hostnames and private addresses must be unique across every host."
+  }
+}
+
 variable "floating_ip" {
   type        = string
   description = "Public address in front of the first control plane, added to the API server certificate (optional)."
@@ -267,10 +294,10 @@ variable "minion_keys" {
   }
   validation {
     condition = length(setsubtract(
-      concat(["${var.salt_master.hostname}.${var.domain}", "${var.bastion.hostname}.${var.domain}"], [for n in concat(var.control_planes, var.workers) : "${n.hostname}.${var.domain}"]),
+      concat(["${var.salt_master.hostname}.${var.domain}", "${var.bastion.hostname}.${var.domain}"], [for n in concat(var.control_planes, var.workers, var.extra_nodes) : "${n.hostname}.${var.domain}"]),
       keys(var.minion_keys)
     )) == 0
-    error_message = "Variable minion_keys needs a key pair for every minion id (salt master, bastion, control planes, workers)."
+    error_message = "Variable minion_keys needs a key pair for every minion id (salt master, bastion, control planes, workers, extra nodes)."
   }
 }
 

@@ -454,3 +454,49 @@ run "master_user_data_over_the_nova_limit" {
   }
   expect_failures = [output.user_data_base64gzip]
 }
+
+# Extra nodes (the lab's MAAS hosts): in the inventory with their roles, with user-data.
+
+run "extra_nodes_in_the_inventory" {
+  command = plan
+  variables {
+    extra_nodes = [
+      { hostname = "maas-region", private_ip = "10.1.0.30", roles = ["maas_db", "maas_region"] },
+      { hostname = "maas-rack-0", private_ip = "10.1.0.31", roles = ["maas_rack"] },
+    ]
+    minion_keys = merge(var.minion_keys, {
+      "maas-region.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nUkVH\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nUkVHLVA=\n-----END RSA PRIVATE KEY-----\n" }
+      "maas-rack-0.example.internal" = { public_key_pem = "-----BEGIN PUBLIC KEY-----\nUkFDSw==\n-----END PUBLIC KEY-----\n", private_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nUkFDSy1Q\n-----END RSA PRIVATE KEY-----\n" }
+    })
+  }
+
+  assert {
+    condition = (
+      jsonencode(output.inventory.kubesalt.nodes["maas-region.example.internal"]) == jsonencode({ roles = ["maas_db", "maas_region"], private_ip = "10.1.0.30" })
+      && jsonencode(output.inventory.kubesalt.nodes["maas-rack-0.example.internal"]) == jsonencode({ roles = ["maas_rack"], private_ip = "10.1.0.31" })
+    )
+    error_message = "Extra nodes must be in the inventory with their roles."
+  }
+
+  assert {
+    condition     = output.inventory.kubesalt.microk8s.workers == ["k8s-worker-0.example.internal"]
+    error_message = "Extra nodes are not Kubernetes nodes."
+  }
+
+  assert {
+    condition     = contains(keys(output.user_data), "maas-rack-0.example.internal") && yamldecode(output.user_data["maas-rack-0.example.internal"]).hostname == "maas-rack-0"
+    error_message = "Every extra node needs its user-data."
+  }
+}
+
+run "bad_extra_node_reserved_role" {
+  command = plan
+  variables { extra_nodes = [{ hostname = "maas-region", private_ip = "10.1.0.30", roles = ["bastion"] }] }
+  expect_failures = [var.extra_nodes]
+}
+
+run "bad_extra_node_duplicate_address" {
+  command = plan
+  variables { extra_nodes = [{ hostname = "maas-region", private_ip = "10.1.0.100", roles = ["maas_region"] }] }
+  expect_failures = [var.extra_nodes]
+}
