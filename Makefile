@@ -61,7 +61,7 @@ bench: deps venv
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)
 
 demo: deps venv
-	$(VENV)/bin/kubesalt lab demo
+	$(VENV)/bin/kubesalt lab demo --boot cloud-init $(DEMO_ARGS)
 
 clean:
 	-$(VENV)/bin/kubesalt lab down 2>/dev/null
