@@ -7,6 +7,8 @@ converged hosts, a second run, and scaling the workers down and up again.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import types
@@ -123,9 +125,15 @@ def write_inventory(lab, data):
     lab.exec("salt", ["sh", "-c", f"cat > {INVENTORY}"], input=text, check=True)
 
 
-def cluster_nodes(lab):
-    doc = salt_json(lab, ["salt", "--out=json", "--static", MASTER, "microk8s.nodes"], 120)
-    return {node["name"]: node for node in doc[MASTER]}
+def cluster_nodes(lab, attempts=5):
+    """The Kubernetes nodes as the bootstrap control plane lists them (``microk8s.nodes``)."""
+    for attempt in range(attempts):
+        doc = salt_json(lab, ["salt", "--out=json", "--static", MASTER, "microk8s.nodes"], 120)
+        if isinstance(doc.get(MASTER), list):
+            return {node["name"]: node for node in doc[MASTER]}
+        # A minion reconnecting (after the master's restart) answers with a message.
+        time.sleep(2 * (attempt + 1))
+    raise AssertionError(f"microk8s.nodes on {MASTER}: {doc.get(MASTER)!r}")
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +270,53 @@ def test_scale_down_then_up_again(cluster):
     assert [s["__id__"] for s in workers_step[WORKERS[1]].values() if s.get("changes")] == [
         "microk8s-joined-cluster"
     ]
+
+
+@pytest.mark.lab
+def test_mine_join_data_readable_by_cluster_members_only(cluster):
+    lab = cluster.lab
+    askers = ",".join([f"bastion.{DOMAIN}", f"salt.{DOMAIN}", WORKERS[0]])
+    seen = salt_json(
+        lab,
+        ["salt", "--out=json", "--static", "-L", askers, "mine.get", MASTER, "microk8s_join_info"],
+    )
+    assert seen[f"bastion.{DOMAIN}"] == seen[f"salt.{DOMAIN}"] == {}
+    info = seen[WORKERS[0]][MASTER]
+    assert info["address"] == "10.1.0.10:25000"
+    assert len(info["fingerprint"]) >= 12
+    # Private addresses: every inventory node may read them (for /etc/hosts).
+    addresses = salt_json(
+        lab,
+        [
+            "salt",
+            "--out=json",
+            "--static",
+            f"bastion.{DOMAIN}",
+            "mine.get",
+            "*",
+            "kubesalt_private_ip",
+        ],
+    )
+    assert addresses[f"bastion.{DOMAIN}"][MASTER] == ["10.1.0.10"]
+
+
+@pytest.mark.lab
+def test_no_join_token_in_job_returns_or_logs(cluster):
+    lab = cluster.lab
+    # Computed here from the master's secret: asking Salt for them would put them in a job.
+    secret = lab.exec("salt", ["cat", "/etc/salt/kubesalt/join.secret"], check=True).stdout
+    mode = lab.exec("salt", ["stat", "-c", "%a", "/etc/salt/kubesalt/join.secret"]).stdout
+    assert mode.strip() == "600"
+    tokens = [
+        hmac.new(secret.strip().encode(), node.encode(), hashlib.sha256).hexdigest()[:32]
+        for node in [MASTER, *WORKERS]
+    ]
+    for host in HOSTS:
+        for token in tokens:
+            # Job returns (master) and every log; grep -r reads the binary job cache too.
+            jobs = "/var/cache/salt/master/jobs"
+            found = lab.exec(
+                host,
+                ["sh", "-c", f'p=/var/log; [ -d {jobs} ] && p="$p {jobs}"; grep -rlF {token} $p'],
+            )
+            assert found.returncode == 1, f"{host}: a join token in {found.stdout.split()}"
