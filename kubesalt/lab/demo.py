@@ -16,6 +16,7 @@ from kubesalt.lab.lab import repo_root
 
 SYNC_TIMEOUT = 300.0
 APPLY_TIMEOUT = 1200.0
+MASTER_RESTART_DELAY = 6.0  # orch.cluster's last step: sleep 5, then restart the master
 
 
 def _json(text: str) -> dict:
@@ -101,6 +102,8 @@ def run(
         if failures:
             print("\n".join(failures[:30]))
             report("the bootstrap reported failures; the lab stays up")
+        elif maas:
+            failures += _maas(lab, minions, report)
         return _summary(lab, info, control_plane, failures, report)
 
     report("syncing modules, states and utils to every minion (saltutil.sync_all)")
@@ -135,14 +138,17 @@ def run(
         print("\n".join(failures[:30]) or (apply.stdout + apply.stderr)[-3000:])
         report(f"the roll-out reported {len(failures) or 'a'} failure(s); the lab stays up")
     if maas:
-        failures += _maas(lab, report)
+        failures += _maas(lab, minions, report)
 
     return _summary(lab, info, control_plane, failures, report)
 
 
-def _maas(lab: Lab, report) -> list[str]:
+def _maas(lab: Lab, minions: list[str], report) -> list[str]:
     """``orch.maas`` after the cluster: database, region, racks, images, the API key as a
     Kubernetes secret on the control plane; prints the racks the region lists."""
+    # orch.cluster restarts the salt master as its last step: every minion back first.
+    time.sleep(MASTER_RESTART_DELAY)
+    lab.wait_for_minions(minions)
     report("MAAS: salt-run state.orchestrate orch.maas (database, region, racks, images)")
     apply = lab.exec(
         "salt",

@@ -52,6 +52,17 @@ MAAS_VERSION = "3.4"
 # The region host's PostgreSQL cluster; its socket directory is MAAS_PG_DIR/sock (the lab
 # pillar's maas:db:superuser:db_host).
 MAAS_PG_DIR = "/var/lib/kubesalt-pg"
+# orch.maas reads the rack shared secret and the API key from the first region with
+# saltutil.cmd; a Salt 3007 minion logs every job's return value at INFO ("Job ... execution
+# finished, return_data: ..."), and the lab's minions log at INFO. On the region hosts that
+# one logger stays at Salt's default level, so neither value reaches the region's log.
+MAAS_REGION_MINION_CONF = "/etc/salt/minion.d/90-kubesalt-maas-region.conf"
+MAAS_REGION_MINION_TEXT = (
+    "# Written by `kubesalt lab up --maas`: no job return values (the shared secret, the API\n"
+    "# key) in the region's log.\n"
+    "log_granular_levels:\n"
+    "  salt.minion: warning\n"
+)
 
 REQUIRED_BINARIES = ("ip", "nsenter", "setpriv", "iptables", "start-stop-daemon", "service")
 
@@ -413,11 +424,6 @@ class Lab:
         except topology.TopologyError as exc:
             raise LabError(str(exc)) from None
         user_data = None
-        if maas and boot == "cloud-init":
-            raise LabError(
-                "--maas works with --boot salt only for now: the Terraform module renders no "
-                "MAAS hosts yet"
-            )
         if boot == "cloud-init" and salt and not shutil.which("cloud-init"):
             raise LabError(
                 "--boot cloud-init needs cloud-init: apt-get install cloud-init (make deps)"
@@ -476,7 +482,17 @@ class Lab:
     ) -> dict[str, str]:
         """Every Salt host's user-data, by minion id, from the real Terraform module."""
         try:
-            rendered = tf_render.render_lab(None, control_planes, workers, domain)
+            # Hosts beyond the Terraform layout's own (the MAAS hosts): the module's
+            # extra_nodes, in the inventory with their roles.
+            layout_roles = {"salt_master", "bastion", "microk8s_control_plane", "microk8s_worker"}
+            extra_nodes = [
+                {"hostname": h.name, "private_ip": h.private_ip, "roles": list(h.roles)}
+                for h in hosts
+                if h.runs_salt and not layout_roles & set(h.roles)
+            ]
+            rendered = tf_render.render_lab(
+                None, control_planes, workers, domain, extra_nodes=extra_nodes
+            )
         except Exception as exc:  # the engine's own errors say what went wrong
             raise LabError(f"rendering the user-data with Terraform failed: {exc}") from exc
         expected = {host.minion_id for host in hosts if host.runs_salt}
@@ -534,6 +550,8 @@ class Lab:
                 0o755,
             )
             symlinks += saltconf.rc_links("salt-minion")
+        if "maas_region" in host.roles and host.runs_salt:
+            files[MAAS_REGION_MINION_CONF] = (MAAS_REGION_MINION_TEXT, 0o644)
         if "salt_master" in host.roles and booting:
             files["/etc/init.d/salt-master"] = (
                 saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),

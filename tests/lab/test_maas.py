@@ -1,0 +1,254 @@
+"""MAAS in the lab (`kubesalt lab up --maas`): orch.cluster, then orch.maas brings up the
+database (Salt's postgres states in the region host's real PostgreSQL), the region, its
+admin and settings, two racks joined and verified through the region's API, selections and
+synced images, and the admin's API key as a Kubernetes secret on the control plane; a
+second run changes nothing; `lab down` leaves no MAAS daemon behind.
+
+One lab for the module (salt, bastion, one control plane, no worker, maas-region,
+maas-rack-0, maas-rack-1): about a minute in all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pathlib
+import types
+
+import pytest
+
+from kubesalt.lab import Lab
+from kubesalt.lab import requirements_problem
+from kubesalt.lab.lab import MAAS_PG_DIR
+from tests.lab.conftest import LOCK_WAIT
+from tests.lab.test_cluster_rollout import orchestrate
+from tests.lab.test_cluster_rollout import salt_json
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(420)]
+
+DOMAIN = "lab.kubesalt.test"
+REGION = f"maas-region.{DOMAIN}"
+RACKS = ["maas-rack-0", "maas-rack-1"]
+CONTROL_PLANE = "k8s-master"
+SALT_TIMEOUT = 300
+DAEMON_WORDS = ("postgres", "regiond", "rackd")
+
+
+def orch_maas(lab):
+    """``salt-run state.orchestrate orch.maas``: the text and every state of every minion,
+    the nested phase (salt.runner) included, as ``{(orch step, minion, state id): state}``
+    (a state may run in two steps: maas.sync includes maas.region)."""
+    run = lab.exec(
+        "salt", ["salt-run", "--out=json", "state.orchestrate", "orch.maas"], timeout=SALT_TIMEOUT
+    )
+    text = run.stdout
+    start = text.find("{")
+    assert start >= 0, f"orch.maas: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
+    (steps,) = json.loads(text[start:])["data"].values()
+    states = {}
+    orch_steps = {}
+    _collect(steps, states, orch_steps)
+    return types.SimpleNamespace(text=text + run.stderr, states=states, steps=orch_steps)
+
+
+def _collect(steps: dict, states: dict, orch_steps: dict) -> None:
+    for step in steps.values():
+        orch_steps[step["__id__"]] = step
+        changes = step.get("changes") or {}
+        for minion, minion_states in (changes.get("ret") or {}).items():
+            if isinstance(minion_states, dict):
+                for state in minion_states.values():
+                    states[(step["__id__"], minion.split(".")[0], state["__id__"])] = state
+            else:  # a rendering error: a list of strings
+                states[(step["__id__"], minion.split(".")[0], "render")] = {
+                    "result": False,
+                    "changes": {},
+                    "comment": str(minion_states)[:500],
+                }
+        nested = (changes.get("return") or {}).get("data")
+        if isinstance(nested, dict):
+            for nested_steps in nested.values():
+                _collect(nested_steps, states, orch_steps)
+
+
+def failed(run) -> dict:
+    bad = {key: s.get("comment") for key, s in run.states.items() if s.get("result") is not True}
+    bad.update(
+        {sid: s.get("comment") for sid, s in run.steps.items() if s.get("result") is not True}
+    )
+    return bad
+
+
+def changed(run) -> set:
+    """``(minion, state id)`` of every state that reported changes in any step."""
+    return {key[1:] for key, state in run.states.items() if state.get("changes")}
+
+
+def region_call(lab, *args):
+    doc = salt_json(lab, ["salt", "--out=json", "--static", REGION, *args], SALT_TIMEOUT)
+    return doc[REGION]
+
+
+def daemons(lab) -> dict:
+    """pid -> (start time, command) of the MAAS hosts' daemons, seen from the machine."""
+    found = {}
+    for host in ["maas-region", *RACKS]:
+        namespace = pathlib.Path(f"/proc/{lab.host_pid(host)}/ns/pid").readlink()
+        for entry in pathlib.Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "ns" / "pid").readlink() != namespace:
+                    continue
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                start = (entry / "stat").read_text().rsplit(")", 1)[1].split()[19]
+            except OSError:
+                continue
+            if any(word in command for word in DAEMON_WORDS):
+                found[int(entry.name)] = (start, command.strip())
+    return found
+
+
+def still_running(recorded: dict) -> dict:
+    alive = {}
+    for pid, (start, command) in recorded.items():
+        try:
+            now = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if now[19] == start and now[0] != "Z":
+            alive[pid] = command
+    return alive
+
+
+@pytest.fixture(scope="module")
+def maas_lab(tmp_path_factory):
+    problem = requirements_problem()
+    if problem:
+        pytest.skip(problem)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
+    lab.up(workers=0, control_planes=1, maas=True, lock_wait=LOCK_WAIT)
+    try:
+        salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
+        cluster = orchestrate(lab)
+        assert all(step["result"] for step in cluster.steps.values()), cluster.steps
+        # orch.cluster restarts the master at its end: every minion back before orch.maas.
+        lab.wait_for_minions([h.minion_id for h in lab.hosts() if h.runs_salt])
+        first = orch_maas(lab)
+        second = orch_maas(lab)
+        yield types.SimpleNamespace(lab=lab, first=first, second=second)
+    finally:
+        lab.down()
+
+
+def test_inventory_has_the_maas_roles(maas_lab):
+    inventory = salt_json(
+        maas_lab.lab,
+        ["salt", "--out=json", "--static", REGION, "pillar.get", "kubesalt:nodes"],
+    )[REGION]
+    assert inventory[REGION] == {"roles": ["maas_db", "maas_region"], "private_ip": "10.1.0.30"}
+    for index, rack in enumerate(RACKS):
+        assert inventory[f"{rack}.{DOMAIN}"] == {
+            "roles": ["maas_rack"],
+            "private_ip": f"10.1.0.{31 + index}",
+        }
+
+
+def test_orchestration_brings_maas_up(maas_lab):
+    run = maas_lab.first
+    assert not failed(run)
+    assert changed(run) >= {
+        ("maas-region", "maas-db-user"),
+        ("maas-region", "maas-db-database"),
+        ("maas-region", "maas-region-initialized"),
+        ("maas-region", "maas-region-admin"),
+        ("maas-region", "maas-region-settings"),
+        ("maas-rack-0", "maas-rack-registered"),
+        ("maas-rack-1", "maas-rack-registered"),
+        ("maas-region", "maas-sync-selection-ubuntu-noble"),
+        ("maas-region", "maas-sync-images"),
+        (CONTROL_PLANE, "maas-apikey-exported"),
+    }
+
+
+def test_database_is_in_the_real_postgresql(maas_lab):
+    query = "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'maasdb'"
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-h", f"{MAAS_PG_DIR}/sock", "-tAc", query]
+    run = maas_lab.lab.exec("maas-region", psql, check=True)
+    assert run.stdout.strip() == "maasdb|maas"
+
+
+def test_racks_joined_and_verified_through_the_api(maas_lab):
+    racks = {rack["hostname"]: rack for rack in region_call(maas_lab.lab, "maas.rack_controllers")}
+    assert set(racks) == set(RACKS)
+    for rack in racks.values():
+        services = {service["name"]: service["status"] for service in rack["service_set"]}
+        assert services["rackd"] == "running"
+        images = region_call(maas_lab.lab, "maas.rack_boot_images", rack["system_id"])
+        assert images["status"] == "synced"
+        assert {image["name"] for image in images["images"]} == {"ubuntu/jammy", "ubuntu/noble"}
+
+
+def test_settings_selections_and_images(maas_lab):
+    lab = maas_lab.lab
+    assert region_call(lab, "maas.get_config", "network_discovery") == "disabled"
+    assert region_call(lab, "maas.get_config", "enable_analytics") is False
+    selections = region_call(lab, "maas.boot_source_selections")
+    assert {(s["os"], s["release"]) for s in selections} == {
+        ("ubuntu", "jammy"),
+        ("ubuntu", "noble"),
+    }
+    wanted = json.dumps([{"os": "ubuntu", "release": r} for r in ("jammy", "noble")])
+    status = region_call(lab, "maas.images_status", wanted)
+    assert sorted(status["complete"]) == ["ubuntu/jammy", "ubuntu/noble"]
+    assert status["incomplete"] == {}
+
+
+def test_api_key_exported_to_the_control_plane(maas_lab):
+    lab = maas_lab.lab
+    # Read here, by the command itself: asking Salt for it would put it in a job.
+    key = lab.exec("maas-region", ["maas", "apikey", "--username", "admin"], check=True)
+    key = key.stdout.strip()
+    assert key.count(":") == 2
+    secret = lab.exec(
+        CONTROL_PLANE,
+        ["microk8s", "kubectl", "get", "secret", "maas-api-key", "-n", "maas", "-o", "json"],
+        check=True,
+    )
+    data = json.loads(secret.stdout)["data"]
+    assert base64.b64decode(data["token"]).decode() == key
+    # Never in a return, a Salt log or the simulator's invocation log (argv only: the
+    # manifest went through stdin).
+    encoded = data["token"]
+    for run in (maas_lab.first, maas_lab.second):
+        assert key not in run.text and encoded not in run.text
+    for host in ["salt", "maas-region", *RACKS, CONTROL_PLANE]:
+        found = lab.exec(host, ["grep", "-rlF", "-e", key, "-e", encoded, "/var/log/salt"])
+        assert found.returncode == 1, f"{host}: the API key in {found.stdout.split()}"
+    log = "/var/lib/kubesalt-sim/microk8s/invocations.jsonl"
+    invocations = lab.exec(CONTROL_PLANE, ["cat", log], check=True).stdout
+    argvs = [json.loads(line)["argv"][1:] for line in invocations.splitlines()]
+    assert ["kubectl", "apply", "-f", "-"] in argvs
+    assert key not in invocations and encoded not in invocations
+
+
+def test_second_run_changes_nothing(maas_lab):
+    run = maas_lab.second
+    assert not failed(run)
+    assert not changed(run)
+    # Every step of the first run ran again (nothing skipped) and changed nothing: a
+    # salt.state step without changes says so and returns no states; the runner step of
+    # phase 2 always reports its return (the nested steps) as its change.
+    assert set(run.steps) == set(maas_lab.first.steps)
+    for step_id, step in run.steps.items():
+        if step_id != "maas-orch-join":
+            assert step["changes"] == {}, step_id
+            assert step["comment"].startswith("States ran successfully. No changes made to")
+
+
+def test_lab_down_leaves_no_maas_daemon(maas_lab):
+    recorded = daemons(maas_lab.lab)
+    commands = " ".join(command for _start, command in recorded.values())
+    assert all(word in commands for word in DAEMON_WORDS), commands
+    maas_lab.lab.down()
+    assert not still_running(recorded)
