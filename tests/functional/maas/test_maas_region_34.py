@@ -9,6 +9,8 @@ import base64
 import json
 import logging
 import os
+import secrets
+import socket
 import stat
 import subprocess
 import time
@@ -18,6 +20,7 @@ import urllib.request
 import pytest
 
 import maas_lib.client as maas_client
+from tests.support.microk8s_sim import sim_nodes
 
 MAAS_VERSION = "3.4"
 ADMIN_PASSWORD = "Adm1n-pw-not-in-logs"
@@ -278,44 +281,44 @@ def test_simulator_rejects_wrong_signatures(modules, maas_env):
     assert status == 401  # authentication is checked before dispatch
 
 
-FAKE_MICROK8S = """#!/bin/sh
-# A stand-in for `microk8s kubectl` keeping secrets as files (the sim has no secrets API).
-store="{store}"
-[ "$1" = kubectl ] && shift
-case "$1 $2" in
-  "get secret") f="$store/$5/$3.json"; [ -f "$f" ] && cat "$f" && exit 0
-                echo "Error from server (NotFound): secrets \\"$3\\" not found" >&2; exit 1;;
-  "get namespace") [ -d "$store/$3" ] && exit 0; echo "Error from server (NotFound)" >&2; exit 1;;
-  "create namespace") mkdir -p "$store/$3"; exit 0;;
-  "apply -f") exec python3 -c '
-import json, os, sys
-m = json.load(sys.stdin); md = m["metadata"]
-path = os.path.join(sys.argv[1], md["namespace"], md["name"] + ".json")
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, json.dumps(m).encode())
-print("secret/" + md["name"] + " configured")' "$store";;
-esac
-echo "unsupported: $*" >&2; exit 2
-"""
+def _free_microk8s_address() -> str:
+    """A 127.0.7.x address whose cluster-agent port (25000) is free (concurrent sessions)."""
+    offsets = list(range(2, 250))
+    first = secrets.randbelow(len(offsets))
+    for last in offsets[first:] + offsets[:first]:
+        address = f"127.0.7.{last}"
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, 25000))
+            except OSError:
+                continue
+        return address
+    raise RuntimeError("no free 127.0.7.x address with port 25000 free")
 
 
 def test_apikey_exported(states, maas_env, tmp_path, debug_logs):
-    store = tmp_path / "k8s"
-    store.mkdir()
-    script = tmp_path / "microk8s"
-    script.write_text(FAKE_MICROK8S.format(store=store))
-    script.chmod(0o755)
-    args = {"namespace": "maas", "kubectl": f"{script} kubectl"}
-    ret = states.maas.apikey_exported("maas-api-key", test=True, **args)
-    assert ret.result is None and ret.changes["secret"]["old"] == "missing"
-    ret = states.maas.apikey_exported("maas-api-key", **args)
-    assert ret.result is True, ret.comment
-    written = json.loads((store / "maas" / "maas-api-key.json").read_text())
-    exported = base64.b64decode(written["data"]["token"]).decode()
-    assert exported.count(":") == 2
-    again = states.maas.apikey_exported("maas-api-key", **args)
-    assert again.result is True and again.changes == {}
-    assert_no_secret(debug_logs.text + str(ret) + str(again), exported.split(":")[2])
+    """Into the MicroK8s simulator's kubectl: namespace created, secret applied from stdin."""
+    with sim_nodes(tmp_path) as make_node:
+        control_plane = make_node(_free_microk8s_address(), install="1.32/stable")
+        control_plane.set_knobs(ready_seconds=0)
+        microk8s = str(control_plane.root / "snap" / "bin" / "microk8s")
+        args = {"namespace": "maas", "kubectl": f"{microk8s} kubectl"}
+        ret = states.maas.apikey_exported("maas-api-key", test=True, **args)
+        assert ret.result is None and ret.changes["secret"]["old"] == "missing", ret.comment
+        ret = states.maas.apikey_exported("maas-api-key", **args)
+        assert ret.result is True, ret.comment
+        read = control_plane.run(
+            ["microk8s", "kubectl", "get", "secret", "maas-api-key", "-n", "maas", "-o", "json"]
+        )
+        written = json.loads(read.stdout)
+        assert written["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "kubesalt"}
+        exported = base64.b64decode(written["data"]["token"]).decode()
+        assert exported.count(":") == 2
+        again = states.maas.apikey_exported("maas-api-key", **args)
+        assert again.result is True and again.changes == {}
+        assert_no_secret(debug_logs.text + str(ret) + str(again), exported.split(":")[2])
+        invocations = control_plane.host.invocation_log.read_text()
+        assert_no_secret(invocations, exported, written["data"]["token"])
 
 
 def test_boot_sources_and_resources(modules):
