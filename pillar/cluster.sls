@@ -36,11 +36,11 @@ mine_functions:
 {%- if secret and minion_id in microk8s_nodes %}
 kubesalt:
   microk8s:
-    join_token: {{ salt['hashutil.hmac_compute'](minion_id, secret)[:32] }}
+    join_token: {{ salt['hashutil.hmac_compute'](minion_id, secret)[:32] | json }}
 {%- if minion_id == control_planes[0] %}
     join_tokens:
 {%- for node_id in microk8s_nodes[1:] %}
-      {{ node_id }}: {{ salt['hashutil.hmac_compute'](node_id, secret)[:32] }}
+      {{ node_id }}: {{ salt['hashutil.hmac_compute'](node_id, secret)[:32] | json }}
 {%- endfor %}
 {%- endif %}
 {%- endif %}

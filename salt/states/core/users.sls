@@ -4,7 +4,7 @@
 
 core-users-{{ name }}-absent:
   user.absent:
-    - name: {{ name }}
+    - name: {{ name | json }}
 
 core-users-{{ name }}-sudoers-absent:
   file.absent:
@@ -14,7 +14,7 @@ core-users-{{ name }}-sudoers-absent:
 # Password '*': no password can ever match, SSH keys are the only way in.
 core-users-{{ name }}-present:
   user.present:
-    - name: {{ name }}
+    - name: {{ name | json }}
     - shell: {{ user.get('shell', '/bin/bash') }}
     - createhome: True
     - password: '*'
@@ -23,7 +23,7 @@ core-users-{{ name }}-present:
 
 core-users-{{ name }}-ssh-keys:
   ssh_auth.manage:
-    - user: {{ name }}
+    - user: {{ name | json }}
     - ssh_keys: {{ user.ssh_keys | json }}
     - require:
       - user: core-users-{{ name }}-present

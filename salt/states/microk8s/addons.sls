@@ -7,7 +7,7 @@ include:
 
 microk8s-addons-{{ addon.name }}-enabled:
   microk8s.addon_enabled:
-    - name: {{ addon.name }}
+    - name: {{ addon.name | json }}
     - args: {{ addon.args | json }}
     - require:
       - microk8s: microk8s-base-running
@@ -16,7 +16,7 @@ microk8s-addons-{{ addon.name }}-enabled:
 
 microk8s-addons-{{ name }}-disabled:
   microk8s.addon_disabled:
-    - name: {{ name }}
+    - name: {{ name | json }}
     - require:
       - microk8s: microk8s-base-running
 {%- endfor %}

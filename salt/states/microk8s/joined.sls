@@ -11,10 +11,10 @@ include:
 
 microk8s-joined-cluster:
   microk8s.cluster_joined:
-    - name: {{ plan.addresses[0] }}
+    - name: {{ plan.addresses[0] | json }}
     - token_pillar: kubesalt:microk8s:join_token
     - worker: {{ plan.role == 'worker' }}
-    - fingerprint: {{ plan.fingerprint }}
+    - fingerprint: {{ plan.fingerprint | json }}
     - require:
       - microk8s: microk8s-base-running
 {%- elif not has_token %}

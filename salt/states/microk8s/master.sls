@@ -13,7 +13,7 @@ include:
 
 microk8s-master-token-{{ node_id }}:
   microk8s.token_registered:
-    - name: {{ node_id }}
+    - name: {{ node_id | json }}
     - token_pillar: kubesalt:microk8s:join_tokens:{{ node_id }}
     - ttl: {{ microk8s.token_ttl }}
     - require:
@@ -32,7 +32,7 @@ microk8s-master-token-{{ node_id }}:
 
 microk8s-master-removed-{{ node }}:
   microk8s.node_removed:
-    - name: {{ node }}
+    - name: {{ node | json }}
     - require:
       - microk8s: microk8s-base-running
 {%- endfor %}

@@ -30,7 +30,8 @@ SLS_NAMES = sorted(
 NODES = sorted(EXAMPLE["kubesalt"]["nodes"])
 MASTER = "k8s-master.lab.kubesalt.test"
 WORKER = "k8s-worker-0.lab.kubesalt.test"
-JOIN_INFO = {MASTER: {"address": "10.1.0.10:25000", "fingerprint": "0a1b2c3d4e5f"}}
+# A fingerprint of digits only: YAML would read it as a number unless the SLS quotes it.
+JOIN_INFO = {MASTER: {"address": "10.1.0.10:25000", "fingerprint": "866516458634"}}
 
 EXPECTED_TOP = {
     "salt.lab.kubesalt.test": ["core", "salt_master"],
@@ -168,7 +169,7 @@ def test_worker_joins_the_bootstrap_control_plane_from_the_mine(node_loaders):
             "name": "10.1.0.10:25000",
             "token_pillar": "kubesalt:microk8s:join_token",
             "worker": True,
-            "fingerprint": "0a1b2c3d4e5f",
+            "fingerprint": "866516458634",
             "require": [{"microk8s": "microk8s-base-running"}],
         }
     }
