@@ -175,7 +175,9 @@ def cmd_kubectl(host: Host, args: list) -> int:
     if words[0] == "create":
         if len(words) > 1 and words[1] in k8s_objects.NAMESPACE_WORDS:
             return k8s_objects.cmd_create_namespace(host, words[2:])
-        err(f'error: unknown command "{" ".join(words[:2])}"')
+        # kubectl creates many more kinds; the simulator keeps namespaces and secrets
+        # (apply) only, and says so rather than pretend.
+        err(f"kubectl create {words[1] if len(words) > 1 else ''} is not simulated by kubesalt.")
         return 1
     if words[0] == "version":
         version = (host.snap_meta() or {}).get("version", "")

@@ -260,11 +260,16 @@ def _apply_one(host: Host, document, namespace: str | None) -> int:
     kind, version = document.get("kind"), document.get("apiVersion", "")
     metadata = document.get("metadata") or {}
     name = metadata.get("name")
-    if kind not in ("Secret", "Namespace") or version != "v1":
+    if kind not in ("Secret", "Namespace"):
+        # A real cluster knows many more kinds: say so rather than pretend it does not.
+        err(f'kubectl apply of kind "{kind}" is not simulated by kubesalt.')
+        return 1
+    if version != "v1":
         err(
             f'error: resource mapping not found for name: "{name}" namespace: '
             f'"{metadata.get("namespace", "")}" from "STDIN": no matches for kind "{kind}" in '
-            f'version "{version}"'
+            f'version "{version}"',
+            "ensure CRDs are installed first",
         )
         return 1
     if not name:

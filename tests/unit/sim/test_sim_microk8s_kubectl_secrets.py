@@ -208,3 +208,21 @@ def test_every_control_plane_answers(microk8s_sim):
     assert (
         kubectl(first, "apply", "-f", "-", stdin=manifest())[1] == "secret/maas-api-key unchanged\n"
     )
+
+
+def test_other_kinds_are_said_not_simulated(control_plane):
+    code, _, stderr = kubectl(control_plane, "create", "deployment", "web", "--image=nginx")
+    assert (code, stderr) == (1, "kubectl create deployment is not simulated by kubesalt.\n")
+    deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+    assert kubectl(control_plane, "apply", "-f", "-", stdin=deployment) == (
+        1,
+        "",
+        'kubectl apply of kind "Deployment" is not simulated by kubesalt.\n',
+    )
+    wrong_version = manifest().replace('"apiVersion": "v1"', '"apiVersion": "v2"')
+    assert kubectl(control_plane, "apply", "-f", "-", stdin=wrong_version) == (
+        1,
+        "",
+        'error: resource mapping not found for name: "maas-api-key" namespace: "maas" from '
+        '"STDIN": no matches for kind "Secret" in version "v2"\nensure CRDs are installed first\n',
+    )
