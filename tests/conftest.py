@@ -27,3 +27,27 @@ def session_markers_loader(salt_factories):
         "session-markers-minion", overrides={"file_client": "local", **EXT_DIRS}
     )
     return Loaders(factory.config.copy())
+
+
+# pytest-salt-factories binds its log server and its event listener to 0.0.0.0; the tests
+# serve on loopback only.
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    # Runs before the plugin's own sessionstart hook, which starts the log server.
+    log_server = session.config.pluginmanager.get_plugin("saltfactories-log-server")
+    if log_server is not None:
+        log_server.log_host = LOOPBACK
+
+
+@pytest.fixture(scope="session")
+def event_listener():
+    from saltfactories.plugins.event_listener import EventListener
+
+    listener = EventListener()
+    listener.host = LOOPBACK
+    listener.address = f"tcp://{LOOPBACK}:{listener.port}"
+    with listener:
+        yield listener
