@@ -63,7 +63,7 @@ def fresh_lab(tmp_path_factory, workers):
     problem = requirements_problem()
     if problem:
         pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-bench"))
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-bench"), die_with_caller=True)
     lab.up(workers=workers, control_planes=1, lock_wait=LOCK_WAIT)
     salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
     if JOIN_SECONDS:

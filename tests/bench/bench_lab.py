@@ -73,7 +73,7 @@ def _memory_by_host(lab: Lab) -> dict[str, tuple[float, float, int]]:
 
 @pytest.mark.parametrize("workers", [2, 8])
 def test_lab_up_down(tmp_path, workers):
-    lab = Lab(tmp_path / "lab")
+    lab = Lab(tmp_path / "lab", die_with_caller=True)
     started = time.monotonic()
     try:
         info = lab.up(workers=workers, control_planes=1, lock_wait=600)

@@ -20,7 +20,7 @@ def ha_cluster(tmp_path_factory):
     problem = requirements_problem()
     if problem:
         pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
     lab.up(workers=1, control_planes=3, lock_wait=LOCK_WAIT)
     try:
         salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])

@@ -141,7 +141,7 @@ def cluster(tmp_path_factory):
     problem = requirements_problem()
     if problem:
         pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
     lab.up(workers=2, control_planes=1, lock_wait=LOCK_WAIT)
     try:
         salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
