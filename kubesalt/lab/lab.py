@@ -99,6 +99,26 @@ def repo_root() -> pathlib.Path:
     )
 
 
+# Directories every host gets fresh (its own tmpfs): a machine path below one of them would
+# be hidden in the hosts.
+HOST_OWN_DIRS = ("/tmp", "/run", "/dev/shm")  # noqa: S108
+
+
+def machine_paths_hidden_in_hosts(paths) -> list[str]:
+    """Of ``paths`` (which the hosts must see), those a host's own /tmp, /run or /dev/shm
+    would hide, outermost only: the lab binds them read-only at the same place (a clone
+    of the project under /tmp runs its lab like one under /work)."""
+    hidden = set()
+    for path in paths:
+        resolved = pathlib.Path(os.path.realpath(path))
+        if any(resolved.is_relative_to(own) for own in HOST_OWN_DIRS):
+            hidden.add(resolved)
+    outermost = [
+        p for p in hidden if not any(p != other and p.is_relative_to(other) for other in hidden)
+    ]
+    return sorted(str(p) for p in outermost)
+
+
 def salt_bin_dir() -> pathlib.Path:
     """The bin directory of the Salt the hosts run: this interpreter's virtualenv."""
     for candidate in (pathlib.Path(sys.executable).parent, repo_root() / ".venv" / "bin"):
@@ -577,6 +597,9 @@ class Lab:
             ]
             if (repo / "pillar").is_dir():
                 ro_binds.append((str(repo / "pillar"), saltconf.PILLAR_DIR))
+        # First, so that binds into the host's own /tmp find their place.
+        needed = (repo, bin_dir.parent, pathlib.Path(os.path.realpath(sys.executable)).parents[1])
+        ro_binds = [(path, path) for path in machine_paths_hidden_in_hosts(needed)] + ro_binds
         return {
             "hostname": host.name,
             "mountpoint": str(mountpoint),

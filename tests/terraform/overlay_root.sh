@@ -13,6 +13,16 @@ make_overlay_root() {
   mount --rbind /dev "$root/dev"
   mount -t tmpfs tmpfs "$root/run"
   mount -t tmpfs tmpfs "$root/tmp"
+  # A checkout under /tmp or /run (its .venv, the Salt the boot runs) stays visible.
+  local repo
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+  case "$repo" in
+    /tmp/* | /run/*)
+      mkdir -p "$root$repo"
+      mount --bind "$repo" "$root$repo"
+      mount -o remount,bind,ro "$root$repo"
+      ;;
+  esac
   # A fresh instance: nothing cached from this machine's own cloud-init.
   rm -rf "$root/var/lib/cloud/instance" "$root/var/lib/cloud/instances" "$root/var/lib/cloud/data"
   mkdir -p "$root/var/lib/cloud/seed/nocloud" "$root/etc/cloud/cloud.cfg.d"
