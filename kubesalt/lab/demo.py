@@ -171,12 +171,18 @@ def _maas(lab: Lab, minions: list[str], report) -> list[str]:
 
 def _summary(lab: Lab, info: dict, control_plane: dict, failures: list, report) -> int:
     """Print ``salt-call microk8s.status`` from the control plane and the nodes table."""
-    report(f"salt-call microk8s.status on {control_plane['name']}:")
-    status = lab.exec(control_plane["name"], ["salt-call", "microk8s.status"], timeout=120)
+    # --local: the modules the master synced are in the minion's cache; the call does not
+    # wait on the master, which restarts itself at the end of the orchestration.
+    report(f"salt-call --local microk8s.status on {control_plane['name']}:")
+    status = lab.exec(
+        control_plane["name"], ["salt-call", "--local", "microk8s.status"], timeout=120
+    )
     print(status.stdout.rstrip() or status.stderr.rstrip())
 
     nodes_run = lab.exec(
-        control_plane["name"], ["salt-call", "--out=json", "microk8s.nodes"], timeout=120
+        control_plane["name"],
+        ["salt-call", "--local", "--out=json", "microk8s.nodes"],
+        timeout=120,
     )
     nodes = _json(nodes_run.stdout).get("local")
     ready = {}
