@@ -9,13 +9,13 @@ the MicroK8s CLI at most twice in total and change nothing.
 
 from __future__ import annotations
 
-import textwrap
 import time
 
 import pytest
 
 from tests.functional.microk8s.simminion import free_address
 from tests.functional.microk8s.simminion import loaders_for
+from tests.support.microk8s_sim import converge_sls
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
 from tests.support.paths import EXT_DIRS
 
@@ -32,41 +32,6 @@ def minion_opts(salt_factories, tmp_path_factory):
         "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
     }
     return salt_factories.salt_minion_daemon("bench-mk8s", overrides=overrides).config.copy()
-
-
-def _sls(join_address: str, worker: bool, addons: list[str], register: bool) -> str:
-    text = textwrap.dedent(
-        f"""\
-        mk8s-installed:
-          microk8s.installed:
-            - name: microk8s
-            - channel: 1.32/stable
-        mk8s-running:
-          microk8s.running:
-            - name: microk8s
-            - require:
-              - microk8s: mk8s-installed
-        mk8s-joined:
-          microk8s.cluster_joined:
-            - name: {join_address}
-            - token: {TOKEN}
-            - worker: {worker}
-            - require:
-              - microk8s: mk8s-running
-        """
-    )
-    for name in addons:
-        text += (
-            f"mk8s-addon-{name}:\n  microk8s.addon_enabled:\n    - name: {name}\n"
-            "    - require:\n      - microk8s: mk8s-running\n"
-        )
-    if register:
-        text += (
-            "mk8s-token:\n  microk8s.token_registered:\n    - name: cluster\n"
-            f"    - token: {TOKEN}\n    - ttl: 3600\n"
-            "    - require:\n      - microk8s: mk8s-running\n"
-        )
-    return text
 
 
 def _run(loaders, node, sls):
@@ -95,9 +60,13 @@ def test_converge_cli_calls_per_role(minion_opts, microk8s_sim):  # noqa: F811
     for node in (second_cp, worker):
         node.set_knobs(join_seconds=0)
     runs = [
-        ("control plane (first)", control_plane, _sls(cp_ip, False, ADDONS, register=True)),
-        ("worker", worker, _sls(cp_ip, True, [], register=False)),
-        ("control plane (joining)", second_cp, _sls(cp_ip, False, ADDONS, register=False)),
+        (
+            "control plane (first)",
+            control_plane,
+            converge_sls(cp_ip, TOKEN, False, ADDONS, register_token=True),
+        ),
+        ("worker", worker, converge_sls(cp_ip, TOKEN, True)),
+        ("control plane (joining)", second_cp, converge_sls(cp_ip, TOKEN, False, ADDONS)),
     ]
     rows = []
     for role, node, sls in runs:

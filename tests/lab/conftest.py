@@ -7,6 +7,7 @@ go down before it starts its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -153,25 +154,31 @@ def assert_nothing_left(before: dict, after: dict) -> None:
     assert not left, f"the lab left these behind: {left}"
 
 
-@pytest.fixture(scope="module")
-def salt_lab(tmp_path_factory):
-    """A lab with Salt (salt, bastion, one control plane, two workers), for one module."""
+@contextlib.contextmanager
+def lab_up(tmp_path_factory, **up_kwargs):
+    """A lab brought up with ``up_kwargs`` for the duration of the block, then torn down
+    (also on failure); it dies with the test process if that is killed. Skips the test
+    with the reason when this machine cannot run a lab."""
     problem = requirements_problem()
     if problem:
         pytest.skip(problem)
     lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(workers=2, control_planes=1, lock_wait=LOCK_WAIT)
-    yield lab
-    lab.down()
+    lab.up(lock_wait=LOCK_WAIT, **up_kwargs)
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def salt_lab(tmp_path_factory):
+    """A lab with Salt (salt, bastion, one control plane, two workers), for one module."""
+    with lab_up(tmp_path_factory, workers=2, control_planes=1) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
 def net_lab(tmp_path_factory):
     """A lab without Salt daemons (hosts and network only), for one module."""
-    problem = requirements_problem()
-    if problem:
-        pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(workers=2, control_planes=2, lock_wait=LOCK_WAIT, salt=False)
-    yield lab
-    lab.down()
+    with lab_up(tmp_path_factory, workers=2, control_planes=2, salt=False) as lab:
+        yield lab

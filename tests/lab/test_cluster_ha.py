@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubesalt.lab import Lab
-from kubesalt.lab import requirements_problem
-from tests.lab.conftest import LOCK_WAIT
+from tests.lab.conftest import lab_up
 from tests.lab.test_cluster_rollout import DOMAIN
 from tests.lab.test_cluster_rollout import cluster_nodes
 from tests.lab.test_cluster_rollout import orchestrate
@@ -17,16 +15,9 @@ MASTER = f"k8s-master.{DOMAIN}"
 
 @pytest.fixture(scope="module")
 def ha_cluster(tmp_path_factory):
-    problem = requirements_problem()
-    if problem:
-        pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(workers=1, control_planes=3, lock_wait=LOCK_WAIT)
-    try:
+    with lab_up(tmp_path_factory, workers=1, control_planes=3) as lab:
         salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
         yield lab, orchestrate(lab)
-    finally:
-        lab.down()
 
 
 @pytest.mark.lab

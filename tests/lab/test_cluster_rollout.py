@@ -16,10 +16,8 @@ import types
 import pytest
 import yaml
 
-from kubesalt.lab import Lab
-from kubesalt.lab import requirements_problem
 from kubesalt.lab import saltconf
-from tests.lab.conftest import LOCK_WAIT
+from tests.lab.conftest import lab_up
 from tests.lab.test_network import _peer_seen_by_outside
 
 DOMAIN = "lab.kubesalt.test"
@@ -138,12 +136,7 @@ def cluster_nodes(lab, attempts=5):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    problem = requirements_problem()
-    if problem:
-        pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(workers=2, control_planes=1, lock_wait=LOCK_WAIT)
-    try:
+    with lab_up(tmp_path_factory, workers=2, control_planes=1) as lab:
         salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
         before = checksums(lab)
         dry_run = highstate(lab, "test=True")
@@ -152,8 +145,6 @@ def cluster(tmp_path_factory):
         yield types.SimpleNamespace(
             lab=lab, before=before, after=after, dry_run=dry_run, first=first
         )
-    finally:
-        lab.down()
 
 
 @pytest.mark.lab

@@ -11,10 +11,8 @@ import json
 
 import pytest
 
-from kubesalt.lab import Lab
-from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import salt_bin_dir
-from tests.lab.conftest import LOCK_WAIT
+from tests.lab.conftest import lab_up
 
 HOSTS = ("salt", "bastion", "k8s-master", "k8s-worker-0")
 IDS = {f"{host}.lab.kubesalt.test" for host in HOSTS}
@@ -26,13 +24,8 @@ MASTER_OPTS = (
 
 @pytest.fixture(scope="module")
 def booted_lab(tmp_path_factory):
-    problem = requirements_problem()
-    if problem:
-        pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(workers=1, control_planes=1, lock_wait=LOCK_WAIT, boot="cloud-init")
-    yield lab
-    lab.down()
+    with lab_up(tmp_path_factory, workers=1, control_planes=1, boot="cloud-init") as lab:
+        yield lab
 
 
 @pytest.mark.lab

@@ -17,10 +17,8 @@ import types
 
 import pytest
 
-from kubesalt.lab import Lab
-from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import MAAS_PG_DIR
-from tests.lab.conftest import LOCK_WAIT
+from tests.lab.conftest import lab_up
 from tests.lab.test_cluster_rollout import orchestrate
 from tests.lab.test_cluster_rollout import salt_json
 
@@ -123,12 +121,7 @@ def still_running(recorded: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def maas_lab(tmp_path_factory):
-    problem = requirements_problem()
-    if problem:
-        pytest.skip(problem)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(workers=0, control_planes=1, maas=True, lock_wait=LOCK_WAIT)
-    try:
+    with lab_up(tmp_path_factory, workers=0, control_planes=1, maas=True) as lab:
         salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
         cluster = orchestrate(lab)
         assert all(step["result"] for step in cluster.steps.values()), cluster.steps
@@ -137,8 +130,6 @@ def maas_lab(tmp_path_factory):
         first = orch_maas(lab)
         second = orch_maas(lab)
         yield types.SimpleNamespace(lab=lab, first=first, second=second)
-    finally:
-        lab.down()
 
 
 def test_inventory_has_the_maas_roles(maas_lab):

@@ -17,6 +17,7 @@ fails. Give each test its own addresses (the agents listen on ADDRESS:25000).
 from __future__ import annotations
 
 import contextlib
+import textwrap
 
 import pytest
 
@@ -57,3 +58,43 @@ def microk8s_sim_module(tmp_path_factory):
     """Module-scoped factory of SimNodes; daemons stopped after the module's tests."""
     with sim_nodes(tmp_path_factory.mktemp("microk8s-sim")) as make:
         yield make
+
+
+def converge_sls(
+    join_address: str, token: str, worker: bool, addons=(), register_token: bool = False
+) -> str:
+    """The SLS a node applies to converge: installed, running, joined through
+    ``join_address``, ``addons`` enabled; with ``register_token`` the node also registers
+    ``token`` (a bootstrap control plane)."""
+    text = textwrap.dedent(
+        f"""\
+        mk8s-installed:
+          microk8s.installed:
+            - name: microk8s
+            - channel: 1.32/stable
+        mk8s-running:
+          microk8s.running:
+            - name: microk8s
+            - require:
+              - microk8s: mk8s-installed
+        mk8s-joined:
+          microk8s.cluster_joined:
+            - name: {join_address}
+            - token: {token}
+            - worker: {worker}
+            - require:
+              - microk8s: mk8s-running
+        """
+    )
+    for name in addons:
+        text += (
+            f"mk8s-addon-{name}:\n  microk8s.addon_enabled:\n    - name: {name}\n"
+            "    - require:\n      - microk8s: mk8s-running\n"
+        )
+    if register_token:
+        text += (
+            "mk8s-token:\n  microk8s.token_registered:\n    - name: cluster\n"
+            f"    - token: {token}\n    - ttl: 3600\n"
+            "    - require:\n      - microk8s: mk8s-running\n"
+        )
+    return text

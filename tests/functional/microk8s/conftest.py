@@ -7,35 +7,15 @@ so one test can drive a control plane and a worker side by side. Addresses: 127.
 
 import pytest
 
-from kubesalt.sim.microk8s import SimNode
 from tests.functional.microk8s.simminion import loaders_for
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
+from tests.support.microk8s_sim import microk8s_sim_module  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(scope="module")
 def minion_config_overrides(tmp_path_factory):
     # An empty pillar: these tests exercise the modules, not the project's pillar tree.
     return {"pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]}}
-
-
-@pytest.fixture(scope="module")
-def module_sim(tmp_path_factory):
-    """Like ``microk8s_sim`` but the hosts live for the whole test module (an install costs
-    about a second): for tests whose changes to the host do not matter to each other."""
-    nodes = []
-
-    def make(address, install=None):
-        node = SimNode(tmp_path_factory.mktemp(f"host-{address}"), address)
-        nodes.append(node)
-        if install:
-            node.install(install)
-        return node
-
-    try:
-        yield make
-    finally:
-        for node in nodes:
-            node.stop_daemons()
 
 
 @pytest.fixture

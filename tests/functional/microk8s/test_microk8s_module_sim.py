@@ -12,9 +12,9 @@ TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 @pytest.fixture(scope="module")
-def node(module_sim):
+def node(microk8s_sim_module):
     # One host for the module: each test leaves it running, with its default addons.
-    return module_sim(free_address(), install="1.32/stable")
+    return microk8s_sim_module(free_address(), install="1.32/stable")
 
 
 @pytest.fixture

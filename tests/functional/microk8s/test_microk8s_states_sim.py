@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from tests.functional.microk8s.simminion import free_address
+from tests.support.microk8s_sim import converge_sls
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # Hosts take random free 127.0.2.x addresses (see free_address); this one is only named.
@@ -50,9 +51,9 @@ def control_plane(microk8s_sim, minion_of):
 
 
 @pytest.fixture(scope="module")
-def shared_node(module_sim):
+def shared_node(microk8s_sim_module):
     # One control plane for the tests whose changes do not meet: each leaves it running.
-    return module_sim(free_address(), install="1.32/stable")
+    return microk8s_sim_module(free_address(), install="1.32/stable")
 
 
 @pytest.fixture
@@ -191,37 +192,6 @@ def test_extra_san_present(shared_cp):
     assert states.extra_san_present("not a san").result is False
 
 
-def _cluster_sls(address, worker, addons):
-    addon_states = "".join(
-        f"mk8s-addon-{name}:\n  microk8s.addon_enabled:\n    - name: {name}\n"
-        "    - require:\n      - microk8s: mk8s-running\n"
-        for name in addons
-    )
-    return (
-        textwrap.dedent(
-            f"""\
-        mk8s-installed:
-          microk8s.installed:
-            - name: microk8s
-            - channel: 1.32/stable
-        mk8s-running:
-          microk8s.running:
-            - name: microk8s
-            - require:
-              - microk8s: mk8s-installed
-        mk8s-joined:
-          microk8s.cluster_joined:
-            - name: {address}
-            - token: {TOKEN}
-            - worker: {worker}
-            - require:
-              - microk8s: mk8s-running
-        """
-        )
-        + addon_states
-    )
-
-
 def _apply(minion, sls, **kwargs):
     result = minion.modules.state.template_str(sls, **kwargs).raw
     assert isinstance(result, dict), result
@@ -279,7 +249,7 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
     assert "worker" in wrong_role.comment
 
     # Second control plane, through a whole state run (first run: changes; second: none).
-    sls = _cluster_sls(cp_ip, False, ADDONS)
+    sls = converge_sls(cp_ip, TOKEN, False, ADDONS)
     first = _apply(cp2, sls)
     assert not _failed(first), _failed(first)
     assert "mk8s-joined" in _changed(first)
@@ -297,7 +267,7 @@ def test_cluster_forms_and_converges(control_plane, microk8s_sim, minion_of, cap
     assert len(calls) <= 2, calls
     assert {tuple(c["argv"][:2]) for c in calls} == {("snap", "list"), ("microk8s", "status")}
 
-    worker_sls = _cluster_sls(f"{nobody},{cp_ip}", True, [])
+    worker_sls = converge_sls(f"{nobody},{cp_ip}", TOKEN, True)
     worker_node.clear_invocations()
     worker_run = _apply(worker, worker_sls)
     assert not _failed(worker_run), _failed(worker_run)
