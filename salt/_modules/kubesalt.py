@@ -174,8 +174,11 @@ def membership(config=None):
     Returns ``{"pending": [minion ids], "stale": [node names]}``: ``pending`` are the
     inventory's MicroK8s nodes (after the bootstrap one) not in the cluster yet, whose join
     tokens must be registered; ``stale`` are Kubernetes nodes no longer in the inventory, to
-    remove. While MicroK8s is not installed or not running, every node is pending and none
-    is stale.
+    remove. Nodes are matched by their InternalIP against the inventory's addresses (each
+    node's ``private_ip`` and the address it published in the mine), never by name: a
+    host's name need not be its minion id's first label. This node is never stale, and
+    when no node of the cluster matches the inventory at all, none is. While MicroK8s is
+    not installed or not running, every node is pending and none is stale.
 
     config
         The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
@@ -186,14 +189,30 @@ def membership(config=None):
 
         salt 'k8s-master*' kubesalt.membership
     """
-    microk8s = _config(config).get("microk8s") or {}
+    config = _config(config)
+    microk8s = config.get("microk8s") or {}
     control_planes = list(microk8s.get("control_planes") or [])
     expected = control_planes[1:] + list(microk8s.get("workers") or [])
     current = None
     if "microk8s.nodes" in __salt__:
         try:
             if __salt__["microk8s.is_running"]():
-                current = [node.get("name") for node in __salt__["microk8s.nodes"]()]
+                current = __salt__["microk8s.nodes"]()
         except CommandExecutionError as err:
             log.debug("No node list from MicroK8s, every node counts as pending: %s", err)
-    return _cluster.membership(control_planes[:1] + expected, expected, current)
+    inventory = {}
+    if current is not None:
+        nodes = config.get("nodes") or {}
+        ids = control_planes[:1] + expected
+        published = _mine(PRIVATE_IP_MINE, ids)
+        private_cidr = (config.get("networks") or {}).get("private_cidr")
+        inventory = _cluster.inventory_addresses(ids, nodes, published, private_cidr)
+    local = {
+        "names": sorted({__grains__.get("host"), __grains__.get("nodename")} - {None, ""}),
+        "addresses": (
+            __salt__["microk8s.node_addresses"]()
+            if "microk8s.node_addresses" in __salt__
+            else list(__grains__.get("ipv4") or [])
+        ),
+    }
+    return _cluster.membership(inventory, expected, current, local)

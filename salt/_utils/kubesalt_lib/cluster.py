@@ -45,6 +45,22 @@ def host_entries(nodes, published, private_cidr=None):
     return entries
 
 
+def inventory_addresses(minion_ids, nodes, published, private_cidr=None):
+    """Return ``{minion id: [addresses]}``: the inventory's ``private_ip`` and the address
+    the node published in the mine (inside the private network), either may be missing."""
+    found = {}
+    for minion_id in minion_ids:
+        addresses = []
+        for address in (
+            _first_address_in(published.get(minion_id), private_cidr),
+            (nodes.get(minion_id) or {}).get("private_ip"),
+        ):
+            if address and str(address) not in addresses:
+                addresses.append(str(address))
+        found[minion_id] = addresses
+    return found
+
+
 def addon_plan(addons):
     """Split the pillar's ``{name: bool | {enabled, args}}`` into what to enable and disable."""
     enabled, disabled = [], []
@@ -96,16 +112,55 @@ def node_names(minion_ids):
     return sorted({minion_id.partition(".")[0] for minion_id in minion_ids})
 
 
-def membership(inventory_ids, expected_joiners, current_names):
+def membership(inventory, expected_joiners, current, local):
     """Return ``{"pending": [ids], "stale": [names]}`` (see ``kubesalt.membership``).
 
-    ``current_names`` is None when the cluster cannot be read (not installed, not running).
+    ``inventory`` maps every MicroK8s minion id of the inventory to its known addresses (the
+    inventory's ``private_ip`` and what it published in the mine); ``current`` is the
+    cluster's ``[{"name", "address"}]`` (address: the node's InternalIP), None when the
+    cluster cannot be read; ``local`` is ``{"names": [...], "addresses": [...]}`` of this
+    node.
+
+    Nodes are matched by InternalIP, never by name: MicroK8s names a node after its host
+    name, which need not be the minion id's first label (MAAS-deployed or pre-existing
+    hosts). A node is stale only when its address is known and belongs to no inventory
+    node; this node itself is never stale; when no node of the cluster matches the
+    inventory at all (wrong addresses, wrong network), nothing is.
     """
-    if current_names is None:
+    if current is None:
         return {"pending": list(expected_joiners), "stale": []}
-    present = {name for name in current_names if name}
-    wanted = set(node_names(inventory_ids))
+    nodes = [node for node in current if isinstance(node, dict) and node.get("name")]
+    present = {node.get("address") for node in nodes if node.get("address")}
+    present_names = {node["name"] for node in nodes}
+    wanted = {address for addresses in inventory.values() for address in addresses or ()}
+    local_names = set(local.get("names") or ())
+    local_addresses = set(local.get("addresses") or ())
+
+    # An inventory node with no address known yet (not published, none in the inventory)
+    # is matched by name: that node is not stale either.
+    by_name = {
+        minion_id.partition(".")[0]
+        for minion_id, addresses in inventory.items()
+        if not addresses and minion_id.partition(".")[0] in present_names
+    }
+
+    def joined(minion_id):
+        addresses = set(inventory.get(minion_id) or ())
+        if addresses:
+            return bool(addresses & present)
+        return minion_id.partition(".")[0] in by_name
+
+    stale = []
+    if present & wanted:
+        stale = sorted(
+            node["name"]
+            for node in nodes
+            if node.get("address")
+            and node["address"] not in wanted
+            and node["address"] not in local_addresses
+            and node["name"] not in local_names | by_name
+        )
     return {
-        "pending": [i for i in expected_joiners if i.partition(".")[0] not in present],
-        "stale": sorted(present - wanted),
+        "pending": [minion_id for minion_id in expected_joiners if not joined(minion_id)],
+        "stale": stale,
     }

@@ -171,12 +171,20 @@ def test_join_plan(minion_id, published, expected):
     )
 
 
-def test_membership():
-    inventory = ["cp-0.lab", "cp-1.lab", "w-0.lab", "w-1.lab"]
-    joiners = inventory[1:]
-    assert cluster.node_names(inventory) == ["cp-0", "cp-1", "w-0", "w-1"]
-    assert cluster.membership(inventory, joiners, None) == {"pending": joiners, "stale": []}
-    assert cluster.membership(inventory, joiners, ["cp-0", "w-0", "w-9", None]) == {
-        "pending": ["cp-1.lab", "w-1.lab"],
-        "stale": ["w-9"],
+@pytest.mark.parametrize("case", load_cases(__file__, "membership"))
+def test_membership(case):
+    found = cluster.membership(case["inventory"], case["joiners"], case["current"], case["local"])
+    assert found == {"pending": case["pending"], "stale": case["stale"]}
+
+
+def test_inventory_addresses_take_the_mine_and_the_inventory():
+    nodes = {"a.lab": {"private_ip": "10.1.0.1"}, "b.lab": {}, "c.lab": {"private_ip": "10.1.0.3"}}
+    published = {"a.lab": ["10.0.0.9", "10.1.0.11"], "b.lab": ["10.1.0.2"]}
+    assert cluster.inventory_addresses(
+        ["a.lab", "b.lab", "c.lab", "d.lab"], nodes, published, "10.1.0.0/16"
+    ) == {
+        "a.lab": ["10.1.0.11", "10.1.0.1"],
+        "b.lab": ["10.1.0.2"],
+        "c.lab": ["10.1.0.3"],
+        "d.lab": [],
     }
