@@ -24,6 +24,7 @@ from http.server import ThreadingHTTPServer
 
 import yaml
 
+from kubesalt.sim.maas import apidoc
 from kubesalt.sim.maas import catalog
 from kubesalt.sim.maas import rpc
 from kubesalt.sim.maas.host import Host
@@ -646,11 +647,11 @@ class Region:
             t=list(types),
         )
 
-    def node(self, system_id, types) -> dict:
+    def node(self, system_id, types, kind="RackController") -> dict:
         for row in self.nodes(types):
             if row["system_id"] == system_id:
                 return row
-        raise ApiError(404, "No RackController matches the given query.")
+        raise ApiError(404, f"No {kind} matches the given query.")
 
     def rack_alive(self, row: dict) -> bool:
         if row["node_type"] not in (2, 4):
@@ -786,6 +787,16 @@ def _is_bootloader(name: str) -> bool:
     return name.split("/", maxsplit=1)[0] in {n.split("/")[0] for n, _ in catalog.BOOTLOADERS}
 
 
+def _user_dict(row: dict) -> dict:
+    return {
+        "username": row["username"],
+        "email": row["email"],
+        "is_superuser": row["is_superuser"],
+        "is_local": True,
+        "resource_uri": f"{API}users/{row['username']}/",
+    }
+
+
 def _one(params: dict, key: str):
     values = params.get(key)
     return values[0] if values else None
@@ -808,6 +819,8 @@ def parse_body(content_type: str, body: bytes) -> dict:
         params: dict[str, list] = {}
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
+            if not name:  # as Django's MultiPartParser: a part without a field name is skipped
+                continue
             payload = part.get_payload(decode=True) or b""
             params.setdefault(name, []).append(payload.decode("utf-8", errors="replace"))
         return params
@@ -815,101 +828,35 @@ def parse_body(content_type: str, body: bytes) -> dict:
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
-ROUTES = [
-    (re.compile(r"^version/$"), "version"),
-    (re.compile(r"^describe/$"), "describe"),
-    (re.compile(r"^users/$"), "users"),
-    (re.compile(r"^account/$"), "account"),
-    (re.compile(r"^maas/$"), "maas"),
-    (re.compile(r"^boot-sources/$"), "sources"),
-    (re.compile(r"^boot-sources/(?P<source>[^/]+)/$"), "source"),
-    (re.compile(r"^boot-sources/(?P<source>[^/]+)/selections/$"), "selections"),
-    (re.compile(r"^boot-sources/(?P<source>[^/]+)/selections/(?P<sel>[^/]+)/$"), "selection"),
-    (re.compile(r"^boot-resources/$"), "resources"),
-    (re.compile(r"^boot-resources/(?P<res>[^/]+)/$"), "resource"),
-    (re.compile(r"^rackcontrollers/$"), "racks"),
-    (re.compile(r"^rackcontrollers/(?P<sid>[^/]+)/$"), "rack"),
-    (re.compile(r"^regioncontrollers/$"), "regions"),
-]
-ANONYMOUS = {"version", "describe"}
-ADMIN_RESOURCES = {"sources", "source", "selections", "selection"}
-# (handler, method, op) -> admin only?
-OPERATIONS = {
-    ("users", "GET", "whoami"): False,
-    ("account", "POST", "create_authorisation_token"): False,
-    ("account", "GET", "list_authorisation_tokens"): False,
-    ("account", "POST", "delete_authorisation_token"): False,
-    ("maas", "GET", "get_config"): False,
-    ("maas", "POST", "set_config"): True,
-    ("sources", "GET", None): True,
-    ("sources", "POST", None): True,
-    ("source", "GET", None): True,
-    ("source", "PUT", None): True,
-    ("source", "DELETE", None): True,
-    ("selections", "GET", None): True,
-    ("selections", "POST", None): True,
-    ("selection", "GET", None): True,
-    ("selection", "PUT", None): True,
-    ("selection", "DELETE", None): True,
-    ("resources", "GET", None): False,
-    ("resources", "POST", "import"): True,
-    ("resources", "POST", "stop_import"): True,
-    ("resources", "GET", "is_importing"): False,
-    ("resource", "GET", None): False,
-    ("resource", "DELETE", None): True,
-    ("racks", "GET", None): False,
-    ("racks", "POST", "import_boot_images"): True,
-    ("rack", "GET", None): False,
-    ("rack", "DELETE", None): True,
-    ("rack", "POST", "import_boot_images"): True,
-    ("rack", "GET", "list_boot_images"): True,
-    ("regions", "GET", None): False,
-    ("version", "GET", None): False,
-    ("describe", "GET", None): False,
+# MAAS's handler (as named in api_description.json) -> the method of Handler serving it.
+DISPATCH = {
+    "VersionHandler": "h_version",
+    "UsersHandler": "h_users",
+    "AccountHandler": "h_account",
+    "MaasHandler": "h_maas",
+    "BootSourcesHandler": "h_sources",
+    "BootSourceHandler": "h_source",
+    "BootSourceSelectionsHandler": "h_selections",
+    "BootSourceSelectionHandler": "h_selection",
+    "BootResourcesHandler": "h_resources",
+    "BootResourceHandler": "h_resource",
+    "RackControllersHandler": "h_racks",
+    "RackControllerHandler": "h_rack",
+    "RegionControllersHandler": "h_regions",
+    "RegionControllerHandler": "h_region",
 }
-
-
-def describe_doc(base_url: str) -> dict:
-    handlers = {}
-    for (name, method, op), _admin in OPERATIONS.items():
-        handlers.setdefault(name, []).append(
-            {
-                "name": op
-                or {"GET": "read", "POST": "create", "PUT": "update", "DELETE": "delete"}[method],
-                "method": method,
-                "op": op,
-                "restful": op is None,
-                "doc": f"{op or method}\n\n:param name: see the MAAS API documentation.",
-            }
-        )
-    resources = []
-    for pattern, name in ROUTES:
-        path = API + pattern.pattern.strip("^$").replace("(?P<", "{").replace(">[^/]+)", "}")
-        handler = {
-            "name": f"{name.title()}Handler",
-            "doc": name,
-            "path": path,
-            "params": re.findall(r"\{(\w+)\}", path),
-            "uri": base_url + path,
-            "actions": handlers.get(name, []),
-        }
-        anon = name in ANONYMOUS
-        resources.append(
-            {
-                "name": handler["name"],
-                "anon": handler if anon else None,
-                "auth": None if anon else handler,
-            }
-        )
-    doc = {"doc": "MAAS API", "resources": resources}
-    doc["handlers"] = [r["anon"] or r["auth"] for r in resources]
-    doc["hash"] = hashlib.sha1(
-        json.dumps(doc, sort_keys=True).encode(), usedforsecurity=False
-    ).hexdigest()
-    return doc
-
-
-API_HASH = describe_doc("")["hash"]
+# Actions MAAS reserves for admins (``@admin_method`` or an admin check in the handler);
+# handlers served by an AdminRestrictedResource (boot sources, selections) are all admin.
+ADMIN_ACTIONS = {
+    ("MaasHandler", "POST", "set_config"),
+    ("BootResourcesHandler", "POST", "import"),
+    ("BootResourcesHandler", "POST", "stop_import"),
+    ("BootResourceHandler", "DELETE", None),
+    ("RackControllersHandler", "POST", "import_boot_images"),
+    ("RackControllerHandler", "DELETE", None),
+    ("RackControllerHandler", "POST", "import_boot_images"),
+    ("RackControllerHandler", "GET", "list_boot_images"),
+}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -979,10 +926,11 @@ class Handler(BaseHTTPRequestHandler):
                 params.setdefault(key, []).extend(values)
             params.pop("op", None)
             rest = parts.path[len(API) :]
+            if rest == "describe/" and method == "GET":  # a plain view in MAAS, anonymous
+                base = f"http://{self.headers.get('Host', '')}"
+                return self._send(200, apidoc.document(base), "application/json")
             status, body, content_type = self._api(method, op, rest, params)
-            headers = {"X-MAAS-API-Hash": API_HASH}
-            if rest == "describe/":
-                content_type = "application/json"
+            headers = {"X-MAAS-API-Hash": apidoc.api_hash()}
             return self._send(status, body, content_type, headers)
         except ApiError as err:
             return self._send(err.status, err.body, None, err.headers)
@@ -1009,27 +957,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method, op, rest, params):
         region = self.region
-        for pattern, route in ROUTES:
-            match = pattern.match(rest)
-            if match:
-                name = route
-                break
-        else:
+        found = next(((p.match(rest), name) for p, name in apidoc.routes() if p.match(rest)), None)
+        if found is None:
             raise ApiError(404, "Not Found")
-        if name not in ANONYMOUS and region.take_503():
+        match, name = found
+        anonymous = name in apidoc.anonymous()
+        if not anonymous and region.take_503():
             raise ApiError(503, "Service Unavailable: the region is starting up, retry later.")
         user = region.authenticate(self.headers, params)
         for key in [k for k in params if k.startswith("oauth_")]:
             params.pop(key)
-        if name not in ANONYMOUS and user is None:  # piston authenticates before dispatch
+        if not anonymous and user is None:  # piston authenticates before dispatch
             raise ApiError(401, "Forbidden", {"WWW-Authenticate": 'OAuth realm="OAuth"'})
-        if (name, method, op) not in OPERATIONS:
+        if (name, method, op) not in apidoc.actions():
             raise bad_request(f"Unrecognised signature: method={method} op={op}")
-        if name in ADMIN_RESOURCES and not user["is_superuser"]:
+        if name in apidoc.admin_only() and not user["is_superuser"]:
             raise ApiError(403, "User is not allowed access to this API.")
-        if OPERATIONS[(name, method, op)] and not user["is_superuser"]:
+        if (name, method, op) in ADMIN_ACTIONS and not user["is_superuser"]:
             raise ApiError(403, "This method is reserved for admin users.")
-        result = getattr(self, f"h_{name}")(method, op, params, user, **match.groupdict())
+        result = getattr(self, DISPATCH[name])(method, op, params, user, **match.groupdict())
         return result if len(result) == 3 else (*result, None)
 
     # -- handlers -------------------------------------------------------------------------------
@@ -1052,29 +998,40 @@ class Handler(BaseHTTPRequestHandler):
             "subversion": subversion,
         }
 
-    def h_describe(self, method, op, params, user):
-        return 200, describe_doc(f"http://{self.headers.get('Host', '')}")
-
     def h_users(self, method, op, params, user):
-        return 200, {
-            "username": user["username"],
-            "email": user["email"],
-            "is_superuser": user["is_superuser"],
-            "is_local": True,
-            "resource_uri": f"{API}users/{user['username']}/",
-        }
+        store = self.region.store
+        if op == "whoami":
+            return 200, _user_dict(store.user(user["username"]))
+        return 200, [_user_dict(u) for u in store.rows("SELECT * FROM maas_user ORDER BY id")]
 
     def h_account(self, method, op, params, user):
         store = self.region.store
         if op == "create_authorisation_token":
             token = store.create_token(user["user_id"], _one(params, "name") or "MAAS consumer")
-            return 200, token
+            return 200, {k: token[k] for k in ("token_key", "token_secret", "consumer_key", "name")}
         if op == "list_authorisation_tokens":
             return 200, [
-                {"name": t["name"], "token": t["token_key"]} for t in store.tokens(user["user_id"])
+                {
+                    "name": t["name"],
+                    "token": f"{t['consumer_key']}:{t['token_key']}:{t['token_secret']}",
+                }
+                for t in store.tokens(user["user_id"])
             ]
-        if not store.delete_token(user["user_id"], _one(params, "token_key") or ""):
-            raise ApiError(404, "No matching token found.")
+        if op == "update_token_name":
+            token, name = _one(params, "token"), _one(params, "name")
+            for field, value in (("token", token), ("name", name)):
+                if not value:
+                    raise bad_request(f"No provided {field}!")
+            fields = token.split(":")
+            key = fields[1] if len(fields) == 3 else token
+            if not store.rename_token(user["user_id"], key, name):
+                raise ApiError(404, "No Token matches the given query.")
+            return 202, "Accepted"
+        token_key = _one(params, "token_key")
+        if not token_key:
+            raise bad_request("No provided token_key!")
+        if not store.delete_token(user["user_id"], token_key):
+            raise ApiError(404, "No Token matches the given query.")
         return 204, ""
 
     def h_maas(self, method, op, params, user):
@@ -1100,7 +1057,8 @@ class Handler(BaseHTTPRequestHandler):
             ]
         return 201, region.source_dict(region.create_source(params))
 
-    def h_source(self, method, op, params, user, *, source):
+    def h_source(self, method, op, params, user, *, id):
+        source = id
         region = self.region
         if method == "GET":
             return 200, region.source_dict(region.source(source))
@@ -1109,7 +1067,8 @@ class Handler(BaseHTTPRequestHandler):
         region.store.run("DELETE FROM maas_bootsource WHERE id = :i", i=region.source(source)["id"])
         return 204, ""
 
-    def h_selections(self, method, op, params, user, *, source):
+    def h_selections(self, method, op, params, user, *, boot_source_id):
+        source = boot_source_id
         region = self.region
         if method == "GET":
             row = region.source(source)
@@ -1120,7 +1079,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, [region.selection_dict(r) for r in rows]
         return 200, region.selection_dict(region.save_selection(source, params))
 
-    def h_selection(self, method, op, params, user, *, source, sel):
+    def h_selection(self, method, op, params, user, *, boot_source_id, id):
+        source, sel = boot_source_id, id
         region = self.region
         if method == "GET":
             return 200, region.selection_dict(region.selection(source, sel))
@@ -1155,7 +1115,8 @@ class Handler(BaseHTTPRequestHandler):
         )
         return 200, [region.resource_dict(r) for r in rows]
 
-    def h_resource(self, method, op, params, user, *, res):
+    def h_resource(self, method, op, params, user, *, id):
+        res = id
         region = self.region
         rows = region.store.rows("SELECT * FROM maas_bootresource WHERE id = :i", i=_int(res))
         if not rows:
@@ -1178,7 +1139,8 @@ class Handler(BaseHTTPRequestHandler):
             rows = [r for r in rows if r["hostname"] == hostname]
         return 200, [region.controller_dict(r) for r in rows]
 
-    def h_rack(self, method, op, params, user, *, sid):
+    def h_rack(self, method, op, params, user, *, system_id):
+        sid = system_id
         region = self.region
         row = region.node(sid, (2, 4))
         if method == "DELETE":
@@ -1202,6 +1164,10 @@ class Handler(BaseHTTPRequestHandler):
         return 200, [
             self.region.controller_dict(r, "regioncontrollers") for r in self.region.nodes((3, 4))
         ]
+
+    def h_region(self, method, op, params, user, *, system_id):
+        row = self.region.node(system_id, (3, 4), "RegionController")
+        return 200, self.region.controller_dict(row, "regioncontrollers")
 
 
 def serve(root: str) -> None:

@@ -219,6 +219,16 @@ class Store:
             )
         )
 
+    def rename_token(self, user_id: int, token_key: str, name: str) -> bool:
+        return bool(
+            self.run(
+                "UPDATE maas_token SET name = :n WHERE user_id = :u AND token_key = :k RETURNING 1",
+                n=name,
+                u=user_id,
+                k=token_key,
+            )
+        )
+
     # -- config -------------------------------------------------------------------------------
     def config(self) -> dict:
         return {r["name"]: json.loads(r["value"]) for r in self.rows("SELECT * FROM maas_config")}

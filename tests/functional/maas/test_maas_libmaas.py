@@ -1,0 +1,141 @@
+"""Canonical's python-libmaas, unchanged, against the simulated MAAS 3.4 region.
+
+python-libmaas binds to the region's ``describe/`` document by MAAS's handler names
+(``BootResourcesHandler`` -> ``client.boot_resources``), so these tests fail if the simulator
+publishes anything but MAAS's own names, URIs, parameters and actions.
+"""
+
+import subprocess
+import time
+
+import pytest
+from maas.client import connect
+from maas.client import login
+from maas.client.bones import CallError
+from maas.client.enum import NodeType
+
+MAAS_VERSION = "3.4"
+ADMIN_PASSWORD = "libmaas-Adm1n-pw"
+EMAIL = ["--email", "admin@example.com"]
+pytestmark = pytest.mark.timeout(180)
+
+
+def _run(argv, stdin=None):
+    proc = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def region(maas_env):
+    """An initialised region with an admin and one registered rack."""
+    cli = maas_env.cli()
+    init = ["init", "region", f"--maas-url={maas_env.maas_url}"]
+    _run([cli, *init, f"--database-uri={maas_env.database_uri}"])
+    _run([cli, "createadmin", "--username=admin", f"--password={ADMIN_PASSWORD}", *EMAIL])
+    rack_cli = maas_env.rack_cli(0)
+    _run([rack_cli, "install-shared-secret"], stdin=maas_env.region.read_secret() + "\n")
+    _run([rack_cli, "register", "--url", maas_env.maas_url])
+    return maas_env
+
+
+@pytest.fixture(scope="module")
+def client(region):
+    return login(region.maas_url, username="admin", password=ADMIN_PASSWORD)
+
+
+def test_login_version_and_whoami(client, region):
+    version = client.version.get()
+    assert version.version == "3.4.6"
+    assert "authenticate-api" in version.capabilities
+    me = client.users.whoami()
+    assert me.username == "admin" and me.is_admin is True
+    assert [u.username for u in client.users.list()] == ["admin"]
+
+
+def _session(client):
+    """python-libmaas's low-level ("bones") session behind the facade."""
+    return client._origin.session
+
+
+def test_describe_uses_maas_handler_names(client):
+    description = _session(client).description
+    names = {r["name"] for r in description["resources"]}
+    assert {"RackControllerHandler", "BootResourcesHandler", "AccountHandler"} <= names
+    rack = next(r for r in description["resources"] if r["name"] == "RackControllerHandler")
+    assert rack["auth"]["params"] == ["system_id"]
+    assert rack["auth"]["uri"].endswith("/MAAS/api/2.0/rackcontrollers/{system_id}/")
+
+
+def test_account_tokens_and_connect_with_a_new_key(client, region):
+    credentials = client.account.create_credentials()
+    apikey = str(credentials)
+    account = _session(client).Account
+    assert apikey in [t["token"] for t in account.list_authorisation_tokens()]
+    other = connect(region.maas_url, apikey=apikey)
+    assert other.users.whoami().username == "admin"
+    named = account.create_authorisation_token(name="libmaas-test")
+    assert named["name"] == "libmaas-test" and len(named["token_secret"]) == 32
+    client.account.delete_credentials(credentials)
+    with pytest.raises(CallError) as err:
+        client.account.delete_credentials(credentials)
+    assert err.value.status == 404
+
+
+def test_config_through_typed_helpers(client):
+    client.maas.set_upstream_dns(["8.8.8.8", "1.1.1.1"])
+    assert client.maas.get_upstream_dns() == ["8.8.8.8", "1.1.1.1"]
+    client.maas.set_dnssec_validation(client.maas.DNSSEC.NO)
+    assert client.maas.get_dnssec_validation() == client.maas.DNSSEC.NO
+    client.maas.set_config("enable_analytics", False)
+    assert client.maas.get_config("enable_analytics") is False
+    with pytest.raises(CallError) as err:
+        client.maas.set_config("no_such_setting", "x")
+    assert err.value.status == 400
+
+
+def test_boot_sources_and_selections(client):
+    sources = client.boot_sources.list()
+    assert [s.id for s in sources] == [1] or sources == []
+    source = client.boot_sources.create(
+        "http://images.example/ephemeral-v3/stable/", keyring_filename="/tmp/keyring.gpg"
+    )
+    assert source.url == "http://images.example/ephemeral-v3/stable/"
+    origin = client._origin  # selections have no facade; the object layer has them
+    selection = origin.BootSourceSelections.create(
+        source, "ubuntu", "noble", arches=["amd64"], subarches=["*"], labels=["*"]
+    )
+    assert (selection.os, selection.release, selection.arches) == ("ubuntu", "noble", ["amd64"])
+    assert [s.release for s in origin.BootSourceSelections.read(source)] == ["noble"]
+    again = origin.BootSourceSelection.read(source, selection.id)
+    assert again.release == "noble"
+    selection.delete()
+    source.delete()
+    assert source.id not in [s.id for s in client.boot_sources.list()]
+
+
+def test_import_and_resources(client):
+    client.boot_resources.start_import()
+    start = time.monotonic()
+    while time.monotonic() - start < 60:
+        resources = client.boot_resources.list()
+        synced = [r for r in resources if r.type == "Synced" and "/" in r.name]
+        if synced and not _session(client).BootResources.is_importing():
+            break
+        time.sleep(0.5)
+    assert synced, "no image imported within 60 s"
+    one = client.boot_resources.get(synced[0].id)
+    assert one.sets and all(s.complete for s in one.sets.values())
+    client.boot_resources.stop_import()
+
+
+def test_controllers(client, region):
+    racks = client.rack_controllers.list()
+    assert [r.hostname for r in racks] == ["rack1"]
+    rack = client.rack_controllers.get(racks[0].system_id)
+    assert rack.node_type == NodeType.RACK_CONTROLLER
+    regions = client.region_controllers.list()
+    assert [r.hostname for r in regions] == ["region1"]
+    assert client.region_controllers.get(regions[0].system_id).hostname == "region1"

@@ -1,0 +1,69 @@
+"""The MAAS simulator's API description: MAAS's names, and in step with what it serves."""
+
+import importlib.util
+
+from kubesalt.sim.maas import apidoc
+from kubesalt.sim.maas import regiond
+from tests.support.paths import REPO_ROOT
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "maas_api_description", REPO_ROOT / "tools" / "maas_api_description.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_described_handler_is_served_and_nothing_else():
+    described = {r["name"] for r in apidoc.description()["resources"]}
+    assert described == set(regiond.DISPATCH)
+    for name, method in regiond.DISPATCH.items():
+        assert callable(getattr(regiond.Handler, method)), name
+
+
+def test_generated_file_matches_the_generator_table():
+    simulated = _generator().SIMULATED
+    served = {}
+    for name, method, op in apidoc.actions():
+        served.setdefault(name, set()).add((method, op))
+    assert served == {name: set(actions) for name, actions in simulated.items()}
+    assert regiond.ADMIN_ACTIONS <= set(apidoc.actions())
+
+
+def test_maas_names_uris_and_params():
+    doc = apidoc.document("http://10.0.0.1:5240")
+    by_name = {r["name"]: r for r in doc["resources"]}
+    rack = by_name["RackControllerHandler"]["auth"]
+    assert rack["path"] == "/MAAS/api/2.0/rackcontrollers/{system_id}/"
+    assert rack["uri"] == "http://10.0.0.1:5240/MAAS/api/2.0/rackcontrollers/{system_id}/"
+    assert rack["params"] == ["system_id"]
+    token = next(
+        a
+        for a in by_name["AccountHandler"]["auth"]["actions"]
+        if a["op"] == "create_authorisation_token"
+    )
+    assert (token["method"], token["name"], token["restful"]) == (
+        "POST",
+        "create_authorisation_token",
+        False,
+    )
+    assert ":param name: Optional." in token["doc"]
+    selection = by_name["BootSourceSelectionHandler"]["auth"]
+    assert selection["params"] == ["boot_source_id", "id"]
+    version = by_name["VersionHandler"]
+    assert version["anon"] is not None and version["auth"] is None
+    assert doc["handlers"] and doc["hash"] == apidoc.api_hash()
+    assert apidoc.maas_version() == "3.4.8"
+
+
+def test_routes_resolve_most_specific_first():
+    def route(path):
+        return next(name for pattern, name in apidoc.routes() if pattern.match(path))
+
+    assert route("boot-sources/1/selections/2/") == "BootSourceSelectionHandler"
+    assert route("boot-sources/1/selections/") == "BootSourceSelectionsHandler"
+    assert route("boot-sources/1/") == "BootSourceHandler"
+    assert route("rackcontrollers/abc123/") == "RackControllerHandler"
+    assert route("version/") == "VersionHandler"
