@@ -1,46 +1,140 @@
-{#-
-  Rendered on the master for the requesting minion (opts['id']).
+#!py
+"""
+Rendered on the master for the requesting minion (``__opts__["id"]``): Python, because it
+creates the join secret when it is missing, atomically, as the user the master runs as.
 
-  - mine_functions: what each node publishes. Only non-secrets (private addresses, the
-    control planes' join address and agent certificate fingerprint), and only cluster
-    members may read them back (allow_tgt on the inventory's minion ids, never grains).
-  - join tokens: HMAC-SHA256 of the node's minion id keyed with a secret file only the
-    master holds (created by the salt_master state, mode 0600). A node's pillar carries
-    its own token; the bootstrap control plane's carries every node's, to register them.
--#}
-{%- set raw_inventory %}{% include '_from_terraform.sls' ignore missing %}{% endset %}
-{%- set inventory = ((raw_inventory | load_yaml) or {}).get('kubesalt', {}) %}
-{%- set nodes = inventory.get('nodes', {}) %}
-{%- set private_cidr = inventory.get('networks', {}).get('private_cidr') %}
-{%- set control_planes = inventory.get('microk8s', {}).get('control_planes', []) %}
-{%- set workers = inventory.get('microk8s', {}).get('workers', []) %}
-{%- set microk8s_nodes = control_planes + workers %}
-{%- set minion_id = opts['id'] %}
-{%- set secret_file = opts.get('kubesalt_join_secret_file', '/etc/salt/kubesalt/join.secret') %}
-{%- set secret = (salt['file.read'](secret_file) | trim) if salt['file.file_exists'](secret_file) else '' %}
-{%- if minion_id in nodes and private_cidr %}
-mine_functions:
-  kubesalt_private_ip:
-    - mine_function: network.ip_addrs
-    - cidr: {{ private_cidr }}
-    - allow_tgt: {{ nodes | list | sort | json }}
-    - allow_tgt_type: list
-{%- if minion_id in control_planes %}
-  microk8s_join_info:
-    - mine_function: microk8s.join_info
-    - address: {{ nodes[minion_id].get('private_ip') }}
-    - allow_tgt: {{ microk8s_nodes | json }}
-    - allow_tgt_type: list
-{%- endif %}
-{%- endif %}
-{%- if secret and minion_id in microk8s_nodes %}
-kubesalt:
-  microk8s:
-    join_token: {{ salt['hashutil.hmac_compute'](minion_id, secret)[:32] | json }}
-{%- if minion_id == control_planes[0] %}
-    join_tokens:
-{%- for node_id in microk8s_nodes[1:] %}
-      {{ node_id }}: {{ salt['hashutil.hmac_compute'](node_id, secret)[:32] | json }}
-{%- endfor %}
-{%- endif %}
-{%- endif %}
+- ``mine_functions``: what each node publishes. Only non-secrets (private addresses, the
+  control planes' join address and agent certificate fingerprint), and only cluster members
+  may read them back (``allow_tgt`` on the inventory's minion ids, never grains).
+- join tokens: the first 32 hex characters of HMAC-SHA256(minion id, secret), the secret
+  being a file only the master holds: ``kubesalt_join_secret_file`` in the master config,
+  default ``<pki_dir>/kubesalt/join.secret`` (the master's own key directory, which the
+  packages give to the user the master runs as). The first pillar compilation creates it
+  (0600 in a 0700 directory, owned by the master's user), so tokens exist on the very first
+  highstate, whether or not the salt_master state has run. A node's pillar carries its own
+  token; the bootstrap control plane's carries every other node's, to register them.
+
+Nothing here may depend on the minion's own data: a minion controls its grains.
+"""
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+INVENTORY_SLS = "_from_terraform.sls"
+
+
+def _inventory(saltenv):
+    """The ``kubesalt`` mapping of the inventory file, from the first pillar root holding it
+    (the order in which Salt itself would find it)."""
+    for root in (__opts__.get("pillar_roots") or {}).get(saltenv) or []:
+        path = os.path.join(root, INVENTORY_SLS)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+        except FileNotFoundError:
+            continue
+        except (OSError, yaml.YAMLError) as err:
+            log.error("kubesalt: cannot read the inventory %s: %s", path, err)
+            return {}
+        inventory = data.get("kubesalt") if isinstance(data, dict) else None
+        return inventory if isinstance(inventory, dict) else {}
+    return {}
+
+
+def secret_path(opts):
+    """Where the join secret lives (see the module docstring)."""
+    configured = opts.get("kubesalt_join_secret_file")
+    if configured:
+        return configured
+    return os.path.join(opts.get("pki_dir") or "/etc/salt/pki/master", "kubesalt", "join.secret")
+
+
+def read_or_create_secret(path):
+    """Return the join secret in ``path``, created first if missing.
+
+    Several master workers may compile pillars at once: the secret is written to a private
+    temporary file and hard-linked into place, which fails if another worker got there
+    first; then everybody reads the one that won. Returns None (logged) when the secret
+    cannot be read or created: nodes then get no token, and their states say so.
+    """
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                try:
+                    os.link(tmp, path)
+                    log.warning("kubesalt: created the join secret %s", path)
+                except FileExistsError:
+                    pass
+            finally:
+                os.unlink(tmp)
+        with open(path, encoding="ascii") as handle:
+            secret = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as err:
+        log.error(
+            "kubesalt: cannot read or create the join secret %s (%s): no node gets a join "
+            "token. It must be readable by the user salt-master runs as (mode 0600); fix its "
+            "owner or set kubesalt_join_secret_file in the master config",
+            path,
+            getattr(err, "strerror", None) or err,
+        )
+        return None
+    if not secret:
+        log.error("kubesalt: the join secret %s is empty: no node gets a join token", path)
+        return None
+    return secret
+
+
+def join_token(minion_id, secret):
+    return hmac.new(secret.encode(), minion_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def run():
+    minion_id = __opts__["id"]
+    inventory = _inventory(saltenv)
+    nodes = inventory.get("nodes") or {}
+    private_cidr = (inventory.get("networks") or {}).get("private_cidr")
+    microk8s = inventory.get("microk8s") or {}
+    control_planes = list(microk8s.get("control_planes") or [])
+    microk8s_nodes = control_planes + list(microk8s.get("workers") or [])
+    pillar = {}
+    if isinstance(nodes, dict) and minion_id in nodes and private_cidr:
+        mine = {
+            "kubesalt_private_ip": [
+                {"mine_function": "network.ip_addrs"},
+                {"cidr": private_cidr},
+                {"allow_tgt": sorted(nodes)},
+                {"allow_tgt_type": "list"},
+            ]
+        }
+        if minion_id in control_planes:
+            mine["microk8s_join_info"] = [
+                {"mine_function": "microk8s.join_info"},
+                {"address": (nodes[minion_id] or {}).get("private_ip")},
+                {"allow_tgt": microk8s_nodes},
+                {"allow_tgt_type": "list"},
+            ]
+        pillar["mine_functions"] = mine
+    if minion_id in microk8s_nodes:
+        secret = read_or_create_secret(secret_path(__opts__))
+        if secret:
+            tokens = {"join_token": join_token(minion_id, secret)}
+            if minion_id == control_planes[0]:
+                tokens["join_tokens"] = {
+                    node_id: join_token(node_id, secret) for node_id in microk8s_nodes[1:]
+                }
+            pillar["kubesalt"] = {"microk8s": tokens}
+    return pillar

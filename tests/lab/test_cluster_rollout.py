@@ -295,9 +295,14 @@ def test_mine_join_data_readable_by_cluster_members_only(cluster):
 def test_no_join_token_in_job_returns_or_logs(cluster):
     lab = cluster.lab
     # Computed here from the master's secret: asking Salt for them would put them in a job.
-    secret = lab.exec("salt", ["cat", "/etc/salt/kubesalt/join.secret"], check=True).stdout
-    mode = lab.exec("salt", ["stat", "-c", "%a", "/etc/salt/kubesalt/join.secret"]).stdout
-    assert mode.strip() == "600"
+    secret_file = "/etc/salt/pki/master/kubesalt/join.secret"
+    secret = lab.exec("salt", ["cat", secret_file], check=True).stdout
+    # Created by the master itself (pillar/cluster.sls): 0600, owned by the user the master
+    # runs as, i.e. the owner of its pki directory.
+    modes = lab.exec(
+        "salt", ["stat", "-c", "%a %U", secret_file, "/etc/salt/pki/master"], check=True
+    ).stdout.split("\n")
+    assert modes[0].split() == ["600", modes[1].split()[1]]
     tokens = [
         hmac.new(secret.strip().encode(), node.encode(), hashlib.sha256).hexdigest()[:32]
         for node in [MASTER, *WORKERS]

@@ -23,8 +23,8 @@ microk8s-joined-cluster:
   test.fail_without_changes:
     - comment: >-
         pillar kubesalt:microk8s:join_token is missing for {{ grains['id'] }}: it must be
-        listed in kubesalt:microk8s:control_planes or workers, and the salt master needs its
-        join secret (state salt_master)
+        listed in kubesalt:microk8s:control_planes or workers, and the salt master must be
+        able to read or create its join secret (its log says why it could not)
 {%- else %}
 
 microk8s-joined-cluster:

@@ -24,8 +24,8 @@ microk8s-master-token-{{ node_id }}:
   test.fail_without_changes:
     - comment: >-
         pillar kubesalt:microk8s:join_tokens has no token for {{ node_id }}: the salt master
-        derives them from its join secret (state salt_master); apply it, then
-        saltutil.refresh_pillar on this node
+        derives them from its join secret and could not read or create it (its log says
+        why: "cannot read or create the join secret"); fix that, then re-run
 {%- endif %}
 {%- endfor %}
 {%- for node in membership.stale %}

@@ -4,10 +4,12 @@ Precedence of the layers, missing layers, ids without a dot, ids with glob chara
 must not read another host's pillar, and the derived data (join tokens, mine functions).
 """
 
+import concurrent.futures
 import copy
 import hashlib
 import hmac
 import json
+import os
 import shutil
 
 import pytest
@@ -60,7 +62,7 @@ def compile_pillar(minion_opts, tmp_path):
     def compile_(root, minion_id, secret=True):
         opts = copy.deepcopy(minion_opts)
         opts["pillar_roots"] = {"base": [str(root)]}
-        opts["kubesalt_join_secret_file"] = str(secret_file if secret else tmp_path / "absent")
+        opts["kubesalt_join_secret_file"] = str(secret_file if secret is True else secret)
         opts["id"] = minion_id
         pillar = salt.pillar.get_pillar(opts, {"id": minion_id}, minion_id, saltenv="base")
         return pillar.compile_pillar()
@@ -170,11 +172,47 @@ def test_no_token_outside_the_cluster(pillar_root, compile_pillar, minion_id):
     assert JOIN_SECRET not in json.dumps(pillar)
 
 
-def test_no_token_without_the_master_secret(pillar_root, compile_pillar):
-    pillar = compile_pillar(pillar_root, MASTER, secret=False)
+def test_secret_created_on_first_compile_then_kept(pillar_root, compile_pillar, tmp_path):
+    """No salt_master state has run: the first compilation creates the secret (0600 in a
+    0700 directory, owned by the user compiling, i.e. the master's), later ones read it."""
+    secret_file = tmp_path / "fresh" / "kubesalt" / "join.secret"
+    first = compile_pillar(pillar_root, MASTER, secret=secret_file)
+    assert "_errors" not in first
+    secret = secret_file.read_text(encoding="ascii").strip()
+    assert len(secret) == 64
+    assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(secret_file.parent.stat().st_mode & 0o777) == "0o700"
+    assert secret_file.stat().st_uid == os.geteuid()
+    tokens = first["kubesalt"]["microk8s"]["join_tokens"]
+    assert (
+        tokens[WORKER]
+        == hmac.new(secret.encode(), WORKER.encode(), hashlib.sha256).hexdigest()[:32]
+    )
+    again = compile_pillar(pillar_root, WORKER, secret=secret_file)
+    assert again["kubesalt"]["microk8s"]["join_token"] == tokens[WORKER]
+    assert secret_file.read_text(encoding="ascii").strip() == secret
+    assert secret not in json.dumps(first) + json.dumps(again)
+    assert [p.name for p in secret_file.parent.iterdir()] == ["join.secret"]
+
+
+def test_concurrent_first_compiles_agree_on_one_secret(pillar_root, compile_pillar, tmp_path):
+    secret_file = tmp_path / "race" / "join.secret"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        pillars = list(
+            pool.map(lambda _: compile_pillar(pillar_root, WORKER, secret=secret_file), range(8))
+        )
+    assert len({p["kubesalt"]["microk8s"]["join_token"] for p in pillars}) == 1
+    assert [p.name for p in secret_file.parent.iterdir()] == ["join.secret"]
+
+
+def test_no_token_when_the_secret_cannot_be_read(pillar_root, compile_pillar, tmp_path, caplog):
+    unreadable = tmp_path / "not-a-file"
+    unreadable.mkdir()
+    pillar = compile_pillar(pillar_root, MASTER, secret=unreadable)
     assert "_errors" not in pillar
     assert "join_token" not in pillar["kubesalt"]["microk8s"]
     assert "mine_functions" in pillar
+    assert f"cannot read or create the join secret {unreadable}" in caplog.text
 
 
 def as_dict(items):
