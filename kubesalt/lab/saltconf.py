@@ -152,6 +152,9 @@ def master_config(master: Host) -> str:
         "open_mode": False,
         "file_roots": {"base": [STATES_DIR, SALT_DIR]},
         "pillar_roots": {"base": [LAB_PILLAR_DIR, PILLAR_DIR]},
+        # The project's runners (orch.upgrade plans with microk8s_upgrade), as Terraform's
+        # master configuration has them.
+        "runner_dirs": [f"{SALT_DIR}/_runners"],
         # The work tree changes under a running lab: list new files at once.
         "fileserver_list_cache_time": 0,
         # A small master: the lab has a handful of minions on a shared machine. Each worker

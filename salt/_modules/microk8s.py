@@ -50,6 +50,7 @@ import microk8s_lib.redact as _redact
 import microk8s_lib.snap as _snap
 import microk8s_lib.status as _status
 import microk8s_lib.tokens as _tokens
+import microk8s_lib.upgrade as _upgrade
 import microk8s_lib.validate as _validate
 
 log = logging.getLogger(__name__)
@@ -786,6 +787,184 @@ def nodes():
         raise CommandExecutionError(str(err)) from None
     __context__[_NODES_KEY] = result
     return result
+
+
+def _kubectl_node(verb: str, node, *flags, timeout=DEFAULT_TIMEOUT):
+    try:
+        node = _validate.node(node)
+    except ValueError as err:
+        raise _invalid(err) from None
+    _reject_worker(f"microk8s kubectl {verb}")
+    _drop_cache()
+    return node, _microk8s("kubectl", verb, node, *flags, timeout=timeout)
+
+
+def cordon(node):
+    """
+    Mark Kubernetes node ``node`` unschedulable (``microk8s kubectl cordon``). Returns True
+    when it changed, False when it was already cordoned. Runs on a control plane.
+
+    node
+        The Kubernetes node name (``microk8s.nodes`` lists them).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.cordon k8s-worker-0
+    """
+    node, run = _kubectl_node("cordon", node)
+    if run["retcode"] != 0:
+        raise _fail(f"microk8s kubectl cordon {node}", run)
+    return "already cordoned" not in run["stdout"]
+
+
+def uncordon(node):
+    """
+    Mark Kubernetes node ``node`` schedulable again (``microk8s kubectl uncordon``).
+    Returns True when it changed, False when it was not cordoned. Runs on a control plane.
+
+    node
+        The Kubernetes node name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.uncordon k8s-worker-0
+    """
+    node, run = _kubectl_node("uncordon", node)
+    if run["retcode"] != 0:
+        raise _fail(f"microk8s kubectl uncordon {node}", run)
+    return "already uncordoned" not in run["stdout"]
+
+
+def drain(node, timeout=300, force=False):
+    """
+    Cordon Kubernetes node ``node`` and evict its pods (``microk8s kubectl drain NODE
+    --ignore-daemonsets --delete-emptydir-data --timeout=Ns``), respecting every
+    PodDisruptionBudget: kubectl retries a refused eviction every 5 s until ``timeout``.
+    Returns ``{"node", "evicted": [pod names]}``. Runs on a control plane.
+
+    node
+        The Kubernetes node name.
+    timeout
+        Seconds to wait for the evictions (default 300). On expiry the drain fails and
+        the node stays cordoned.
+    force
+        Also delete pods no controller would recreate (kubectl ``--force``). Default False.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.drain k8s-worker-0 timeout=600
+    """
+    try:
+        seconds = int(timeout)
+        if seconds < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise SaltInvocationError(
+            f"timeout: a positive number of seconds, not {timeout!r}"
+        ) from None
+    flags = ["--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={seconds}s"]
+    if force:
+        flags.append("--force")
+    node, run = _kubectl_node("drain", node, *flags, timeout=seconds + 60)
+    if run["retcode"] != 0:
+        advice = (
+            "A PodDisruptionBudget forbids evicting a pod (kubectl get pdb -A shows "
+            "ALLOWED DISRUPTIONS 0): scale that workload up or relax its budget, then rerun"
+            if "disruption budget" in _output(run)
+            else "Pods no controller recreates need force=True (they are lost)"
+            if "declare no controller" in _output(run)
+            else ""
+        )
+        raise _fail(f"microk8s kubectl drain {node}", run, advice)
+    evicted = [
+        line[len("pod/") : -len(" evicted")]
+        for line in run["stdout"].splitlines()
+        if line.startswith("pod/") and line.endswith(" evicted")
+    ]
+    return {"node": node, "evicted": evicted}
+
+
+def wait_node(node, version=None, voters=None, timeout=600, interval=5):
+    """
+    Wait until Kubernetes node ``node`` is Ready (and, with ``version``, runs that version;
+    with ``voters``, until the dqlite datastore has that many voters again). Runs on a
+    control plane. Returns ``{"node", "version", "voters", "waited"}``; raises when the
+    node is not back within ``timeout`` seconds, saying what it looks like.
+
+    node
+        The Kubernetes node name.
+    version
+        A Kubernetes version (``v1.33.4``) or a snap channel (``1.33/stable``: any version
+        of that minor).
+    voters
+        The number of dqlite voters to wait for (3 with three or more control planes).
+    timeout
+        Seconds (default 600).
+    interval
+        Seconds between looks (default 5).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.wait_node k8s-worker-0 version=1.33/stable
+    """
+    try:
+        node = _validate.node(node)
+        deadline, pause = float(timeout), max(0.2, float(interval))
+    except (TypeError, ValueError) as err:
+        raise SaltInvocationError(f"wait_node: {err}") from None
+    started = time.monotonic()
+    seen = "not listed"
+    while True:
+        _drop_cache()
+        try:
+            found = next((n for n in nodes() if n["name"] == node), None)
+        except CommandExecutionError as err:
+            found, seen = None, str(err)
+        if found:
+            seen = f"{'Ready' if found['ready'] else 'NotReady'}, {found['version'] or '?'}"
+        good = bool(found and found["ready"])
+        if good and version:
+            wanted = str(version)
+            good = (
+                found["version"] == wanted
+                if wanted.startswith("v")
+                else _upgrade.version_matches(found["version"], wanted)
+            )
+        voter_count = None
+        if good and voters:
+            try:
+                members = status().get("high_availability", {}).get("nodes") or []
+                voter_count = sum(1 for m in members if m.get("role") == "voter")
+            except CommandExecutionError as err:
+                seen, voter_count = str(err), 0
+            good = voter_count >= int(voters)
+            if not good:
+                seen += f", {voter_count} of {voters} dqlite voters"
+        waited = round(time.monotonic() - started, 1)
+        if good:
+            return {
+                "node": node,
+                "version": found["version"],
+                "voters": voter_count,
+                "waited": waited,
+            }
+        if waited >= deadline:
+            raise CommandExecutionError(
+                f"node {node} is not back after {int(deadline)} s (now: {seen}; wanted: Ready"
+                + (f" at {version}" if version else "")
+                + (f" with {voters} dqlite voters" if voters else "")
+                + "). Look at it: snap services microk8s, journalctl -u "
+                "snap.microk8s.daemon-kubelite; fix it, then rerun the orchestration"
+            )
+        time.sleep(pause)
 
 
 def _token_files():

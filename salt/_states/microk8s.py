@@ -42,6 +42,7 @@ from salt.exceptions import SaltInvocationError
 
 import microk8s_lib.constants as _const
 import microk8s_lib.tokens as _tokens
+import microk8s_lib.upgrade as _upgrade
 import microk8s_lib.validate as _validate
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,12 @@ def _same_channel(current: str, wanted: str) -> bool:
 
 def installed(name, channel="1.32/stable"):
     """
-    The MicroK8s snap is installed and tracks ``channel`` (installs it, or refreshes it to
-    another channel).
+    The MicroK8s snap is installed (from ``channel`` when it is not installed yet).
+
+    A node that tracks another channel is left as it is, with a comment: moving a cluster to
+    another channel is a rolling upgrade, one node at a time with drains
+    (``salt-run state.orchestrate orch.upgrade``, which applies ``microk8s.upgraded`` to each
+    node in turn), never every node at once from a highstate.
 
     name
         Only ``microk8s`` (the snap's name).
@@ -142,20 +147,76 @@ def installed(name, channel="1.32/stable"):
             ret["comment"] = f"MicroK8s {current['version']} is installed from {channel}"
             return ret
         if current:
-            ret["changes"] = {"channel": {"old": current["channel"], "new": channel}}
-            verb, function = "refreshed", "microk8s.refresh"
-        else:
-            ret["changes"] = {"installed": {"old": None, "new": channel}}
-            verb, function = "installed", "microk8s.install"
+            ret["comment"] = (
+                f"MicroK8s {current['version']} is installed from {current['channel']}; left "
+                f"there: {channel} is reached by a rolling upgrade "
+                "(salt-run state.orchestrate orch.upgrade), not by this state"
+            )
+            return ret
+        ret["changes"] = {"installed": {"old": None, "new": channel}}
         if _test():
             ret["result"] = None
-            ret["comment"] = f"MicroK8s would have been {verb} from {channel}"
+            ret["comment"] = f"MicroK8s would have been installed from {channel}"
             return ret
-        after = __salt__[function](channel)
+        after = __salt__["microk8s.install"](channel)
         if not after or not _same_channel(after["channel"], channel):
             ret["changes"] = {}
-            return _error(ret, f"MicroK8s was {verb} but snap list shows {after or 'nothing'}")
-        ret["comment"] = f"MicroK8s {after['version']} {verb} from {channel}"
+            return _error(ret, f"MicroK8s was installed but snap list shows {after or 'nothing'}")
+        ret["comment"] = f"MicroK8s {after['version']} installed from {channel}"
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["changes"] = {}
+        return _error(ret, str(err))
+    return ret
+
+
+def upgraded(name, channel):
+    """
+    This node's MicroK8s snap tracks ``channel``: ``snap refresh microk8s --channel=...`` when
+    it tracks the previous minor (or another risk of the same one). Refuses a downgrade, a
+    skipped minor and a change of confinement, before touching anything. One node's step of a
+    rolling upgrade: ``orch.upgrade`` drains the node before and waits for it, then
+    uncordons it, after (see docs/operations.md).
+
+    name
+        Only ``microk8s`` (the snap's name).
+    channel
+        Snap channel, e.g. ``1.33/stable``.
+    """
+    ret = _ret(name)
+    try:
+        if name != "microk8s":
+            raise SaltInvocationError(f"name: the snap is called 'microk8s', not {name!r}")
+        try:
+            _validate.channel(channel)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+        current = __salt__["microk8s.installed"]()
+        if not current:
+            return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot upgrade it")
+        try:
+            kind = _upgrade.step(current["channel"], channel)
+        except ValueError as err:
+            return _error(ret, f"refusing to refresh MicroK8s: {err}")
+        if kind == "none":
+            ret["comment"] = f"MicroK8s {current['version']} already tracks {channel}"
+            return ret
+        ret["changes"] = {"channel": {"old": current["channel"], "new": channel}}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = (
+                f"MicroK8s {current['version']} would have been refreshed from "
+                f"{current['channel']} to {channel}"
+            )
+            return ret
+        after = __salt__["microk8s.refresh"](channel)
+        if not after or not _same_channel(after["channel"], channel):
+            ret["changes"] = {}
+            return _error(ret, f"MicroK8s was refreshed but snap list shows {after or 'nothing'}")
+        ret["changes"]["version"] = {"old": current["version"], "new": after["version"]}
+        ret["comment"] = (
+            f"MicroK8s refreshed from {current['channel']} ({current['version']}) to "
+            f"{channel} ({after['version']})"
+        )
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
         return _error(ret, str(err))

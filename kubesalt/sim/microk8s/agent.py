@@ -259,6 +259,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "cluster_id": state.get("cluster_id"),
                     "stopped": self.host.is_stopped(),
                     "ready": self.host.is_ready(),
+                    "version": (self.host.snap_meta() or {}).get("version", ""),
                 },
             )
         elif self.path == f"{API}/sim/state":

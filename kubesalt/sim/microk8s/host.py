@@ -30,6 +30,9 @@ KNOB_DEFAULTS = {
     "agent_unreachable": False,  # the cluster agent refuses connections
     "stopped": False,  # the node is stopped (as after `microk8s stop`)
     "ready_seconds": 0.0,  # the node reports not-ready this long after (re)start or join
+    "refresh_seconds": 0.0,  # how long `snap refresh` takes (services down meanwhile)
+    "fail_refreshes": 0,  # the next K refreshes fail (snapd's download error), nothing changes
+    "lost_after_refresh": False,  # after a refresh the services never come back
 }
 
 
@@ -204,6 +207,16 @@ class Host:
             write_file(self.knob_file, json.dumps(values, indent=1, sort_keys=True) + "\n")
         return values
 
+    def take_refresh_failure(self) -> bool:
+        """Consume one ``fail_refreshes`` count; True when this refresh must fail."""
+        with self.exclusive("knobs"):
+            values = self.knobs()
+            if values["fail_refreshes"] <= 0:
+                return False
+            values["fail_refreshes"] -= 1
+            write_file(self.knob_file, json.dumps(values, indent=1, sort_keys=True) + "\n")
+            return True
+
     def take_join_failure(self) -> bool:
         """Consume one ``fail_joins`` count; True when this join must fail."""
         with self.exclusive("knobs"):
@@ -293,7 +306,7 @@ class Host:
 
     def is_ready(self) -> bool:
         """What ``status`` calls ready: services up and the ready delay elapsed."""
-        if self.is_stopped():
+        if self.is_stopped() or (self.snap_meta() or {}).get("lost"):
             return False
         delay = float(self.knobs()["ready_seconds"])
         return time.time() >= self.ready_since() + delay

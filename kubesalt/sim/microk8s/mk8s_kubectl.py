@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import mk8s_kubectl_objects as k8s_objects
+from kubesalt.sim.microk8s import mk8s_kubectl_workloads as workloads
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.mk8s_common import cluster_ready
 from kubesalt.sim.microk8s.mk8s_common import err
@@ -45,12 +46,18 @@ def _age(epoch: float) -> str:
     return f"{hours // 24}d"
 
 
-def node_conditions(host: Host, state: dict) -> dict:
-    """name -> "True" | "False" | "Unknown": each node's agent probed with a short timeout."""
+def node_conditions(host: Host, state: dict, versions: dict | None = None) -> dict:
+    """name -> "True" | "False" | "Unknown": each node's agent probed with a short timeout.
+
+    VERSIONS, when given, receives name -> the version each answering node's kubelet runs
+    (a kubelet posts its own version with its status; an unreachable node keeps the last).
+    """
     results = {}
+    versions = {} if versions is None else versions
 
     def judge(record):
         if record["name"] == host.hostname:
+            versions[record["name"]] = (host.snap_meta() or {}).get("version", "")
             return "True" if cluster_ready(host) else "False"
         answer = agent.probe(host, record["address"])
         if (
@@ -59,6 +66,8 @@ def node_conditions(host: Host, state: dict) -> dict:
             or answer.get("cluster_id") != state.get("cluster_id")
         ):
             return "Unknown"
+        if answer.get("version"):
+            versions[record["name"]] = answer["version"]
         return "True" if answer.get("ready") else "False"
 
     nodes = state.get("nodes", [])
@@ -82,6 +91,18 @@ def node_object(record: dict, condition: str) -> dict:
         "Unknown": ("NodeStatusUnknown", "Kubelet stopped posting node status."),
     }[condition]
     now = _timestamp(time.time())
+    spec = {}
+    if record.get("unschedulable"):
+        spec = {
+            "taints": [
+                {
+                    "effect": "NoSchedule",
+                    "key": "node.kubernetes.io/unschedulable",
+                    "timeAdded": now,
+                }
+            ],
+            "unschedulable": True,
+        }
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -101,7 +122,7 @@ def node_object(record: dict, condition: str) -> dict:
             "resourceVersion": str(int(record.get("created", 0)) % 100000),
             "uid": hashlib.md5(record["name"].encode()).hexdigest(),  # noqa: S324 - an id
         },
-        "spec": {},
+        "spec": spec,
         "status": {
             "addresses": [
                 {"address": record["address"], "type": "InternalIP"},
@@ -142,8 +163,11 @@ def cmd_kubectl(host: Host, args: list) -> int:
         host, f"{catalog.WORKER_PREFIX} Please use the microk8s kubectl on the master.", code=0
     )
     stopped_guard(host)
+    if args and args[0] in workloads.MAINTENANCE_VERBS:
+        return workloads.maintenance(host, args[0], args[1:])
     output = None
     namespace = None
+    all_namespaces = False
     files = []
     words = []
     iterator = iter(args)
@@ -162,6 +186,8 @@ def cmd_kubectl(host: Host, args: list) -> int:
             files.append(next(iterator, ""))
         elif arg.startswith("--filename="):
             files.append(arg.split("=", 1)[1])
+        elif arg in ("-A", "--all-namespaces"):
+            all_namespaces = True
         else:
             words.append(arg)
     if words[:2] == ["get", "--raw"]:
@@ -202,6 +228,8 @@ def cmd_kubectl(host: Host, args: list) -> int:
             ),
         )
         return 0
+    if words[0] == "get" and workloads.handles(resource):
+        return workloads.get(host, resource, words[2:], namespace, all_namespaces, output)
     if k8s_objects.handles(resource):
         if words[0] == "delete":
             return k8s_objects.cmd_delete(host, resource, words[2:], namespace)
@@ -233,7 +261,9 @@ def cmd_kubectl(host: Host, args: list) -> int:
                 return 1
             selected.append(record)
         records = selected
-    conditions = node_conditions(host, {**state, "nodes": records})
+    versions = {}
+    conditions = node_conditions(host, {**state, "nodes": records}, versions)
+    records = [{**r, "version": versions.get(r["name"], r.get("version", ""))} for r in records]
     objects = [node_object(r, conditions[r["name"]]) for r in records]
     if output == "json":
         if names and len(names) == 1:
@@ -265,7 +295,8 @@ def cmd_kubectl(host: Host, args: list) -> int:
     for record, obj in zip(records, objects, strict=False):
         row = [
             record["name"],
-            "Ready" if conditions[record["name"]] == "True" else "NotReady",
+            ("Ready" if conditions[record["name"]] == "True" else "NotReady")
+            + (",SchedulingDisabled" if record.get("unschedulable") else ""),
             "<none>",
             _age(record.get("created", time.time())),
             record.get("version", ""),

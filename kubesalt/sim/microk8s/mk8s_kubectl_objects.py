@@ -21,6 +21,7 @@ import uuid
 import yaml
 
 from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s import mk8s_kubectl_workloads
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.mk8s_common import err
 from kubesalt.sim.microk8s.mk8s_common import out
@@ -260,6 +261,8 @@ def _apply_one(host: Host, document, namespace: str | None) -> int:
     kind, version = document.get("kind"), document.get("apiVersion", "")
     metadata = document.get("metadata") or {}
     name = metadata.get("name")
+    if kind in ("Pod", "PodDisruptionBudget") and name:
+        return mk8s_kubectl_workloads.apply(host, document, namespace)
     if kind not in ("Secret", "Namespace"):
         # A real cluster knows many more kinds: say so rather than pretend it does not.
         err(f'kubectl apply of kind "{kind}" is not simulated by kubesalt.')

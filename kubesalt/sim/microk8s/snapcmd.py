@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import textwrap
+import time
 
 import yaml
 
@@ -341,6 +342,17 @@ def refresh(host: Host, args: list, hostname: str | None) -> int:
     if label == meta["channel"]:
         print('snap "microk8s" has no updates available', file=sys.stderr)
         return 0
+    knobs = host.knobs()
+    if host.take_refresh_failure():
+        time.sleep(float(knobs["refresh_seconds"]))
+        raise SnapChangeError(
+            "cannot perform the following tasks:\n"
+            f'- Download snap "microk8s" ({revision}) from channel "{label}" '
+            "(simulated fault (knob fail_refreshes))"
+        )
+    # snapd stops the services, swaps the revision, runs the hooks and starts them again.
+    agent.stop_agent(host)
+    time.sleep(float(knobs["refresh_seconds"]))
     old_revision = meta["revision"]
     meta.update(
         channel=label,
@@ -359,11 +371,14 @@ def refresh(host: Host, args: list, hostname: str | None) -> int:
         if old_snap.exists() and not new_snap.exists():
             shutil.copytree(old_snap, new_snap, symlinks=True)
         _link_revision(host, revision)
+    meta["lost"] = bool(knobs["lost_after_refresh"])
     write_file(host.snap_meta_file, json.dumps(meta, indent=1) + "\n")
-    _update_node_version(host, version)
-    agent.stop_agent(host)
-    if meta.get("active", True):
+    host.mark_started()
+    if meta.get("active", True) and not meta["lost"]:
         agent.start_agent(host)
+        # Catch up on what changed while this member was down before writing to the state.
+        agent.pull_state(host)
+        _update_node_version(host, version)
     print(f"microk8s ({label}) {version} from Canonical\u2713 refreshed")
     return 0
 
@@ -471,7 +486,14 @@ def start(host: Host, args: list, hostname: str | None) -> int:
     if not host.installed():
         raise SnapError('snap "microk8s" not found')
     host.set_active(True)
+    if not host.knobs()["lost_after_refresh"]:
+        meta = host.snap_meta() or {}
+        meta.pop("lost", None)
+        write_file(host.snap_meta_file, json.dumps(meta, indent=1) + "\n")
     host.mark_started()
+    if (host.snap_meta() or {}).get("lost"):
+        print("Started.")
+        return 0
     agent.start_agent(host)
     agent.pull_state(host)
     print("Started.")

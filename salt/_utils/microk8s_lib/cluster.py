@@ -66,7 +66,9 @@ def _node_roles(labels: dict) -> list[str]:
 
 
 def parse_nodes(text: str) -> list[dict]:
-    """Return ``[{"name", "ready", "roles", "address"}]`` from ``kubectl get nodes -o json``."""
+    """Return ``[{"name", "ready", "roles", "address", "version", "unschedulable"}]`` from
+    ``kubectl get nodes -o json`` (``version``: the kubelet's, e.g. ``v1.32.3``;
+    ``unschedulable``: cordoned)."""
     try:
         data = json.loads(text or "")
     except json.JSONDecodeError as err:
@@ -91,6 +93,8 @@ def parse_nodes(text: str) -> list[dict]:
                 "ready": ready,
                 "roles": _node_roles(metadata.get("labels") or {}),
                 "address": internal[0] if internal else "",
+                "version": (status.get("nodeInfo") or {}).get("kubeletVersion", ""),
+                "unschedulable": bool((item.get("spec") or {}).get("unschedulable")),
             }
         )
     return nodes

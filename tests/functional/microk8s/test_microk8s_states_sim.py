@@ -73,10 +73,33 @@ def test_installed_test_mode_live_and_idempotent(fresh):
     assert applied.changes == predicted.changes
     again = states.installed("microk8s", channel="1.32/stable")
     assert (again.result, again.changes) == (True, {})
-    moved = states.installed("microk8s", channel="1.33/stable", test=True)
-    assert moved.changes == {"channel": {"old": "1.32/stable", "new": "1.33/stable"}}
-    assert states.installed("microk8s", channel="1.33/stable").changes == moved.changes
+    # Another channel is a rolling upgrade's business (orch.upgrade), not installed's.
+    left = states.installed("microk8s", channel="1.33/stable")
+    assert (left.result, left.changes) == (True, {})
+    assert "orch.upgrade" in left.comment
+    assert node.run(["snap", "list", "microk8s"]).stdout.split()[9] == "1.32/stable"
+    # microk8s.upgraded moves one node, one minor at a time, never back.
+    skip = states.upgraded("microk8s", channel="1.34/stable")
+    assert skip.result is False and "skips a minor version" in skip.comment
+    moved = states.upgraded("microk8s", channel="1.33/stable", test=True)
+    assert (moved.result, moved.changes) == (
+        None,
+        {"channel": {"old": "1.32/stable", "new": "1.33/stable"}},
+    )
+    done = states.upgraded("microk8s", channel="1.33/stable")
+    assert done.result is True, done.comment
+    assert done.changes == {
+        "channel": {"old": "1.32/stable", "new": "1.33/stable"},
+        "version": {"old": "v1.32.3", "new": "v1.33.4"},
+    }
+    assert states.upgraded("microk8s", channel="1.33").changes == {}
     assert states.installed("microk8s", channel="1.33").changes == {}
+    back = states.upgraded("microk8s", channel="1.32/stable")
+    assert back.result is False and "downgrade" in back.comment
+    node.set_knobs(fail_refreshes=1)
+    failed = states.upgraded("microk8s", channel="1.34/stable")
+    assert failed.result is False and failed.changes == {}
+    assert 'Download snap "microk8s"' in failed.comment
     bad = states.installed("microk8s", channel="1.33/unstable")
     assert bad.result is False
     assert "channel: risk 'unstable'" in bad.comment

@@ -472,7 +472,14 @@ def test_nodes(cli):
         '"conditions": [{"type": "Ready", "status": "True"}]}}]}',
     )
     assert microk8s.nodes() == [
-        {"name": "cp1", "ready": True, "roles": ["control-plane"], "address": "10.0.0.11"}
+        {
+            "name": "cp1",
+            "ready": True,
+            "roles": ["control-plane"],
+            "address": "10.0.0.11",
+            "version": "",
+            "unschedulable": False,
+        }
     ]
     assert cli.argvs() == [["microk8s", "kubectl", "get", "nodes", "-o", "json"]]
 

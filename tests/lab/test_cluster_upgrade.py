@@ -1,0 +1,162 @@
+"""A rolling MicroK8s upgrade in the lab (one control plane, two workers), as an operator runs
+it: change the channel in the inventory, ``salt-run state.orchestrate orch.upgrade test=True``
+(the plan, nothing changes), then the upgrade, with its failure paths: a refresh that fails
+(the run stops at that node, the next worker is untouched, a rerun resumes), a skipped minor
+and a downgrade (refused before anything changes), a node that never comes back (the wait
+gives up after node_timeout and says so). A PodDisruptionBudget stands throughout.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.lab.conftest import lab_up
+from tests.lab.test_cluster_rollout import DOMAIN
+from tests.lab.test_cluster_rollout import MASTER
+from tests.lab.test_cluster_rollout import WORKERS
+from tests.lab.test_cluster_rollout import cluster_nodes
+from tests.lab.test_cluster_rollout import inventory
+from tests.lab.test_cluster_rollout import orchestrate
+from tests.lab.test_cluster_rollout import salt_json
+from tests.lab.test_cluster_rollout import write_inventory
+
+WORKLOAD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: web-5d4f8c7b9-{suffix}
+  labels: {{app: web}}
+  ownerReferences:
+  - {{apiVersion: apps/v1, kind: ReplicaSet, name: web-5d4f8c7b9, controller: true, uid: u}}
+spec: {{nodeName: {node}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: web}}
+spec:
+  minAvailable: 1
+  selector: {{matchLabels: {{app: web}}}}
+"""
+
+
+def upgrade(lab, *extra):
+    """``salt-run state.orchestrate orch.upgrade``: {step id: step result}."""
+    doc = salt_json(lab, ["salt-run", "--out=json", "state.orchestrate", "orch.upgrade", *extra])
+    (steps,) = doc["data"].values()
+    assert isinstance(steps, dict), steps
+    return {step["__id__"]: step for step in steps.values()}
+
+
+def set_channel(lab, channel, **settings):
+    data = inventory(lab)
+    data["kubesalt"]["microk8s"]["channel"] = channel
+    data["kubesalt"]["microk8s"]["upgrade"] = {"batch_size": 1, **settings}
+    write_inventory(lab, data)
+    salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.refresh_pillar"])
+
+
+def knob(lab, minion, *settings):
+    host = minion.split(".")[0]
+    lab.exec(host, ["kubesalt", "sim", "microk8s", "knob", "--root", "/", *settings], check=True)
+
+
+def channels(lab):
+    doc = salt_json(lab, ["salt", "--out=json", "--static", "k8s-*", "microk8s.installed"])
+    return {minion: found["channel"] for minion, found in doc.items()}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    started = time.monotonic()
+    with lab_up(tmp_path_factory, workers=2, control_planes=1) as lab:
+        salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
+        run = orchestrate(lab)
+        assert all(s["result"] for s in run.steps.values()), run.steps
+        lab.exec(
+            "k8s-master",
+            ["microk8s", "kubectl", "apply", "-f", "-"],
+            input=WORKLOAD.format(suffix="aaaaa", node="k8s-worker-0")
+            + "---\n"
+            + WORKLOAD.format(suffix="bbbbb", node="k8s-worker-1").split("---")[0],
+            check=True,
+        )
+        yield lab
+        print(f"\nlab upgrade module: {time.monotonic() - started:.0f} s")
+
+
+@pytest.mark.lab
+def test_plan_then_a_failed_refresh_then_resume(cluster):
+    lab = cluster
+    set_channel(lab, "1.33/stable")
+    planned = upgrade(lab, "test=True")
+    assert planned["upgrade-plan"]["name"] == (
+        "to 1.33/stable: k8s-master, then k8s-worker-0, then k8s-worker-1"
+    )
+    assert set(channels(lab).values()) == {"1.32/stable"}
+    assert not any(n["unschedulable"] for n in cluster_nodes(lab).values())
+
+    knob(lab, WORKERS[0], "fail_refreshes=1")
+    failed = upgrade(lab)
+    assert failed[f"upgrade-uncordon-{MASTER}"]["result"] is True
+    refresh = failed[f"upgrade-refresh-{WORKERS[0]}"]
+    assert refresh["result"] is False
+    assert WORKERS[0] in refresh["comment"] or WORKERS[0] in str(refresh["changes"])
+    assert "Download snap" in str(refresh["changes"]) + refresh["comment"]
+    assert failed[f"upgrade-drain-{WORKERS[1]}"]["result"] is False  # never ran
+    assert "requisite" in failed[f"upgrade-drain-{WORKERS[1]}"]["comment"].lower()
+    found = channels(lab)
+    assert found[MASTER] == "1.33/stable"
+    assert found[WORKERS[0]] == found[WORKERS[1]] == "1.32/stable"
+    nodes = cluster_nodes(lab)
+    assert nodes["k8s-worker-0"]["unschedulable"] is True  # left for the operator to see
+    assert nodes["k8s-worker-1"]["unschedulable"] is False  # untouched
+
+    resumed = upgrade(lab)
+    failures = {k: s["comment"] for k, s in resumed.items() if not s["result"]}
+    assert not failures
+    assert f"upgrade-drain-{MASTER}" not in resumed  # already there: not touched again
+    assert set(channels(lab).values()) == {"1.33/stable"}
+    nodes = cluster_nodes(lab)
+    assert all(n["ready"] and not n["unschedulable"] for n in nodes.values())
+    assert {n["version"] for n in nodes.values()} == {"v1.33.4"}
+    again = upgrade(lab)
+    assert list(again) == ["upgrade-plan"] and "nothing to do" in again["upgrade-plan"]["name"]
+
+
+@pytest.mark.lab
+def test_skipped_minor_and_downgrade_are_refused(cluster):
+    lab = cluster
+    for channel, reason in (("1.35/stable", "skips a minor"), ("1.32/stable", "downgrade")):
+        set_channel(lab, channel)
+        refused = upgrade(lab)
+        assert list(refused) == ["upgrade-refused"]
+        assert refused["upgrade-refused"]["result"] is False
+        assert reason in refused["upgrade-refused"]["name"]
+    assert set(channels(lab).values()) == {"1.33/stable"}
+
+
+@pytest.mark.lab
+def test_a_node_that_never_comes_back(cluster):
+    lab = cluster
+    set_channel(lab, "1.34/stable", node_timeout=20)
+    knob(lab, WORKERS[1], "lost_after_refresh=true")
+    started = time.monotonic()
+    run = upgrade(lab)
+    assert time.monotonic() - started < 300
+    wait = run[f"upgrade-wait-{WORKERS[1]}"]
+    assert wait["result"] is False
+    assert "node k8s-worker-1 is not back after 20 s" in str(wait["changes"]) + wait["comment"]
+    assert run[f"upgrade-uncordon-{WORKERS[0]}"]["result"] is True
+    nodes = cluster_nodes(lab)
+    assert nodes["k8s-worker-1"]["unschedulable"] is True
+    assert nodes["k8s-worker-1"]["ready"] is False
+    # The operator repairs the node; a rerun finishes it (uncordons it once it is back).
+    knob(lab, WORKERS[1], "lost_after_refresh=false")
+    lab.exec("k8s-worker-1", ["snap", "start", "microk8s"], check=True)
+    finished = upgrade(lab)
+    assert not {k: s["comment"] for k, s in finished.items() if not s["result"]}
+    nodes = cluster_nodes(lab)
+    assert all(n["ready"] and not n["unschedulable"] for n in nodes.values())
+    assert {n["version"] for n in nodes.values()} == {"v1.34.1"}
+    assert DOMAIN in MASTER
