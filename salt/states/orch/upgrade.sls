@@ -13,7 +13,8 @@
 -#}
 {%- import_yaml "defaults.yaml" as defaults %}
 {%- set microk8s = salt['slsutil.merge'](defaults.kubesalt.microk8s, salt['pillar.get']('kubesalt:microk8s', {}), merge_lists=False) %}
-{%- set plan = salt['saltutil.runner']('microk8s_upgrade.plan', arg=[microk8s.channel, microk8s.control_planes, microk8s.workers], kwarg={'upgrade': microk8s.get('upgrade')}) %}
+{%- set plan_args = [microk8s.channel, microk8s.control_planes, microk8s.workers] %}
+{%- set plan = salt['saltutil.runner']('microk8s_upgrade.plan', arg=plan_args, kwarg={'upgrade': microk8s.get('upgrade')}) %}
 {%- if plan.get('error') %}
 
 upgrade-refused:
@@ -21,10 +22,12 @@ upgrade-refused:
     - name: {{ plan.error | json }}
 {%- else %}
 {%- set settings = plan.settings %}
+{%- set order = plan.batches | map('map', attribute='node') | map('join', ' + ') | join(', then ') %}
+{%- set already = ' (already there: ' ~ plan.current | join(', ') ~ ')' if plan.current else '' %}
 
 upgrade-plan:
   test.succeed_without_changes:
-    - name: {{ ('to ' ~ plan.target ~ ': ' ~ (plan.batches | map('map', attribute='node') | map('join', ' + ') | join(', then ') or 'nothing to do') ~ (' (already there: ' ~ plan.current | join(', ') ~ ')' if plan.current else '')) | json }}
+    - name: {{ ('to ' ~ plan.target ~ ': ' ~ (order or 'nothing to do') ~ already) | json }}
 {%- set previous = namespace(step='upgrade-plan') %}
 {%- for batch in plan.batches %}
 {%- set ids = batch | map(attribute='id') | list %}

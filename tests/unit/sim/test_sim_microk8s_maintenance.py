@@ -158,4 +158,3 @@ def test_refresh_moves_the_node_version_and_the_knobs(cluster):
     assert other.run(["snap", "start", "microk8s"]).returncode == 0
     back = json.loads(kubectl(cp, "get", "nodes", "node-127-0-1-223", "-o", "json").stdout)
     assert back["status"]["nodeInfo"]["kubeletVersion"] == "v1.33.4"
-
