@@ -78,6 +78,22 @@ SIMULATED = {
     ],
     "RegionControllersHandler": [("GET", None)],
     "RegionControllerHandler": [("GET", None)],
+    "MachinesHandler": [("GET", None), ("POST", None), ("POST", "allocate")],
+    "MachineHandler": [
+        ("GET", None),
+        ("PUT", None),
+        ("DELETE", None),
+        ("POST", "commission"),
+        ("POST", "deploy"),
+        ("POST", "release"),
+        ("POST", "abort"),
+        ("POST", "mark_broken"),
+        ("POST", "mark_fixed"),
+    ],
+    "EventsHandler": [("GET", "query")],
+    "TagsHandler": [("GET", None), ("POST", None)],
+    "TagHandler": [("GET", None), ("DELETE", None), ("POST", "update_nodes")],
+    "ResourcePoolsHandler": [("GET", None), ("POST", None)],
 }
 
 

@@ -31,6 +31,12 @@ DEFAULTS = {
     "rack_heartbeat": 0.3,
     "rack_dead_after": 3.0,  # rackd marked dead after this long without a heartbeat
     "auto_import_on_start": True,
+    # Machines (kubesalt/sim/maas/machines.py): seconds each step takes, and how long the
+    # region waits for a machine that never reports (MAAS's node_timeout, 30 min, scaled).
+    "commission_seconds": 1.0,
+    "deploy_seconds": 2.0,
+    "release_seconds": 0.5,
+    "node_timeout": 1800.0,
 }
 FAULT_KEYS = {
     "api_503": "answer the next N API requests with 503 (int)",
@@ -38,6 +44,12 @@ FAULT_KEYS = {
     "import_stuck": "the import stops making progress and never ends (bool)",
     "rack_silent": "this host's rackd stops sending heartbeats: it goes dead (bool)",
     "wrong_secret": "this host's rackd signs with a wrong shared secret (bool)",
+    "deploy_seconds": "override how long a deployment takes (float)",
+    "commission_seconds": "override how long commissioning takes (float)",
+    "deploy_fails": "deployments started from now on fail: Failed deployment (bool)",
+    "machine_silent": "machines started from now on never report: the step times out after "
+    "node_timeout (bool)",
+    "node_timeout": "override the seconds after which a silent machine's step fails (float)",
 }
 
 

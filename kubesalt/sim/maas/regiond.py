@@ -26,7 +26,11 @@ import yaml
 
 from kubesalt.sim.maas import apidoc
 from kubesalt.sim.maas import catalog
+from kubesalt.sim.maas import machines
 from kubesalt.sim.maas import rpc
+from kubesalt.sim.maas.errors import ApiError
+from kubesalt.sim.maas.errors import bad_request
+from kubesalt.sim.maas.errors import one as _one
 from kubesalt.sim.maas.host import Host
 from kubesalt.sim.maas.host import write_file
 from kubesalt.sim.maas.store import NODE_TYPES
@@ -39,18 +43,6 @@ API = "/MAAS/api/2.0/"
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 RTYPES = {0: "Synced", 1: "Generated", 2: "Uploaded"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, body, headers: dict | None = None):
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-def bad_request(message) -> ApiError:
-    return ApiError(400, message)
 
 
 def iso(value) -> str | None:
@@ -80,9 +72,11 @@ class Region:
         self.faults_mtime = None
         self.api_503_left = 0
         self.secret = None
+        self.machines = machines.Machines(self)
 
     # -- start-up -----------------------------------------------------------------------------
     def startup(self) -> None:
+        self.machines.ensure_schema()
         self.secret = self._reconcile_secret()
         mode = self.host.snap_mode()
         self._upsert_node(self.hostname, NODE_TYPES.get(mode, 3))
@@ -797,11 +791,6 @@ def _user_dict(row: dict) -> dict:
     }
 
 
-def _one(params: dict, key: str):
-    values = params.get(key)
-    return values[0] if values else None
-
-
 def _int(value) -> int:
     try:
         return int(value)
@@ -844,6 +833,12 @@ DISPATCH = {
     "RackControllerHandler": "h_rack",
     "RegionControllersHandler": "h_regions",
     "RegionControllerHandler": "h_region",
+    "MachinesHandler": "h_machines",
+    "MachineHandler": "h_machine",
+    "EventsHandler": "h_events",
+    "TagsHandler": "h_tags",
+    "TagHandler": "h_tag",
+    "ResourcePoolsHandler": "h_pools",
 }
 # Actions MAAS reserves for admins (``@admin_method`` or an admin check in the handler);
 # handlers served by an AdminRestrictedResource (boot sources, selections) are all admin.
@@ -856,6 +851,13 @@ ADMIN_ACTIONS = {
     ("RackControllerHandler", "DELETE", None),
     ("RackControllerHandler", "POST", "import_boot_images"),
     ("RackControllerHandler", "GET", "list_boot_images"),
+    ("MachineHandler", "POST", "commission"),
+    ("MachineHandler", "DELETE", None),
+    ("MachineHandler", "PUT", None),
+    ("TagsHandler", "POST", None),
+    ("TagHandler", "DELETE", None),
+    ("TagHandler", "POST", "update_nodes"),
+    ("ResourcePoolsHandler", "POST", None),
 }
 
 
@@ -1168,6 +1170,27 @@ class Handler(BaseHTTPRequestHandler):
     def h_region(self, method, op, params, user, *, system_id):
         row = self.region.node(system_id, (3, 4), "RegionController")
         return 200, self.region.controller_dict(row, "regioncontrollers")
+
+    def h_machines(self, method, op, params, user):
+        return machines.serve(self.region.machines, method, op, params, user)
+
+    def h_machine(self, method, op, params, user, *, system_id):
+        return machines.serve(self.region.machines, method, op, params, user, system_id=system_id)
+
+    def h_events(self, method, op, params, user):
+        region = self.region
+        with region.machines.lock:
+            region.machines.advance()
+            return 200, region.machines.events(params)
+
+    def h_tags(self, method, op, params, user):
+        return machines.serve_tags(self.region.machines, method, op, params)
+
+    def h_tag(self, method, op, params, user, *, name):
+        return machines.serve_tags(self.region.machines, method, op, params, name)
+
+    def h_pools(self, method, op, params, user):
+        return machines.serve_pools(self.region.machines, method, op, params)
 
 
 def serve(root: str) -> None:

@@ -8,8 +8,10 @@ daemon the simulator started is stopped at teardown.
 import dataclasses
 import pathlib
 import secrets
+import subprocess
 
 import pytest
+from maas.client import login
 
 from kubesalt.sim.maas import host as maas_host
 from tests.support.postgres import free_region_address
@@ -23,7 +25,11 @@ FAST = {
     "rack_sync_seconds": 0.3,
     "rack_heartbeat": 0.2,
     "rack_dead_after": 1.5,
+    "commission_seconds": 0.3,
+    "deploy_seconds": 0.6,
+    "release_seconds": 0.3,
 }
+LIBMAAS_ADMIN_PASSWORD = "libmaas-Adm1n-pw"
 
 
 @dataclasses.dataclass
@@ -105,3 +111,31 @@ def minion_config_overrides(maas_env, tmp_path_factory):
         "maas.api_backoff": 0.05,
         "maas.api_backoff_max": 0.2,
     }
+
+
+def _run(argv, stdin=None):
+    proc = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def initialised_region(maas_env):
+    """The module's region initialised with the snap CLI, an admin, and the first rack."""
+    cli = maas_env.cli()
+    init = ["init", "region", f"--maas-url={maas_env.maas_url}"]
+    _run([cli, *init, f"--database-uri={maas_env.database_uri}"])
+    admin = ["--username=admin", f"--password={LIBMAAS_ADMIN_PASSWORD}"]
+    _run([cli, "createadmin", *admin, "--email=admin@example.com"])
+    rack_cli = maas_env.rack_cli(0)
+    _run([rack_cli, "install-shared-secret"], stdin=maas_env.region.read_secret() + "\n")
+    _run([rack_cli, "register", "--url", maas_env.maas_url])
+    return maas_env
+
+
+@pytest.fixture(scope="module")
+def libmaas_client(initialised_region):
+    """Canonical's python-libmaas client, logged in as the admin (its sync API)."""
+    return login(initialised_region.maas_url, username="admin", password=LIBMAAS_ADMIN_PASSWORD)

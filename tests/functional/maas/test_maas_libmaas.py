@@ -5,54 +5,25 @@ python-libmaas binds to the region's ``describe/`` document by MAAS's handler na
 publishes anything but MAAS's own names, URIs, parameters and actions.
 """
 
-import subprocess
 import time
 
 import pytest
 from maas.client import connect
-from maas.client import login
 from maas.client.bones import CallError
 from maas.client.enum import NodeType
 
 MAAS_VERSION = "3.4"
-ADMIN_PASSWORD = "libmaas-Adm1n-pw"
-EMAIL = ["--email", "admin@example.com"]
 pytestmark = pytest.mark.timeout(180)
 
 
-def _run(argv, stdin=None):
-    proc = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    return proc.stdout
+@pytest.fixture(scope="module")
+def region(initialised_region):
+    return initialised_region
 
 
 @pytest.fixture(scope="module")
-def region(maas_env):
-    """An initialised region with an admin and one registered rack."""
-    cli = maas_env.cli()
-    init = ["init", "region", f"--maas-url={maas_env.maas_url}"]
-    _run([cli, *init, f"--database-uri={maas_env.database_uri}"])
-    _run([cli, "createadmin", "--username=admin", f"--password={ADMIN_PASSWORD}", *EMAIL])
-    rack_cli = maas_env.rack_cli(0)
-    _run([rack_cli, "install-shared-secret"], stdin=maas_env.region.read_secret() + "\n")
-    _run([rack_cli, "register", "--url", maas_env.maas_url])
-    return maas_env
-
-
-@pytest.fixture(scope="module")
-def client(region):
-    return login(region.maas_url, username="admin", password=ADMIN_PASSWORD)
-
-
-def test_login_version_and_whoami(client, region):
-    version = client.version.get()
-    assert version.version == "3.4.6"
-    assert "authenticate-api" in version.capabilities
-    me = client.users.whoami()
-    assert me.username == "admin" and me.is_admin is True
-    assert [u.username for u in client.users.list()] == ["admin"]
+def client(libmaas_client):
+    return libmaas_client
 
 
 def _session(client):
