@@ -46,6 +46,7 @@ from salt.exceptions import SaltInvocationError
 
 import maas_lib.client as _client
 import maas_lib.config as _config
+import maas_lib.machines as _machines
 import maas_lib.parse as _parse
 
 log = logging.getLogger(__name__)
@@ -831,6 +832,210 @@ def wait_for_rack(hostname, timeout=60, url=None, api_key=None):
         "secret (wrong secret: compare with the region's secret file) or the rack cannot "
         "reach that URL itself (see the rack's rackd log)"
     )
+
+
+# --- API: machines -----------------------------------------------------------------------------
+
+
+def machines(hostname=None, url=None, api_key=None):
+    """List machines (MAAS's machine objects), all or those with the given hostname(s).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.machines
+        salt '*' maas.machines hostname=worker-a
+    """
+    params = {}
+    if hostname:
+        params["hostname"] = _check_list("hostname", hostname)
+    cache_key = f"{CONTEXT_PREFIX}machines"
+    if not params and cache_key in __context__:
+        return __context__[cache_key]
+    listing = _call("GET", "machines/", url, api_key, params=params)
+    if not params:
+        __context__[cache_key] = listing
+    return listing
+
+
+def machine(name, url=None, api_key=None):
+    """One machine by system_id, hostname or FQDN, or None.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.machine worker-a
+    """
+    if not name or not isinstance(name, str):
+        raise SaltInvocationError("name: a machine's system_id, hostname or FQDN is needed")
+    return _machines.find(machines(url=url, api_key=api_key), name)
+
+
+def _machine_or_fail(name, url, api_key):
+    found = machine(name, url, api_key)
+    if found is None:
+        raise CommandExecutionError(
+            f"MAAS has no machine {name!r} (by system_id, hostname or FQDN): enlist it first "
+            "(`maas PROFILE machines create`, or let it PXE-boot)"
+        )
+    return found
+
+
+def machine_status(name, url=None, api_key=None):
+    """A machine's status summary: system_id, hostname, status and its name, message,
+    owner, OS and series, architecture, power type, tags, pool, addresses.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.machine_status worker-a
+    """
+    __context__.pop(f"{CONTEXT_PREFIX}machines", None)  # a status is always read fresh
+    return _machines.summary(_machine_or_fail(name, url, api_key))
+
+
+def allocate_machine(  # noqa: PLR0917
+    hostname=None,
+    tags=None,
+    pool=None,
+    zone=None,
+    system_id=None,
+    agent_name=None,
+    comment=None,
+    url=None,
+    api_key=None,
+):
+    """Allocate a Ready machine to the API key's user, by hostname, tags, pool or zone.
+
+    Returns the machine's summary. When nothing matches MAAS answers 409 and this raises
+    with MAAS's text (``No available machine matches constraints: ...``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.allocate_machine tags=k8s-worker pool=lab
+        salt '*' maas.allocate_machine hostname=worker-a
+    """
+    params = {
+        "name": hostname,
+        "system_id": system_id,
+        "tags": _check_machine_list("tags", tags),
+        "pool": pool,
+        "zone": zone,
+        "agent_name": agent_name,
+        "comment": comment,
+    }
+    params = {k: v for k, v in params.items() if v not in (None, "", [])}
+    result = _call("POST", "machines/", url, api_key, op="allocate", params=params)
+    _drop_cache()
+    return _machines.summary(result)
+
+
+def _check_machine_list(name, value):
+    try:
+        return _machines.as_list(name, value)
+    except ValueError as err:
+        raise SaltInvocationError(str(err)) from None
+
+
+def deploy_machine(name, distro_series=None, user_data=None, url=None, api_key=None):
+    """Deploy a machine (MAAS allocates it first when it is Ready).
+
+    name
+        system_id, hostname or FQDN.
+    distro_series
+        ``jammy`` or ``ubuntu/jammy``; default: MAAS's ``default_distro_series``.
+    user_data
+        The user-data text (cloud-config or script): sent base64-encoded as MAAS takes it,
+        never logged or returned (it may carry keys).
+
+    Returns the machine's summary (status Deploying); see ``maas.wait_for_machine``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.deploy_machine worker-a distro_series=jammy
+    """
+    found = _machine_or_fail(name, url, api_key)
+    params = {}
+    if distro_series:
+        params["distro_series"] = distro_series
+    if user_data is not None:
+        try:
+            params["user_data"] = _machines.encode_user_data(user_data)
+        except ValueError as err:
+            raise SaltInvocationError(str(err)) from None
+    result = _call(
+        "POST", f"machines/{found['system_id']}/", url, api_key, op="deploy", params=params
+    )
+    _drop_cache()
+    log.info("maas: deploying %s (%s)", found["hostname"], found["system_id"])
+    return _machines.summary(result)
+
+
+def release_machine(name, comment=None, url=None, api_key=None):
+    """Release a machine (MAAS powers it off and makes it Ready again; a Ready one is left).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.release_machine worker-a comment='scaled down'
+    """
+    found = _machine_or_fail(name, url, api_key)
+    params = {"comment": comment} if comment else {}
+    result = _call(
+        "POST", f"machines/{found['system_id']}/", url, api_key, op="release", params=params
+    )
+    _drop_cache()
+    return _machines.summary(result)
+
+
+def wait_for_machine(  # noqa: PLR0917
+    name, statuses="Deployed", timeout=1800, poll=2.0, poll_max=15.0, url=None, api_key=None
+):
+    """Poll a machine until its status name is one of ``statuses`` (list or comma string).
+
+    Polls back off from ``poll`` to ``poll_max`` seconds (a deployment takes minutes: a
+    tight loop only loads the region). A failed status (``Failed deployment``, ...) that is
+    not wanted ends the wait at once with MAAS's status message; so does the timeout.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' maas.wait_for_machine worker-a statuses=Deployed timeout=1200
+    """
+    wanted = set(_check_machine_list("statuses", statuses))
+    unknown = wanted - set(_machines.STATUS_NAMES.values())
+    if not wanted or unknown:
+        raise SaltInvocationError(
+            f"statuses: MAAS status names are needed (unknown: {sorted(unknown)}); e.g. "
+            "Deployed, Ready, Allocated"
+        )
+    deadline = time.monotonic() + float(timeout)
+    delay = float(poll)
+    while True:
+        current = machine_status(name, url, api_key)
+        if current["status_name"] in wanted:
+            return current
+        if current["status"] in _machines.FAILED:
+            raise CommandExecutionError(
+                f"machine {current['hostname']} is {current['status_name']}: "
+                f"{current.get('status_message') or 'see its events in MAAS'}"
+            )
+        if time.monotonic() + delay > deadline:
+            raise CommandExecutionError(
+                f"machine {current['hostname']} is still {current['status_name']} after "
+                f"{float(timeout):.0f} s (wanted {', '.join(sorted(wanted))})"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, float(poll_max))
 
 
 # --- the API key as a Kubernetes secret ---------------------------------------------------------

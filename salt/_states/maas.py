@@ -1,4 +1,4 @@
-"""States for Canonical MAAS: region, admin, racks, settings, image selections and sync.
+"""States for Canonical MAAS: region, admin, racks, settings, images, machines.
 
 Every state reads the current state first, predicts the changes (the same ones under
 ``test=True``, which changes nothing), applies them and reads again. The API key, the
@@ -16,6 +16,7 @@ from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
 import maas_lib.config as _config
+import maas_lib.machines as _machines
 import maas_lib.parse as _parse
 
 log = logging.getLogger(__name__)
@@ -542,4 +543,187 @@ def apikey_exported(  # noqa: PLR0917
     except ERRORS as err:
         ret["changes"] = {}
         return _fail(ret, err)
+    return ret
+
+
+# --- machines -----------------------------------------------------------------------------------
+
+
+def machine_deployed(  # noqa: PLR0917
+    name,
+    distro_series=None,
+    user_data=None,
+    wait=True,
+    timeout=1800,
+    poll=2.0,
+    poll_max=15.0,
+    url=None,
+    api_key=None,
+):
+    """MAAS has deployed the machine ``name`` (allocating it first when it is Ready).
+
+    name
+        The machine's system_id, hostname or FQDN in MAAS (MAAS names machines its own
+        way: this need not be the minion id).
+    distro_series
+        ``jammy`` or ``ubuntu/jammy`` (default: MAAS's ``default_distro_series``). A machine
+        deployed with another series is not redeployed: the state fails and says so
+        (release it first, ``maas.machine_released``).
+    user_data
+        The user-data text (cloud-config or script) the machine boots with. Sent
+        base64-encoded; never reported or logged (it may carry keys). MAAS does not return
+        a machine's user-data, so a machine already Deployed is not compared on it.
+    wait
+        Wait until the machine is Deployed (default). With ``False`` the state succeeds once
+        MAAS has accepted the deployment.
+    timeout / poll / poll_max
+        Seconds to wait for Deployed, and the backed-off polling interval.
+
+    A machine in Failed deployment is deployed again; one that is Commissioning is waited
+    for; Broken, New or Failed commissioning fail with MAAS's status and message.
+
+    .. code-block:: yaml
+
+        worker-a deployed by MAAS:
+          maas.machine_deployed:
+            - name: fun-cat
+            - distro_series: jammy
+            - user_data: {{ user_data | json }}
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call state.single maas.machine_deployed fun-cat distro_series=jammy test=True
+    """
+    ret = _ret(name)
+    api = _api_args(url, api_key)
+    waiting = {"timeout": timeout, "poll": poll, "poll_max": poll_max, **api}
+    started = False
+    try:
+        current = __salt__["maas.machine_status"](name, **api)
+        plan = _machines.deploy_plan(current, distro_series)
+        if plan["action"] == "wait" and current["status"] == _machines.COMMISSIONING:
+            if __opts__["test"]:
+                plan = {"action": "deploy", "why": "commissioning"}
+            else:
+                current = __salt__["maas.wait_for_machine"](name, statuses="Ready", **waiting)
+                plan = _machines.deploy_plan(current, distro_series)
+        if plan["action"] == "none":
+            ret["comment"] = (
+                f"Machine {current['hostname']} ({current['system_id']}) is deployed with "
+                f"{current['osystem']}/{current['distro_series']}"
+            )
+            return ret
+        if plan["action"] == "redeploy":
+            raise CommandExecutionError(
+                f"Machine {current['hostname']} is {plan['why']}: release it first "
+                "(maas.machine_released), then deploy"
+            )
+        if plan["action"] == "error":
+            raise CommandExecutionError(plan["why"])
+        if plan["action"] == "wait":
+            if __opts__["test"] or not wait:
+                ret["comment"] = f"Machine {current['hostname']} is being deployed"
+                return ret
+            done = __salt__["maas.wait_for_machine"](name, statuses="Deployed", **waiting)
+            ret["comment"] = f"Machine {done['hostname']} finished deploying"
+            return ret
+        ret["changes"] = {
+            "status": {"old": current["status_name"], "new": "Deployed" if wait else "Deploying"}
+        }
+        if distro_series:
+            ret["changes"]["distro_series"] = {
+                "old": current["distro_series"] or None,
+                "new": distro_series,
+            }
+        if user_data is not None:
+            ret["changes"]["user_data"] = "set (not shown)"
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Machine {current['hostname']} would be deployed"
+            return ret
+        __salt__["maas.deploy_machine"](
+            current["system_id"], distro_series=distro_series, user_data=user_data, **api
+        )
+        started = True
+        if not wait:
+            ret["comment"] = f"Machine {current['hostname']} is deploying"
+            return ret
+        done = __salt__["maas.wait_for_machine"](
+            current["system_id"], statuses="Deployed", **waiting
+        )
+        ret["changes"]["distro_series"] = {
+            "old": current["distro_series"] or None,
+            "new": done["distro_series"],
+        }
+        ret["comment"] = f"Machine {done['hostname']} ({done['system_id']}) deployed"
+    except ERRORS as err:
+        if not started:  # the deployment, once accepted, is a change even if it then fails
+            ret["changes"] = {}
+        return _fail(ret, type(err)(f"Machine {name} is not deployed: {err}"))
+    return ret
+
+
+def machine_released(name, wait=True, timeout=600, poll=1.0, poll_max=10.0, url=None, api_key=None):  # noqa: PLR0917
+    """MAAS has released the machine ``name``: Ready (or New: never allocated), not owned.
+
+    name
+        The machine's system_id, hostname or FQDN in MAAS.
+    wait
+        Wait until the machine is Ready (default).
+    timeout / poll / poll_max
+        Seconds to wait, and the backed-off polling interval.
+
+    An absent machine counts as released. Statuses MAAS refuses to release
+    (Commissioning, ...) fail with MAAS's status.
+
+    .. code-block:: yaml
+
+        worker-a back to MAAS:
+          maas.machine_released:
+            - name: fun-cat
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call state.single maas.machine_released fun-cat
+    """
+    ret = _ret(name)
+    api = _api_args(url, api_key)
+    try:
+        found = __salt__["maas.machine"](name, **api)
+        if found is None:
+            ret["comment"] = f"MAAS has no machine {name}: nothing to release"
+            return ret
+        current = _machines.summary(found)
+        plan = _machines.release_plan(current)
+        if plan["action"] == "none":
+            ret["comment"] = f"Machine {current['hostname']} is {current['status_name']}"
+            return ret
+        if plan["action"] == "error":
+            raise CommandExecutionError(plan["why"])
+        if plan["action"] == "release":
+            ret["changes"] = {
+                "status": {"old": current["status_name"], "new": "Ready" if wait else "Releasing"}
+            }
+            if __opts__["test"]:
+                ret["result"] = None
+                ret["comment"] = f"Machine {current['hostname']} would be released"
+                return ret
+            __salt__["maas.release_machine"](current["system_id"], **api)
+        if wait and not __opts__["test"]:
+            __salt__["maas.wait_for_machine"](
+                current["system_id"],
+                statuses="Ready",
+                timeout=timeout,
+                poll=poll,
+                poll_max=poll_max,
+                **api,
+            )
+        ret["comment"] = f"Machine {current['hostname']} released"
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, type(err)(f"Machine {name} is not released: {err}"))
     return ret
