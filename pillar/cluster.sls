@@ -12,7 +12,8 @@ creates the join secret when it is missing, atomically, as the user the master r
   packages give to the user the master runs as). The first pillar compilation creates it
   (0600 in a 0700 directory, owned by the master's user), so tokens exist on the very first
   highstate, whether or not the salt_master state has run. A node's pillar carries its own
-  token; the bootstrap control plane's carries every other node's, to register them.
+  token; every control plane's carries every node's but the bootstrap one's, to register
+  them (a node joins through any control plane).
 
 Nothing here may depend on the minion's own data: a minion controls its grains.
 """
@@ -132,7 +133,9 @@ def run():
         secret = read_or_create_secret(secret_path(__opts__))
         if secret:
             tokens = {"join_token": join_token(minion_id, secret)}
-            if minion_id == control_planes[0]:
+            # Every control plane registers the pending nodes' tokens, so a node can join
+            # through any of them (microk8s.tokens).
+            if minion_id in control_planes:
                 tokens["join_tokens"] = {
                     node_id: join_token(node_id, secret) for node_id in microk8s_nodes[1:]
                 }

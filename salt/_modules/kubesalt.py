@@ -124,11 +124,13 @@ def join_plan(config=None):
     Return how this node joins the MicroK8s cluster.
 
     ``{"role": "bootstrap" | "control-plane" | "worker" | None, "addresses": [...],
-    "fingerprint": str | None, "waiting_for": [...]}``. Every node joins through the
-    bootstrap control plane (the join tokens are registered there): ``addresses`` holds the
-    join address (``IP:25000``) it published in the mine and ``fingerprint`` its agent
-    certificate's; ``waiting_for`` names it while that data is not in the mine yet. No
-    token is returned: the SLS reads it from this node's own pillar.
+    "fingerprint": {ip: check} | None, "waiting_for": [...]}``. A node joins through the
+    control planes in turn, the bootstrap one first (every control plane in the cluster
+    registers the pending nodes' tokens): ``addresses`` holds the join address
+    (``IP:25000``) each other control plane published in the mine, ``fingerprint`` each
+    one's agent certificate check; ``waiting_for`` names the bootstrap control plane while
+    no control plane has published anything. No token is returned: the SLS reads it from
+    this node's own pillar.
 
     config
         The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.

@@ -88,17 +88,24 @@ def join_plan(minion_id, control_planes, workers, published):
         role = "worker"
     else:
         role = None
-    # Join tokens are registered on the bootstrap control plane only (its pillar carries
-    # them), and the certificate check is that agent's own server.crt fingerprint: every
-    # node joins through it.
+    # Every control plane in the cluster registers the pending nodes' join tokens (its
+    # pillar carries them), so a node can join through any of them: the bootstrap control
+    # plane first, then the others in inventory order, each with its own certificate check
+    # (its agent's server.crt). A control plane not yet in the cluster has no token
+    # registered and refuses the join without consuming anything.
     addresses, fingerprint, waiting = [], None, []
     if role in ("control-plane", "worker"):
-        info = published.get(control_planes[0])
-        if isinstance(info, dict) and info.get("address") and info.get("fingerprint"):
-            addresses.append(info["address"])
-            fingerprint = info["fingerprint"]
-        else:
+        fingerprint = {}
+        for control_plane in control_planes:
+            if control_plane == minion_id:
+                continue
+            info = published.get(control_plane)
+            if isinstance(info, dict) and info.get("address") and info.get("fingerprint"):
+                addresses.append(info["address"])
+                fingerprint[info["address"].rsplit(":", 1)[0]] = info["fingerprint"]
+        if not addresses:
             waiting.append(control_planes[0])
+            fingerprint = None
     return {
         "role": role,
         "addresses": addresses,

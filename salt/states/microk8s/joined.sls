@@ -1,17 +1,26 @@
 {%- from "map.jinja" import kubesalt with context %}
 {%- set plan = salt['kubesalt.join_plan'](kubesalt) %}
 {%- set has_token = kubesalt.microk8s.get('join_token') is not none %}
-{#- A control plane after the first, or a worker: joins through the bootstrap control
-    plane, with its own token (read from its own pillar by the state, never rendered
-    here) and the join address and certificate
-    fingerprint the bootstrap control plane published in the mine. #}
+{#- A control plane after the first, or a worker: joins through the control planes in turn
+    (the bootstrap one first), with its own token (read from its own pillar by the state,
+    never rendered here) and the join address and certificate fingerprint each control
+    plane published in the mine. A control plane, once in the cluster, registers the
+    tokens of the nodes still to come (microk8s.tokens), so they can join through it. #}
 include:
   - microk8s.base
+{%- if plan.role == 'control-plane' %}
+  - microk8s.tokens
+
+microk8s-tokens-after:
+  test.nop:
+    - require:
+      - {{ 'microk8s' if plan.addresses and has_token else 'test' }}: microk8s-joined-cluster
+{%- endif %}
 {%- if plan.addresses and has_token %}
 
 microk8s-joined-cluster:
   microk8s.cluster_joined:
-    - name: {{ plan.addresses[0] | json }}
+    - name: {{ plan.addresses | join(',') | json }}
     - token_pillar: kubesalt:microk8s:join_token
     - worker: {{ plan.role == 'worker' }}
     - fingerprint: {{ plan.fingerprint | json }}

@@ -395,3 +395,39 @@ def test_token_from_pillar_never_reaches_the_logs(shared_cp, state_tree, caplog)
     assert _changed(second) == set()
     assert minion.modules.microk8s.token_standing(PILLAR_TOKEN) == "valid"
     _assert_no_token(first, second, _product_logs(caplog), secret=PILLAR_TOKEN)
+
+
+def test_join_through_the_next_control_plane_when_the_first_is_stopped(
+    control_plane, microk8s_sim, minion_of
+):
+    """Joins try every control plane in turn (kubesalt.join_plan lists them all, each with
+    its own certificate check; every control plane registers the pending tokens)."""
+    cp1_node, cp1 = control_plane
+    cp2_node = microk8s_sim(free_address(), install="1.32/stable")
+    worker_node = microk8s_sim(free_address(), install="1.32/stable")
+    for node in (cp2_node, worker_node):
+        node.set_knobs(join_seconds=0)
+    cp2, worker = minion_of(cp2_node), minion_of(worker_node)
+    assert cp1.states.microk8s.token_registered("cp2", token=OTHER_TOKEN, ttl=600).result
+    joined = cp2.states.microk8s.cluster_joined(cp1_node.address, token=OTHER_TOKEN)
+    assert joined.result is True, joined.comment
+    # The second control plane, now in the cluster, registers the new worker's token too.
+    assert cp2.states.microk8s.token_registered("w", token=TOKEN, ttl=600).result
+    checks = {
+        info["address"].split(":")[0]: info["fingerprint"]
+        for info in (cp1.modules.microk8s.join_info(), cp2.modules.microk8s.join_info())
+    }
+    cp1_node.set_knobs(stopped=True)
+    try:
+        through = worker.states.microk8s.cluster_joined(
+            f"{cp1_node.address},{cp2_node.address}",
+            token=TOKEN,
+            worker=True,
+            fingerprint=checks,
+        )
+        assert through.result is True, through.comment
+        assert f"through {cp2_node.address}:25000" in through.comment
+        names = {n["address"] for n in cp2.modules.microk8s.nodes()}
+        assert worker_node.address in names
+    finally:
+        cp1_node.set_knobs(stopped=False)

@@ -157,7 +157,7 @@ def test_floating_ip_san_on_control_planes_only(node_loaders):
     assert not by_function(worker, "microk8s.extra_san_present")
 
 
-def test_worker_joins_the_bootstrap_control_plane_from_the_mine(node_loaders):
+def test_worker_joins_through_the_control_planes_from_the_mine(node_loaders):
     loaders = node_loaders(
         WORKER, module_dirs=WITH_FAKE_MINE, kubesalt_fake_mine={"microk8s_join_info": JOIN_INFO}
     )
@@ -169,7 +169,8 @@ def test_worker_joins_the_bootstrap_control_plane_from_the_mine(node_loaders):
             "name": "10.1.0.10:25000",
             "token_pillar": "kubesalt:microk8s:join_token",
             "worker": True,
-            "fingerprint": "866516458634",
+            # One certificate check per control plane (its address as the key).
+            "fingerprint": {"10.1.0.10": "866516458634"},
             "require": [{"microk8s": "microk8s-base-running"}],
         }
     }

@@ -138,6 +138,12 @@ def test_addon_plan():
 CPS = ["cp-0.lab", "cp-1.lab", "cp-2.lab"]
 WORKERS = ["w-0.lab"]
 INFO = {"cp-0.lab": {"address": "10.1.0.10:25000", "fingerprint": "abcdef012345"}}
+ALL = {
+    **INFO,
+    "cp-1.lab": {"address": "10.1.0.11:25000", "fingerprint": "111111111111"},
+    "cp-2.lab": {"address": "10.1.0.12:25000", "fingerprint": "222222222222"},
+}
+CHECKS = {"10.1.0.10": "abcdef012345", "10.1.0.11": "111111111111", "10.1.0.12": "222222222222"}
 
 
 @pytest.mark.parametrize(
@@ -150,13 +156,46 @@ INFO = {"cp-0.lab": {"address": "10.1.0.10:25000", "fingerprint": "abcdef012345"
             {
                 "role": "control-plane",
                 "addresses": ["10.1.0.10:25000"],
-                "fingerprint": "abcdef012345",
+                "fingerprint": {"10.1.0.10": "abcdef012345"},
             },
         ),
         (
             "w-0.lab",
             INFO,
-            {"role": "worker", "addresses": ["10.1.0.10:25000"], "fingerprint": "abcdef012345"},
+            {
+                "role": "worker",
+                "addresses": ["10.1.0.10:25000"],
+                "fingerprint": {"10.1.0.10": "abcdef012345"},
+            },
+        ),
+        # Every control plane in turn, the bootstrap one first; never itself.
+        (
+            "w-0.lab",
+            ALL,
+            {
+                "role": "worker",
+                "addresses": ["10.1.0.10:25000", "10.1.0.11:25000", "10.1.0.12:25000"],
+                "fingerprint": CHECKS,
+            },
+        ),
+        (
+            "cp-2.lab",
+            ALL,
+            {
+                "role": "control-plane",
+                "addresses": ["10.1.0.10:25000", "10.1.0.11:25000"],
+                "fingerprint": {k: v for k, v in CHECKS.items() if k != "10.1.0.12"},
+            },
+        ),
+        # The bootstrap control plane not in the mine (yet, or gone): the others will do.
+        (
+            "w-0.lab",
+            {"cp-1.lab": ALL["cp-1.lab"]},
+            {
+                "role": "worker",
+                "addresses": ["10.1.0.11:25000"],
+                "fingerprint": {"10.1.0.11": "111111111111"},
+            },
         ),
         ("w-0.lab", {}, {"role": "worker", "addresses": [], "fingerprint": None}),
         ("other.lab", INFO, {"role": None, "addresses": [], "fingerprint": None}),
