@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+import salt.utils.data
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
@@ -553,6 +554,7 @@ def machine_deployed(  # noqa: PLR0917
     name,
     distro_series=None,
     user_data=None,
+    user_data_pillar=None,
     wait=True,
     timeout=1800,
     poll=2.0,
@@ -573,6 +575,10 @@ def machine_deployed(  # noqa: PLR0917
         The user-data text (cloud-config or script) the machine boots with. Sent
         base64-encoded; never reported or logged (it may carry keys). MAAS does not return
         a machine's user-data, so a machine already Deployed is not compared on it.
+    user_data_pillar
+        A pillar key (``a:b:c``) holding the user-data instead: the value never reaches the
+        rendered SLS or the job's arguments (prefer it when the user-data holds a minion's
+        private key).
     wait
         Wait until the machine is Deployed (default). With ``False`` the state succeeds once
         MAAS has accepted the deployment.
@@ -601,6 +607,14 @@ def machine_deployed(  # noqa: PLR0917
     waiting = {"timeout": timeout, "poll": poll, "poll_max": poll_max, **api}
     started = False
     try:
+        if user_data_pillar is not None:
+            if user_data is not None:
+                raise SaltInvocationError("user_data, user_data_pillar: give one of them")
+            user_data = salt.utils.data.traverse_dict_and_list(__pillar__, user_data_pillar, None)
+            if not isinstance(user_data, str) or not user_data:
+                raise SaltInvocationError(
+                    f"user_data_pillar: pillar has no user-data text at {user_data_pillar!r}"
+                )
         current = __salt__["maas.machine_status"](name, **api)
         plan = _machines.deploy_plan(current, distro_series)
         if plan["action"] == "wait" and current["status"] == _machines.COMMISSIONING:

@@ -5,10 +5,13 @@ allocates, deploys (user-data never shown) and releases them; each state in test
 real, and again without changes; faults end with MAAS's status and message.
 """
 
+import json
 import logging
+import pathlib
 import time
 
 import pytest
+import yaml
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
@@ -129,6 +132,37 @@ def test_machine_released(states, modules, enlisted):
     again = states.maas.machine_released("keen-owl")
     assert again.result is True and again.changes == {}
     assert states.maas.machine_released("nosuch").changes == {}
+
+
+@pytest.fixture
+def node_pillar(loaders):
+    """The module's (empty) pillar root gains ``nodes:fun-cat:user_data``."""
+    root = pathlib.Path(loaders.opts["pillar_roots"]["base"][0])
+    (root / "top.sls").write_text("base:\n  '*':\n    - nodes\n")
+    (root / "nodes.sls").write_text(
+        yaml.safe_dump({"nodes": {"fun-cat": {"user_data": USER_DATA}}})
+    )
+    loaders.refresh_pillar()
+    yield
+    for name in ("top.sls", "nodes.sls"):
+        (root / name).unlink()
+    loaders.refresh_pillar()
+
+
+def test_user_data_from_pillar(states, maas_env, enlisted, node_pillar, secret_logs):
+    missing = states.maas.machine_deployed("fun-cat", user_data_pillar="nodes:fun-cat:nope")
+    assert missing.result is False and "user_data_pillar" in missing.comment
+    assert missing.changes == {}
+    ret = states.maas.machine_deployed(
+        "fun-cat", user_data_pillar="nodes:fun-cat:user_data", poll=0.1, poll_max=0.3
+    )
+    assert ret.result is True, ret.comment
+    assert ret.changes["user_data"] == "set (not shown)"
+    record = maas_env.region.sim_dir / "deployments" / f"{enlisted['fun-cat']}.json"
+    assert json.loads(record.read_text())["user_data"] == USER_DATA  # what the machine boots
+    assert PRIVATE_MARK not in secret_logs.text + str(ret)
+    released = states.maas.machine_released("fun-cat", poll=0.1, poll_max=0.3)
+    assert released.result is True and not record.exists()
 
 
 def test_failed_deployment_is_reported_with_maas_message(states, modules, maas_env, enlisted):
