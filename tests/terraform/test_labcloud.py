@@ -253,3 +253,54 @@ def test_readme_steps(tmp_path):
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # the user's terminal colours
     assert "Plan: 44 to add, 0 to change, 0 to destroy." in plain
     install.remove(tmp_path / "cloud")
+
+
+# --- Neutron's filtering on what the root module built (issue 10's connection matrix) --------
+
+OPERATOR = "203.0.113.50"  # inside operator_cidrs (203.0.113.0/24)
+STRANGER = "198.51.100.7"  # outside operator_cidrs
+
+
+def _port(cloud_document, name):
+    (port,) = [p["id"] for p in cloud_document["ports"].values() if p["name"] == f"kubesalt-{name}"]
+    return port
+
+
+def test_root_module_filtering_as_intended(cloud, applied):
+    from kubesalt.cloud.neutron import ingress_allowed  # noqa: PLC0415
+
+    document = Store(cloud).read()
+    bastion_public = _port(document, "bastion-public")
+    master = _port(document, "salt")
+    worker = _port(document, "k8s-worker-0")
+    # SSH to the bastion only from the operators' networks
+    assert ingress_allowed(document, bastion_public, "tcp", 22, OPERATOR)
+    assert not ingress_allowed(document, bastion_public, "tcp", 22, STRANGER)
+    assert not ingress_allowed(document, bastion_public, "tcp", 4506, OPERATOR)
+    # Salt's ports only from the private network
+    assert ingress_allowed(document, master, "tcp", 4506, "10.1.0.100")
+    assert not ingress_allowed(document, master, "tcp", 4506, "10.0.0.20")
+    # MicroK8s ports only between members
+    assert ingress_allowed(document, worker, "tcp", 25000, "10.1.0.10")
+    assert ingress_allowed(document, worker, "udp", 4789, "10.1.0.101")
+    assert not ingress_allowed(document, worker, "tcp", 25000, "10.1.0.5")
+    assert not ingress_allowed(document, worker, "tcp", 10250, "10.1.0.1")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 defect 4: the bastion's allowed address pair 0.0.0.0/0 is a member of "
+    "bastion_private, the remote group of the SSH and API rules (ML2/OVS)",
+)
+@pytest.mark.parametrize(
+    ("port_name", "port_number"),
+    [("salt", 22), ("k8s-worker-0", 22), ("k8s-master-public", 16443), ("k8s-master", 16443)],
+)
+def test_no_port_accepts_a_stranger(cloud, applied, port_name, port_number):
+    from kubesalt.cloud.neutron import ingress_allowed, why_allowed  # noqa: PLC0415
+
+    document = Store(cloud).read()
+    port = _port(document, port_name)
+    assert not ingress_allowed(document, port, "tcp", port_number, STRANGER), why_allowed(
+        document, port, "tcp", port_number, STRANGER
+    )
