@@ -58,7 +58,8 @@ def generate(algorithm: str, rsa_bits: int, ecdsa_curve: str) -> dict:
         "public_key_pem": public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode(),
-        "id": hashlib.sha1(der.strip()).hexdigest(),  # noqa: S324 (the provider's id)
+        # hashForState(): SHA-1 of strings.TrimSpace of the DER bytes, as the provider does
+        "id": hashlib.sha1(der.strip(b" \t\n\r\v\f")).hexdigest(),  # noqa: S324
         "private_key_openssh": "",
         "public_key_openssh": "",
         "public_key_fingerprint_md5": "",
