@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate kubesalt/sim/maas/api_description.json from a checkout of canonical/maas.
+"""Generate kubesalt/sim/maas/api_description/<release>.json from canonical/maas's source.
 
 The MAAS simulator publishes, at ``/MAAS/api/2.0/describe/``, the same description document
 a real region serves (``maasserver/api/doc.py``: ``_describe_api``), restricted to the
@@ -14,10 +14,11 @@ actions (inherited ones included, following the class bases), and renders each a
 doc as ``_describe_actions`` does (annotated docstrings become ``:param name: ...``
 lines, which the ``maas`` CLI turns into its help). Only the generated JSON is committed.
 
-    git clone https://github.com/canonical/maas && git -C maas checkout 3.4.8
-    python tools/maas_api_description.py --maas-src maas/src --tag 3.4.8
+    git clone https://github.com/canonical/maas && git -C maas checkout 3.4.6
+    python tools/maas_api_description.py --maas-src maas/src --tag 3.4.6
 
-or straight from a bare mirror: ``--git-dir /path/to/maas.git --tag 3.4.8``.
+or straight from a git directory: ``--git-dir /path/to/maas.git --tag 3.4.6``. The committed
+files are 2.9.2, 3.4.6 and 3.7.3: the releases the simulator reports for its versions.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ TAGS = (
     "error",
 )
 API_DIR = ["src/maasserver/api/"]
-OUTPUT = Path(__file__).resolve().parent.parent / "kubesalt/sim/maas/api_description.json"
+OUTPUT_DIR = Path(__file__).resolve().parent.parent / "kubesalt/sim/maas/api_description"
 
 # handler class -> the actions the simulator implements, as (method, op) with op None for
 # CRUD. Keep in step with the dispatch table of kubesalt/sim/maas/regiond.py (a unit test
@@ -333,9 +334,10 @@ def main(argv=None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--maas-src", type=Path, help="the src/ directory of a MAAS checkout")
     where.add_argument("--git-dir", type=Path, help="a canonical/maas git directory")
-    parser.add_argument("--tag", required=True, help="the MAAS release read, e.g. 3.4.8")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--tag", required=True, help="the MAAS release read, e.g. 3.4.6")
+    parser.add_argument("--output", type=Path, help="default: OUTPUT_DIR/<tag>.json")
     args = parser.parse_args(argv)
+    args.output = args.output or OUTPUT_DIR / f"{args.tag}.json"
     doc = generate(Source(args.maas_src, args.git_dir, args.tag))
     args.output.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"{args.output}: {len(doc['resources'])} handlers from MAAS {args.tag}")

@@ -817,7 +817,7 @@ def parse_body(content_type: str, body: bytes) -> dict:
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
-# MAAS's handler (as named in api_description.json) -> the method of Handler serving it.
+# MAAS's handler (as named in api_description/*.json) -> the method of Handler serving it.
 DISPATCH = {
     "VersionHandler": "h_version",
     "UsersHandler": "h_users",
@@ -930,9 +930,9 @@ class Handler(BaseHTTPRequestHandler):
             rest = parts.path[len(API) :]
             if rest == "describe/" and method == "GET":  # a plain view in MAAS, anonymous
                 base = f"http://{self.headers.get('Host', '')}"
-                return self._send(200, apidoc.document(base), "application/json")
+                return self._send(200, apidoc.document(base, region.version), "application/json")
             status, body, content_type = self._api(method, op, rest, params)
-            headers = {"X-MAAS-API-Hash": apidoc.api_hash()}
+            headers = {"X-MAAS-API-Hash": apidoc.api_hash(region.version)}
             return self._send(status, body, content_type, headers)
         except ApiError as err:
             return self._send(err.status, err.body, None, err.headers)

@@ -31,6 +31,15 @@ def _session(client):
     return client._origin.session
 
 
+def test_login_version_and_whoami(client, region):
+    version = client.version.get()
+    assert version.version == "3.4.6"
+    assert "authenticate-api" in version.capabilities
+    me = client.users.whoami()
+    assert me.username == "admin" and me.is_admin is True
+    assert [u.username for u in client.users.list()] == ["admin"]
+
+
 def test_describe_uses_maas_handler_names(client):
     description = _session(client).description
     names = {r["name"] for r in description["resources"]}
@@ -38,6 +47,8 @@ def test_describe_uses_maas_handler_names(client):
     rack = next(r for r in description["resources"] if r["name"] == "RackControllerHandler")
     assert rack["auth"]["params"] == ["system_id"]
     assert rack["auth"]["uri"].endswith("/MAAS/api/2.0/rackcontrollers/{system_id}/")
+    list_images = next(a for a in rack["auth"]["actions"] if a["name"] == "list_boot_images")
+    assert list_images["method"] == "GET" and list_images["op"] == "list_boot_images"
 
 
 def test_account_tokens_and_connect_with_a_new_key(client, region):

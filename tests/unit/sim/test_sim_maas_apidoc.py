@@ -3,6 +3,7 @@
 import importlib.util
 
 from kubesalt.sim.maas import apidoc
+from kubesalt.sim.maas import host as maas_host
 from kubesalt.sim.maas import regiond
 from tests.support.paths import REPO_ROOT
 
@@ -55,7 +56,30 @@ def test_maas_names_uris_and_params():
     version = by_name["VersionHandler"]
     assert version["anon"] is not None and version["auth"] is None
     assert doc["handlers"] and doc["hash"] == apidoc.api_hash()
-    assert apidoc.maas_version() == "3.4.8"
+    assert apidoc.maas_version() == "3.4.6"
+
+
+def test_one_description_per_simulated_release_all_of_the_same_shape():
+    assert apidoc.releases() == sorted(maas_host.VERSIONS.values())
+
+    def shape(release):
+        return [
+            (
+                r["name"],
+                r["admin_only"],
+                r["anon"] is None,
+                apidoc.handler_of(r)["path"],
+                apidoc.handler_of(r)["params"],
+                [(a["method"], a["op"], a["name"]) for a in apidoc.handler_of(r)["actions"]],
+            )
+            for r in apidoc.description(release)["resources"]
+        ]
+
+    for release in apidoc.releases():
+        assert apidoc.maas_version(release) == release
+        assert shape(release) == shape(apidoc.DEFAULT_RELEASE)
+    old = apidoc.document("http://h", "2.9.2")
+    assert old["hash"] != apidoc.document("http://h", "3.7.3")["hash"]
 
 
 def test_routes_resolve_most_specific_first():
