@@ -7,6 +7,7 @@ the mine into the plain lists the SLS files loop over, so no SLS carries logic i
 """
 
 import logging
+import os
 
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
@@ -39,6 +40,7 @@ def validate(config=None):
     Check the kubesalt pillar (merged with the state tree's defaults) and this minion's id.
 
     Returns True, or raises an error listing every problem as ``<pillar key>: <message>``.
+    Kernel settings (``kubesalt:sysctl``) must exist on this host (``/proc/sys``).
 
     config
         The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
@@ -50,10 +52,39 @@ def validate(config=None):
         salt '*' kubesalt.validate
     """
     try:
-        _validate.validate(_config(config), __opts__["id"])
+        _validate.validate(_config(config), __opts__["id"], sysctl_exists=_sysctl_exists)
     except _validate.PillarError as err:
         raise CommandExecutionError(str(err)) from err
     return True
+
+
+def validate_maas(config=None):
+    """
+    Check the ``maas`` pillar (merged with the state tree's maas defaults).
+
+    Returns True, or raises an error listing every problem as ``maas:<key>: <message>``
+    (secret values are never quoted).
+
+    config
+        The merged ``maas`` data. Defaults to this minion's ``maas`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'maas-*' kubesalt.validate_maas
+    """
+    if config is None:
+        config = __pillar__.get("maas", {})
+    try:
+        _validate.validate_maas(config)
+    except _validate.PillarError as err:
+        raise CommandExecutionError(str(err)) from err
+    return True
+
+
+def _sysctl_exists(name):
+    return os.path.exists(_validate.sysctl_path(name))
 
 
 def minion_id_ok(minion_id=None):

@@ -97,6 +97,12 @@ COMMUNITY_ADDONS = frozenset(
     }
 )
 
+# Addons whose enable hook prompts on stdin without arguments (and then fails, as Salt gives
+# it no input): core-addons addons/metallb/enable reads the IP ranges when none is given.
+ADDONS_NEEDING_ARGS = {
+    "metallb": "the IP ranges to hand out, e.g. ['10.64.140.43-10.64.140.49']",
+}
+
 # Addons whose disable only prints a note: they stay enabled whatever we do.
 UNDISABLEABLE_ADDONS = frozenset({"helm", "helm3"})
 # Disabling it wipes the cluster (switches to etcd); a module must refuse.

@@ -6,7 +6,7 @@ include:
 # Hosts without a syslog daemon have no auth log; the polling backend needs the file.
 bastion-fail2ban-logfile:
   file.managed:
-    - name: {{ fail2ban.logpath }}
+    - name: {{ fail2ban.logpath | json }}
     - replace: False
     - user: root
     - group: adm
@@ -22,14 +22,14 @@ bastion-fail2ban-jail:
     - mode: '0644'
     - context:
         fail2ban: {{ fail2ban | json }}
-        ssh_port: {{ kubesalt.sshd.port }}
+        ssh_port: {{ kubesalt.sshd.port | json }}
     - require:
       - pkg: bastion-iptables-packages
 
 # Restarted after the firewall is reloaded: iptables-restore drops fail2ban's chains.
 bastion-fail2ban-service:
   service.running:
-    - name: {{ fail2ban.service }}
+    - name: {{ fail2ban.service | json }}
     - enable: {{ fail2ban.enable | json }}
     - watch:
       - file: bastion-fail2ban-jail

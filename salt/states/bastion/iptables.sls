@@ -3,7 +3,7 @@
 bastion-iptables-packages:
   pkg.installed:
     - pkgs: {{ kubesalt.bastion.packages | json }}
-    - refresh: {{ kubesalt.packages.refresh }}
+    - refresh: {{ kubesalt.packages.refresh | json }}
 
 # The Debian way: netfilter-persistent (iptables-persistent) loads this file at boot.
 # iptables-restore --test checks it before it replaces the live file.
@@ -18,9 +18,9 @@ bastion-iptables-rules:
     - makedirs: True
     - check_cmd: /usr/sbin/iptables-restore --test
     - context:
-        private_cidr: {{ kubesalt.networks.private_cidr }}
-        ssh_port: {{ kubesalt.sshd.port }}
-        allow_icmp: {{ kubesalt.bastion.allow_icmp }}
+        private_cidr: {{ kubesalt.networks.private_cidr | json }}
+        ssh_port: {{ kubesalt.sshd.port | json }}
+        allow_icmp: {{ kubesalt.bastion.allow_icmp | json }}
     - require:
       - pkg: bastion-iptables-packages
 

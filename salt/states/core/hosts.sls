@@ -3,8 +3,8 @@
     the mine (the inventory's until it has). Other lines of /etc/hosts are left alone. #}
 {%- for entry in salt['kubesalt.hosts'](kubesalt) %}
 
-core-hosts-{{ entry.names[0] }}:
+{{ ('core-hosts-' ~ entry.names[0]) | json }}:
   host.only:
-    - name: {{ entry.ip }}
+    - name: {{ entry.ip | json }}
     - hostnames: {{ entry.names | json }}
 {%- endfor %}

@@ -6,6 +6,4 @@ core-locale-default:
     - user: root
     - group: root
     - mode: '0644'
-    - contents: |
-        # Managed by Salt (kubesalt core.locale).
-        LANG={{ kubesalt.locale }}
+    - contents: {{ ('# Managed by Salt (kubesalt core.locale).\nLANG=' ~ kubesalt.locale ~ '\n') | json }}

@@ -3,6 +3,6 @@
 
 core-minion-service:
   service.running:
-    - name: {{ kubesalt.minion.service }}
+    - name: {{ kubesalt.minion.service | json }}
     - enable: True
 {%- endif %}

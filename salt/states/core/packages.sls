@@ -4,11 +4,11 @@
 core-packages-installed:
   pkg.installed:
     - pkgs: {{ kubesalt.packages.install | json }}
-    - refresh: {{ kubesalt.packages.refresh }}
+    - refresh: {{ kubesalt.packages.refresh | json }}
 {%- endif %}
 {%- if kubesalt.packages.upgrade %}
 
 core-packages-upgraded:
   pkg.uptodate:
-    - refresh: {{ kubesalt.packages.refresh }}
+    - refresh: {{ kubesalt.packages.refresh | json }}
 {%- endif %}

@@ -34,7 +34,7 @@ core-sshd-config:
 
 core-sshd-service:
   service.running:
-    - name: {{ kubesalt.sshd.service }}
+    - name: {{ kubesalt.sshd.service | json }}
     - enable: True
     - reload: True
     - watch:

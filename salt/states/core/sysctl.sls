@@ -3,10 +3,10 @@
 {%- for setting, value in kubesalt.sysctl | dictsort %}
 {%- if value is not none %}
 
-core-sysctl-{{ setting }}:
+{{ ('core-sysctl-' ~ setting) | json }}:
   sysctl.present:
-    - name: {{ setting }}
-    - value: {{ value }}
+    - name: {{ setting | json }}
+    - value: {{ value | json }}
     - config: /etc/sysctl.d/90-kubesalt.conf
 {%- endif %}
 {%- endfor %}
@@ -21,4 +21,4 @@ core-sysctl-limits-nofile:
     - mode: '0644'
     - makedirs: True
     - context:
-        nofile: {{ kubesalt.limits.nofile }}
+        nofile: {{ kubesalt.limits.nofile | json }}

@@ -4,8 +4,8 @@
 
 maas-apikey-exported:
   maas.apikey_exported:
-    - name: {{ maas.apikey.secret_name }}
-    - namespace: {{ maas.apikey.namespace }}
-    - username: {{ maas.admin.username }}
-    - data_key: {{ maas.apikey.data_key }}
-    - kubectl: {{ maas.apikey.kubectl }}
+    - name: {{ maas.apikey.secret_name | json }}
+    - namespace: {{ maas.apikey.namespace | json }}
+    - username: {{ maas.admin.username | json }}
+    - data_key: {{ maas.apikey.data_key | json }}
+    - kubectl: {{ maas.apikey.kubectl | json }}

@@ -5,23 +5,23 @@
 
 maas-db-user:
   postgres_user.present:
-    - name: {{ maas.db.user }}
+    - name: {{ maas.db.user | json }}
     - password: {{ maas.db.password | yaml_dquote }}
     - encrypted: scram-sha-256
     - login: True
     - user: {{ su.runas | json }}
-    - db_user: {{ su.db_user }}
+    - db_user: {{ su.db_user | json }}
     - db_host: {{ su.db_host | yaml_dquote }}
-    - db_port: {{ su.db_port }}
+    - db_port: {{ su.db_port | json }}
 
 maas-db-database:
   postgres_database.present:
-    - name: {{ maas.db.name }}
-    - owner: {{ maas.db.user }}
+    - name: {{ maas.db.name | json }}
+    - owner: {{ maas.db.user | json }}
     - encoding: UTF8
     - user: {{ su.runas | json }}
-    - db_user: {{ su.db_user }}
+    - db_user: {{ su.db_user | json }}
     - db_host: {{ su.db_host | yaml_dquote }}
-    - db_port: {{ su.db_port }}
+    - db_port: {{ su.db_port | json }}
     - require:
       - postgres_user: maas-db-user

@@ -3,8 +3,8 @@
 
 maas-rack-registered:
   maas.rack_registered:
-    - name: {{ maas.rack.hostname }}
-    - url: {{ maas.rack.url }}
+    - name: {{ maas.rack.hostname | json }}
+    - url: {{ maas.rack.url | json }}
     - secret: {{ maas.rack.secret | yaml_dquote }}
-    - method: {{ maas.rack.method }}
-    - timeout: {{ maas.rack.timeout }}
+    - method: {{ maas.rack.method | json }}
+    - timeout: {{ maas.rack.timeout | json }}

@@ -4,16 +4,16 @@
 
 maas-region-initialized:
   maas.region_initialized:
-    - name: {{ maas.region.maas_url }}
+    - name: {{ maas.region.maas_url | json }}
     - database_uri: {{ database_uri | yaml_dquote }}
-    - mode: {{ maas.region.mode }}
+    - mode: {{ maas.region.mode | json }}
 
 maas-region-admin:
   maas.admin_present:
-    - name: {{ maas.admin.username }}
+    - name: {{ maas.admin.username | json }}
     - password: {{ maas.admin.password | yaml_dquote }}
-    - email: {{ maas.admin.email }}
-    - url: {{ maas.region.maas_url }}
+    - email: {{ maas.admin.email | json }}
+    - url: {{ maas.region.maas_url | json }}
     - require:
       - maas: maas-region-initialized
 
@@ -21,6 +21,6 @@ maas-region-settings:
   maas.config_set:
     - name: maas-region-settings
     - settings: {{ maas.settings | json }}
-    - url: {{ maas.region.maas_url }}
+    - url: {{ maas.region.maas_url | json }}
     - require:
       - maas: maas-region-admin

@@ -7,9 +7,9 @@ include:
 
 maas-sync-boot-source:
   maas.boot_source_present:
-    - name: {{ maas.boot_source.url }}
+    - name: {{ maas.boot_source.url | json }}
     - keyring_filename: {{ (maas.boot_source.keyring_filename or None) | json }}
-    - url: {{ maas.region.maas_url }}
+    - url: {{ maas.region.maas_url | json }}
     - require:
       - sls: maas.region
     - require_in:
@@ -18,14 +18,14 @@ maas-sync-boot-source:
 
 {%- for sel in maas.selections %}
 
-maas-sync-selection-{{ sel.os | default('ubuntu') }}-{{ sel.release }}:
+{{ ('maas-sync-selection-' ~ (sel.os | default('ubuntu')) ~ '-' ~ sel.release) | json }}:
   maas.boot_source_selection_present:
-    - name: {{ sel.release }}
-    - os: {{ sel.os | default('ubuntu') }}
+    - name: {{ sel.release | json }}
+    - os: {{ sel.os | default('ubuntu') | json }}
     - arches: {{ sel.arches | default(['amd64']) | json }}
     - subarches: {{ sel.subarches | default(['*']) | json }}
     - labels: {{ sel.labels | default(['*']) | json }}
-    - url: {{ maas.region.maas_url }}
+    - url: {{ maas.region.maas_url | json }}
     - require:
       - sls: maas.region
     - require_in:
@@ -36,9 +36,9 @@ maas-sync-images:
   maas.boot_images_synced:
     - name: maas-boot-images
     - images: {{ maas.selections | json }}
-    - timeout: {{ maas.sync.timeout }}
-    - poll_max: {{ maas.sync.poll_max }}
-    - url: {{ maas.region.maas_url }}
+    - timeout: {{ maas.sync.timeout | json }}
+    - poll_max: {{ maas.sync.poll_max | json }}
+    - url: {{ maas.region.maas_url | json }}
     - require:
       - sls: maas.region
 
@@ -46,6 +46,6 @@ maas-sync-image-settings:
   maas.config_set:
     - name: maas-image-settings
     - settings: {{ maas.image_settings | json }}
-    - url: {{ maas.region.maas_url }}
+    - url: {{ maas.region.maas_url | json }}
     - require:
       - maas: maas-sync-images

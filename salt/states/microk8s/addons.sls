@@ -5,7 +5,7 @@ include:
   - microk8s.base
 {%- for addon in plan.enabled %}
 
-microk8s-addons-{{ addon.name }}-enabled:
+{{ ('microk8s-addons-' ~ addon.name ~ '-enabled') | json }}:
   microk8s.addon_enabled:
     - name: {{ addon.name | json }}
     - args: {{ addon.args | json }}
@@ -14,7 +14,7 @@ microk8s-addons-{{ addon.name }}-enabled:
 {%- endfor %}
 {%- for name in plan.disabled %}
 
-microk8s-addons-{{ name }}-disabled:
+{{ ('microk8s-addons-' ~ name ~ '-disabled') | json }}:
   microk8s.addon_disabled:
     - name: {{ name | json }}
     - require:

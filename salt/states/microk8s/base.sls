@@ -4,7 +4,7 @@
 microk8s-base-installed:
   microk8s.installed:
     - name: microk8s
-    - channel: {{ microk8s.channel }}
+    - channel: {{ microk8s.channel | json }}
 
 microk8s-base-running:
   microk8s.running:
@@ -17,7 +17,7 @@ microk8s-base-running:
 # only when the SAN was missing.
 microk8s-base-extra-san:
   microk8s.extra_san_present:
-    - name: {{ microk8s.floating_ip }}
+    - name: {{ microk8s.floating_ip | json }}
     - require:
       - microk8s: microk8s-base-running
     - require_in:

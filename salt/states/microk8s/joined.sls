@@ -22,7 +22,7 @@ microk8s-joined-cluster:
   microk8s.cluster_joined:
     - name: {{ plan.addresses | join(',') | json }}
     - token_pillar: kubesalt:microk8s:join_token
-    - worker: {{ plan.role == 'worker' }}
+    - worker: {{ (plan.role == 'worker') | json }}
     - fingerprint: {{ plan.fingerprint | json }}
     - require:
       - microk8s: microk8s-base-running

@@ -15,7 +15,7 @@ microk8s-tokens-after:
       - microk8s: microk8s-base-running
 {%- for node in membership.stale %}
 
-microk8s-master-removed-{{ node }}:
+{{ ('microk8s-master-removed-' ~ node) | json }}:
   microk8s.node_removed:
     - name: {{ node | json }}
     - require:

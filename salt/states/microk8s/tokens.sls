@@ -10,16 +10,16 @@
 {%- for node_id in membership.pending %}
 {%- if node_id in tokens %}
 
-microk8s-master-token-{{ node_id }}:
+{{ ('microk8s-master-token-' ~ node_id) | json }}:
   microk8s.token_registered:
     - name: {{ node_id | json }}
-    - token_pillar: kubesalt:microk8s:join_tokens:{{ node_id }}
-    - ttl: {{ microk8s.token_ttl }}
+    - token_pillar: {{ ('kubesalt:microk8s:join_tokens:' ~ node_id) | json }}
+    - ttl: {{ microk8s.token_ttl | json }}
     - require:
       - test: microk8s-tokens-after
 {%- else %}
 
-microk8s-master-token-{{ node_id }}:
+{{ ('microk8s-master-token-' ~ node_id) | json }}:
   test.fail_without_changes:
     - comment: >-
         pillar kubesalt:microk8s:join_tokens has no token for {{ node_id }}: the salt master

@@ -24,7 +24,7 @@
 # Without its restart: this orchestration talks to that master (see the last step).
 cluster-salt-master:
   salt.state:
-    - tgt: {{ masters | join(',') }}
+    - tgt: {{ masters | join(',') | json }}
     - tgt_type: list
     - highstate: True
     - exclude:
@@ -34,7 +34,7 @@ cluster-salt-master:
 
 cluster-bastion:
   salt.state:
-    - tgt: {{ bastions | join(',') }}
+    - tgt: {{ bastions | join(',') | json }}
     - tgt_type: list
     - highstate: True
 {%- if masters %}
@@ -45,26 +45,26 @@ cluster-bastion:
 {%- for node_id in removed %}
 {%- if node_id in reachable %}
 
-cluster-leave-{{ node_id }}:
+{{ ('cluster-leave-' ~ node_id) | json }}:
   salt.function:
     - name: microk8s.leave
-    - tgt: {{ node_id }}
+    - tgt: {{ node_id | json }}
     - tgt_type: list
     - require_in:
-      - salt: cluster-mine-forget-{{ node_id }}
+      - salt: {{ ('cluster-mine-forget-' ~ node_id) | json }}
 {%- endif %}
 
-cluster-mine-forget-{{ node_id }}:
+{{ ('cluster-mine-forget-' ~ node_id) | json }}:
   salt.runner:
     - name: cache.clear_mine
-    - tgt: {{ node_id }}
+    - tgt: {{ node_id | json }}
     - tgt_type: list
 {%- endfor %}
 {%- if control_planes %}
 
 cluster-microk8s-base:
   salt.state:
-    - tgt: {{ (control_planes + workers) | join(',') }}
+    - tgt: {{ (control_planes + workers) | join(',') | json }}
     - tgt_type: list
     - sls:
       - core
@@ -77,49 +77,49 @@ cluster-microk8s-base:
 cluster-mine-update:
   salt.function:
     - name: mine.update
-    - tgt: {{ (control_planes + workers) | join(',') }}
+    - tgt: {{ (control_planes + workers) | join(',') | json }}
     - tgt_type: list
     - require:
       - salt: cluster-microk8s-base
 
-cluster-control-plane-{{ control_planes[0] }}:
+{{ ('cluster-control-plane-' ~ control_planes[0]) | json }}:
   salt.state:
-    - tgt: {{ control_planes[0] }}
+    - tgt: {{ control_planes[0] | json }}
     - tgt_type: list
     - sls:
       - microk8s.master
     - require:
       - salt: cluster-mine-update
 
-cluster-join-info-{{ control_planes[0] }}:
+{{ ('cluster-join-info-' ~ control_planes[0]) | json }}:
   salt.function:
     - name: mine.update
-    - tgt: {{ control_planes[0] }}
+    - tgt: {{ control_planes[0] | json }}
     - tgt_type: list
     - require:
-      - salt: cluster-control-plane-{{ control_planes[0] }}
+      - salt: {{ ('cluster-control-plane-' ~ control_planes[0]) | json }}
 {%- for node_id in control_planes[1:] %}
 
 # Control planes join one at a time: dqlite adds one voter at a time.
-cluster-control-plane-{{ node_id }}:
+{{ ('cluster-control-plane-' ~ node_id) | json }}:
   salt.state:
-    - tgt: {{ node_id }}
+    - tgt: {{ node_id | json }}
     - tgt_type: list
     - sls:
       - microk8s.joined
     - require:
-      - salt: {{ 'cluster-join-info-' ~ control_planes[0] if loop.first else 'cluster-control-plane-' ~ loop.previtem }}
+      - salt: {{ ('cluster-join-info-' ~ control_planes[0] if loop.first else 'cluster-control-plane-' ~ loop.previtem) | json }}
 {%- endfor %}
 {%- if workers %}
 
 cluster-workers:
   salt.state:
-    - tgt: {{ workers | join(',') }}
+    - tgt: {{ workers | join(',') | json }}
     - tgt_type: list
     - sls:
       - microk8s.joined
     - require:
-      - salt: {{ 'cluster-control-plane-' ~ control_planes[-1] if control_planes | length > 1 else 'cluster-join-info-' ~ control_planes[0] }}
+      - salt: {{ ('cluster-control-plane-' ~ control_planes[-1] if control_planes | length > 1 else 'cluster-join-info-' ~ control_planes[0]) | json }}
 {%- endif %}
 {%- endif %}
 {%- if masters %}
@@ -129,7 +129,7 @@ cluster-workers:
 cluster-salt-master-restart:
   salt.function:
     - name: cmd.run_bg
-    - tgt: {{ masters | join(',') }}
+    - tgt: {{ masters | join(',') | json }}
     - tgt_type: list
     - arg:
       - sleep 5; /usr/sbin/service salt-master restart

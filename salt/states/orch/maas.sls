@@ -29,7 +29,7 @@
 
 maas-orch-db:
   salt.state:
-    - tgt: {{ dbs | join(',') }}
+    - tgt: {{ dbs | join(',') | json }}
     - tgt_type: list
     - sls: maas.db
 {%- endif %}
@@ -37,7 +37,7 @@ maas-orch-db:
 
 maas-orch-region-{{ loop.index }}:
   salt.state:
-    - tgt: {{ region }}
+    - tgt: {{ region | json }}
     - sls: maas.region
 {%- if dbs or not loop.first %}
     - require:
@@ -75,7 +75,7 @@ maas-orch-join:
 
 maas-orch-racks:
   salt.state:
-    - tgt: {{ racks | join(',') }}
+    - tgt: {{ racks | join(',') | json }}
     - tgt_type: list
     - sls: maas.rack
     - pillar: {{ rack_pillar | json }}
@@ -83,7 +83,7 @@ maas-orch-racks:
 
 maas-orch-sync:
   salt.state:
-    - tgt: {{ first_region }}
+    - tgt: {{ first_region | json }}
     - sls: maas.sync
 {%- if racks %}
     - require:
@@ -94,7 +94,7 @@ maas-orch-sync:
 
 maas-orch-apikey:
   salt.state:
-    - tgt: {{ control_planes[0] }}
+    - tgt: {{ control_planes[0] | json }}
     - sls: maas.apikey
     - pillar: {{ key_pillar | json }}
     - require:

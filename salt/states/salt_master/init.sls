@@ -4,7 +4,7 @@
 # Only this file of master.d is ours: others (e.g. the reactor's, cloud-init's) stay.
 salt-master-config:
   file.managed:
-    - name: {{ master.config_file }}
+    - name: {{ master.config_file | json }}
     - source: salt://salt_master/files/kubesalt.conf.jinja
     - template: jinja
     - user: root
@@ -16,7 +16,7 @@ salt-master-config:
 
 salt-master-service:
   service.running:
-    - name: {{ master.service }}
+    - name: {{ master.service | json }}
     - enable: True
     - watch:
       - file: salt-master-config

@@ -36,11 +36,13 @@ def write_sls(path, data):
 
 @pytest.fixture(scope="module")
 def pillar_root(tmp_path_factory):
-    """A copy of pillar/ plus the example inventory and, for every node, the example settings."""
+    """A copy of pillar/ plus the example inventory and, for every node, the example settings
+    (kubesalt and maas)."""
     root = tmp_path_factory.mktemp("pillar")
     shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
     inventory, settings = split_example()
     write_sls(root / "_from_terraform.sls", inventory)
+    settings = {**settings, "maas": EXAMPLE["maas"]}
     for node_id in inventory["kubesalt"]["nodes"]:
         write_sls(root / "minions" / "defaults" / f"{node_id.partition('.')[0]}.sls", settings)
     return root

@@ -12,6 +12,8 @@ from tests.functional.states.conftest import EXAMPLE
 from tests.functional.states.conftest import JOIN_SECRET
 from tests.functional.states.conftest import split_example
 from tests.functional.states.conftest import write_sls
+from tests.functional.states.test_orchestration import args_of
+from tests.functional.states.test_orchestration import render
 from tests.support.paths import EXT_DIRS
 from tests.support.paths import PILLAR_DIR
 from tests.support.paths import SALT_DIR
@@ -20,8 +22,9 @@ STATES_DIR = SALT_DIR / "states"
 FAKES = STATES_DIR.parents[1] / "tests" / "functional" / "states" / "fake_modules"
 # Our modules, then a test double of ``mine`` (masterless mine.get sees only its own data).
 WITH_FAKE_MINE = [*EXT_DIRS["module_dirs"], str(FAKES / "mine_only")]
-# Colleagues' trees (maas, reactor) and the orchestration (rendered on the master) aside.
-OWN_TREES = ("core", "bastion", "salt_master", "microk8s")
+# The reactor and the orchestrations (rendered on the master: test_orchestration.py and
+# tests/functional/maas/test_maas_orch.py) aside.
+OWN_TREES = ("core", "bastion", "salt_master", "microk8s", "maas")
 SLS_NAMES = sorted(
     str(path.relative_to(STATES_DIR).with_suffix("")).replace("/", ".").removesuffix(".init")
     for tree in OWN_TREES
@@ -73,7 +76,9 @@ def test_every_sls_renders_for_every_role(node_loaders, node_id):
     assert isinstance(high, dict), high
     rendered = {body["__sls__"] for body in high.values()}
     # Every SLS with states of its own renders some (init files only include).
-    assert rendered == {name for name in SLS_NAMES if name not in ("core", "bastion", "microk8s")}
+    assert rendered == {
+        name for name in SLS_NAMES if name not in ("core", "bastion", "microk8s", "maas")
+    }
 
 
 @pytest.mark.parametrize("node_id", NODES)
@@ -251,3 +256,168 @@ def test_minion_id_failing_the_pattern_stops_the_run(node_loaders):
     ret = loaders.modules.state.sls("core.locale", test=True).raw
     assert isinstance(ret, list), ret
     assert any("minion id: 'k8s-worker-?.lab.kubesalt.test' does not match" in e for e in ret)
+
+
+# Pillar values with YAML syntax in them: each SLS renders them with `| json`, so they reach
+# the state as the same string (no YAML error, no extra state argument).
+TRICKY_PATH = "/srv/kubesalt/a: b #c"
+
+
+def host_layer_root(tmp_path_factory, layer, node_id=WORKER):
+    """pillar/ with the example inventory and settings plus ``layer`` on ``node_id``'s own
+    host-and-environment layer (the last word)."""
+    root = tmp_path_factory.mktemp("layered-pillar")
+    shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
+    inventory, settings = split_example()
+    write_sls(root / "_from_terraform.sls", inventory)
+    host, _, domain = node_id.partition(".")
+    write_sls(root / "minions" / "defaults" / f"{host}.sls", settings)
+    write_sls(root / "minions" / domain.replace(".", "_") / f"{host}.sls", layer)
+    return root
+
+
+def test_pillar_scalars_with_yaml_syntax_reach_the_states_unchanged(node_loaders, tmp_path_factory):
+    layer = {
+        "kubesalt": {
+            "files": {TRICKY_PATH: {"contents": "x: y\n- z\n", "user": "root"}},
+            "users": {"carol": {"ssh_keys": [SSH_KEY], "shell": "/bin/sh"}},
+        }
+    }
+    root = host_layer_root(tmp_path_factory, layer)
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
+    high = loaders.modules.state.show_sls("core.file_transfer,core.users")
+    assert isinstance(high, dict), high
+    managed = by_function(high, "file.managed")
+    assert managed[f"core-file-transfer-{TRICKY_PATH}"]["name"] == TRICKY_PATH
+    assert managed[f"core-file-transfer-{TRICKY_PATH}"]["contents"] == "x: y\n- z\n"
+    user = by_function(high, "user.present")["core-users-carol-present"]
+    assert user["shell"] == "/bin/sh"
+    assert user["password"] == "*"
+
+
+SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxQmMw5vbzEtkz8ff3a2Cgdq1RcW0SzHZdxvd4lzN4K carol@example"
+)
+INJECTIONS = [
+    pytest.param(
+        {"users": {"carol": {"ssh_keys": [SSH_KEY], "shell": "/bin/bash\n    - password: x"}}},
+        "kubesalt:users:carol:shell",
+        id="user-shell-injects-a-state-argument",
+    ),
+    pytest.param({"locale": "C.UTF-8\nLC_ALL: x"}, "kubesalt:locale", id="locale-with-a-newline"),
+    pytest.param({"locale": "en_US.UTF-8: x"}, "kubesalt:locale", id="locale-with-a-colon"),
+    pytest.param(
+        {"files": {"/etc/a\n    - mode: 0777": {"contents": "x"}}},
+        "kubesalt:files:/etc/a\\n    - mode: 0777",
+        id="file-path-with-a-newline",
+    ),
+    pytest.param(
+        {"sshd": {"allow_users": ["alice\nPermitRootLogin yes"]}},
+        "kubesalt:sshd:allow_users:0",
+        id="sshd-allow-users-injects-a-config-line",
+    ),
+    pytest.param(
+        {"master": {"join_secret_file": "/etc/salt/j; touch /tmp/pwned"}},
+        "kubesalt:master:join_secret_file",
+        id="join-secret-file-with-shell-syntax",
+    ),
+]
+
+
+@pytest.mark.parametrize(("layer", "key"), INJECTIONS)
+def test_pillar_injection_is_refused_naming_the_key(node_loaders, tmp_path_factory, layer, key):
+    root = host_layer_root(tmp_path_factory, {"kubesalt": layer})
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
+    for ret in (
+        loaders.modules.state.show_sls("core,salt_master"),
+        loaders.modules.state.sls("core.locale", test=True).raw,
+    ):
+        assert isinstance(ret, list), ret  # a render error: no state was even considered
+        error = "\n".join(ret)
+        assert "nothing was changed" in error, error
+        assert f"- {key}: " in error, error
+
+
+def test_bad_pillar_changes_nothing_on_a_real_run(node_loaders, tmp_path_factory, tmp_path):
+    """A real run (not test=True) of an SLS whose own data is fine, with a bad value
+    elsewhere in the pillar: the run stops while it renders, the file is not written."""
+    target = tmp_path / "written-only-if-the-pillar-is-valid"
+    layer = {
+        "kubesalt": {
+            "files": {str(target): {"contents": "x"}},
+            "users": {"carol": {"ssh_keys": [SSH_KEY], "shell": "/bin/bash\n - home: /"}},
+        }
+    }
+    root = host_layer_root(tmp_path_factory, layer)
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
+    ret = loaders.modules.state.sls("core.file_transfer").raw
+    assert isinstance(ret, list), ret
+    assert "- kubesalt:users:carol:shell: " in "\n".join(ret)
+    assert not target.exists()
+
+
+def test_maas_pillar_values_with_yaml_syntax_reach_the_states_unchanged(
+    node_loaders, tmp_path_factory
+):
+    layer = {
+        "maas": {
+            "admin": {"password": "pa: ss #1", "email": "ops+maas@example.com"},
+            "db": {"password": "p #w d!"},
+            "rack": {"secret": "00ff" * 8},
+        }
+    }
+    root = host_layer_root(tmp_path_factory, layer)
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
+    high = loaders.modules.state.show_sls("maas.region,maas.rack,maas.db")
+    assert isinstance(high, dict), high
+    admin = by_function(high, "maas.admin_present")["maas-region-admin"]
+    assert admin["password"] == "pa: ss #1"
+    assert admin["email"] == "ops+maas@example.com"
+    region = by_function(high, "maas.region_initialized")["maas-region-initialized"]
+    assert region["database_uri"] == "postgres://maas:p #w d!@10.1.0.30:5432/maasdb"
+    assert by_function(high, "maas.rack_registered")["maas-rack-registered"]["secret"] == (
+        "00ff" * 8
+    )
+
+
+MAAS_INJECTIONS = [
+    pytest.param(
+        {"admin": {"email": "a@b.c\n    - password: x"}},
+        "maas:admin:email",
+        id="admin-email-injects-a-state-argument",
+    ),
+    pytest.param(
+        {"db": {"password": "pw@evil-host"}}, "maas:db:password", id="db-password-breaks-the-uri"
+    ),
+    pytest.param({"region": {"mode": "rack"}}, "maas:region:mode", id="unknown-init-mode"),
+    pytest.param({"rack": {"secret": "not hex"}}, "maas:rack:secret", id="rack-secret-not-hex"),
+    pytest.param(
+        {"selections": [{"os": "ubuntu"}]},
+        "maas:selections:0:release",
+        id="selection-without-release",
+    ),
+]
+
+
+@pytest.mark.parametrize(("layer", "key"), MAAS_INJECTIONS)
+def test_bad_maas_pillar_is_refused_naming_the_key(node_loaders, tmp_path_factory, layer, key):
+    root = host_layer_root(tmp_path_factory, {"maas": layer})
+    loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
+    for ret in (
+        loaders.modules.state.show_sls("maas.db,maas.region,maas.rack,maas.sync,maas.apikey"),
+        loaders.modules.state.sls("maas.rack", test=True).raw,
+    ):
+        assert isinstance(ret, list), ret
+        error = "\n".join(ret)
+        assert "nothing was changed" in error, error
+        assert f"- {key}: " in error, error
+        assert "pw@evil-host" not in error  # a password is never quoted
+
+
+def test_orchestration_quotes_minion_ids(node_loaders):
+    """A minion id from the mine (a node that left the inventory) with YAML syntax in it
+    stays one target, and adds no step."""
+    odd = "old-node: x #y"
+    steps = render(node_loaders, published=[odd], up=[odd])
+    assert args_of(steps[f"cluster-leave-{odd}"])["tgt"] == odd
+    assert args_of(steps[f"cluster-mine-forget-{odd}"])["tgt"] == odd

@@ -31,8 +31,9 @@ def example_config():
 
 
 def walk(config, path):
-    """Colon path -> (parent mapping, leaf key); file paths and addon names stay whole."""
-    if path.startswith("files:"):
+    """Colon path -> (parent mapping, leaf key); file paths, sysctl and addon names stay
+    whole."""
+    if path.startswith(("files:", "sysctl:")):
         parts = path.split(":", 1)
     elif path.startswith("microk8s:addons:"):
         parts = path.split(":", 2)
@@ -54,11 +55,17 @@ def test_validation(case):
         node, leaf = walk(config, path)
         del node[leaf]
     minion_id = case.get("minion_id", "k8s-master.lab.kubesalt.test")
+    # The host's kernel settings: those of the example, plus net.ipv4.ip_forward.
+    known = set(example_config()["sysctl"]) | {"net.ipv4.ip_forward"}
+
+    def sysctl_exists(name):
+        return name in known
+
     if not case["problems"]:
-        validate.validate(config, minion_id)
+        validate.validate(config, minion_id, sysctl_exists)
         return
     with pytest.raises(validate.PillarError) as caught:
-        validate.validate(config, minion_id)
+        validate.validate(config, minion_id, sysctl_exists)
     problems = caught.value.problems
     assert len(problems) == len(case["problems"]), problems
     for expected in case["problems"]:
