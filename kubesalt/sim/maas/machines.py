@@ -236,7 +236,6 @@ class Machines:
 
     # -- the API's view -------------------------------------------------------------------
     def to_dict(self, row: dict) -> dict:
-        address = row.get("address")
         domain = {"name": "maas", "id": 0, "resource_uri": f"{API}domains/0/"}
         pool = self.pool_dict(self.pool(row["pool"]))
         macs = json.loads(row["mac_addresses"])
@@ -270,7 +269,7 @@ class Machines:
             "netboot": row["status"] != DEPLOYED,
             "locked": False,
             "disable_ipv4": False,
-            "ip_addresses": [address] if address else [],
+            "ip_addresses": [],  # no DHCP or static addresses are modelled
             "boot_interface": None,
             "boot_disk": None,
             "interface_set": [

@@ -7,6 +7,7 @@ impossible transitions; events; the deploy-fails and machine-never-reports fault
 
 import base64
 import json
+import subprocess
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from maas.client.viscera.machines import MachineNotFound
 MAAS_VERSION = "3.4"
 pytestmark = pytest.mark.timeout(180)
 USER_DATA = b"#cloud-config\nhostname: worker-a\n"
+ENLIST_CLI_ARGS = ["mac_addresses=52:54:00:00:00:20", "power_type=manual", "hostname=node-cli"]
 
 
 def _wait(client, system_id, statuses, timeout=30):
@@ -178,3 +180,44 @@ def test_unknown_machine_is_404(client):
     with pytest.raises(CallError) as err:
         client.machines.get("nosuch").commission()
     assert err.value.status == 404
+
+
+def test_the_maas_cli_enlists_and_reads_machines(client, initialised_region):
+    """``maas PROFILE machines create ...`` as docs/maas.md tells an operator to run it."""
+    cli = initialised_region.cli()
+    key = str(client.account.create_credentials())
+    login = subprocess.run(
+        [cli, "login", "ops", initialised_region.maas_url, "-"],
+        input=key + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert login.returncode == 0, login.stderr
+    created = subprocess.run(
+        [cli, "ops", "machines", "create", "architecture=amd64/generic", *ENLIST_CLI_ARGS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    system_id = json.loads(created.stdout)["system_id"]
+    _wait(client, system_id, {NodeStatus.READY})
+    read = subprocess.run(
+        [cli, "ops", "machine", "read", system_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert json.loads(read.stdout)["status_name"] == "Ready"
+    bad = subprocess.run(
+        [cli, "ops", "machine", "abort", system_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2 and "Cannot abort in current state: 'Ready'" in bad.stdout
