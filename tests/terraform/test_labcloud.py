@@ -104,7 +104,7 @@ def test_apply_stops_only_at_the_masters_image_rule(applied):
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 1: the salt master's block_device lacks image_id"
+    strict=True, raises=AssertionError, reason="issue 11 defect 1: the salt master's block_device lacks image_id"
 )
 def test_apply_of_the_root_module_succeeds(applied):
     assert applied.returncode == 0, applied.stderr[-2000:]
@@ -122,7 +122,7 @@ def test_plan_after_apply_changes_nothing_that_exists(root, applied):
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 3: user_data (ForceNew) of every host lists all hosts"
+    strict=True, raises=AssertionError, reason="issue 11 defect 3: user_data (ForceNew) of every host lists all hosts"
 )
 def test_plan_with_one_more_worker_adds_only_that_worker(root, applied):
     result = root.plan("-var=num_kube_nodes=3")
@@ -289,6 +289,7 @@ def test_root_module_filtering_as_intended(cloud, applied):
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="issue 11 defect 4: the bastion's allowed address pair 0.0.0.0/0 is a member of "
     "bastion_private, the remote group of the SSH and API rules (ML2/OVS)",
 )

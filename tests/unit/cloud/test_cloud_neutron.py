@@ -59,3 +59,34 @@ def test_filtering(case):
         assert got is expected, (
             f"{check}: {neutron.why_allowed(cloud, port, protocol, number, remote)}"
         )
+
+
+def test_firewall_chains_follow_the_rules():
+    from kubesalt.cloud import firewall
+
+    case = {
+        "groups": {
+            "host": [
+                {"direction": "ingress", "protocol": "tcp", "port": 22, "remote_group": "bastion"}
+            ],
+            "bastion": [],
+        },
+        "ports": {
+            "salt-port": {"ips": ["10.1.0.5"], "groups": ["host"]},
+            "gw-port": {"ips": ["10.1.0.1"], "groups": ["bastion"], "pairs": ["0.0.0.0/0"]},
+            "open-port": {"ips": ["10.1.0.9"], "groups": [], "security": False},
+        },
+    }
+    rules = firewall.iptables_restore(
+        _cloud(case), {"salt-port": "tap0", "gw-port": "tap1", "open-port": "tap2"}
+    )
+    lines = rules.splitlines()
+    assert lines[0] == "*filter" and lines[-1] == "COMMIT"
+    assert "-A FORWARD -m physdev --physdev-out tap0 --physdev-is-bridged -j ksi-saltport" in lines
+    # the remote group expands to the bastion's fixed IP and its pair
+    assert "-A ksi-saltport -p tcp --dport 22 -s 10.1.0.1/32 -j RETURN" in lines
+    assert "-A ksi-saltport -p tcp --dport 22 -s 0.0.0.0/0 -j RETURN" in lines
+    assert "-A kss-saltport -s 10.1.0.5/32 -j RETURN" in lines
+    assert "-A kss-gwport -s 0.0.0.0/0 -j RETURN" in lines
+    assert "-A kso-saltport -j RETURN" in lines  # default egress: any
+    assert not any("tap2" in line for line in lines)  # no port security: no chain

@@ -1,0 +1,120 @@
+"""A throwaway L2 fabric: one switch network namespace with a bridge per network, and one
+network namespace per endpoint (an instance's interfaces), wired with veth pairs.
+
+Every namespace is unnamed and held by a ``sleep`` that dies with the process that made it
+(``PR_SET_PDEATHSIG``) or with :meth:`Fabric.close`: no interface, address or rule ever exists
+on the machine. This is the network half of backing the lab cloud with lab hosts; the lab
+(``kubesalt.lab``) builds its hosts the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+# setpriv sets the parent-death signal, unshare makes the namespace and execs the keeper.
+KEEPER = ["setpriv", "--pdeathsig=KILL", "unshare", "--net", "--", "sleep", "86400"]
+
+
+def _keeper() -> subprocess.Popen:
+    """A process in a new network namespace; returns once it is there (never before: a link
+    moved to a process still in the machine's namespace would land on the machine)."""
+    own = os.readlink("/proc/self/ns/net")
+    process = subprocess.Popen(KEEPER, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{process.pid}/ns/net") != own and _comm(process.pid) == "sleep":
+                return process
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"`{' '.join(KEEPER)}` exited with {process.returncode}")
+        time.sleep(0.01)
+    process.kill()
+    raise RuntimeError("a network namespace keeper did not start in 10 s")
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+class Fabric:
+    def __init__(self):
+        self.switch = _keeper()
+        self.endpoints: dict[str, subprocess.Popen] = {}
+        self._links = 0
+        self.run_switch(["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"])
+
+    def __enter__(self) -> Fabric:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for process in [*self.endpoints.values(), self.switch]:
+            process.kill()
+            process.wait(timeout=10)
+
+    @staticmethod
+    def _nsenter(pid: int, argv: list[str]) -> list[str]:
+        return ["nsenter", "-t", str(pid), "-n", "--", *argv]
+
+    def run_switch(self, argv: list[str], input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            self._nsenter(self.switch.pid, argv),
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"switch: {' '.join(argv)}: {result.stderr.strip()}")
+        return result
+
+    def run(self, endpoint: str, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        kwargs.setdefault("timeout", 60)
+        return subprocess.run(
+            self._nsenter(self.endpoints[endpoint].pid, argv), check=False, **kwargs
+        )
+
+    def spawn(self, endpoint: str, argv: list[str], **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(self._nsenter(self.endpoints[endpoint].pid, argv), **kwargs)
+
+    def network(self, name: str) -> None:
+        self.run_switch(
+            ["ip", "-batch", "-"], input=f"link add br-{name} type bridge\nlink set br-{name} up\n"
+        )
+
+    def attach(
+        self, endpoint: str, network: str, iface: str, address: str, mac: str | None = None
+    ) -> str:
+        """Give ``endpoint`` (made on first use) an interface on ``network``; return the bridge
+        device of that port (what the firewall matches)."""
+        if endpoint not in self.endpoints:
+            self.endpoints[endpoint] = _keeper()
+            self.run(endpoint, ["ip", "link", "set", "lo", "up"])
+        device = f"tap{self._links}"
+        self._links += 1
+        pid = self.endpoints[endpoint].pid
+        batch = [
+            f"link add {device} type veth peer name {iface} netns {pid}",
+            f"link set {device} master br-{network} up",
+        ]
+        self.run_switch(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+        commands = [f"addr add {address} dev {iface}", f"link set {iface} up"]
+        if mac:
+            commands.insert(0, f"link set {iface} address {mac}")
+        result = self.run(endpoint, ["ip", "-batch", "-"], input="\n".join(commands) + "\n")
+        if result.returncode != 0:
+            raise RuntimeError(f"{endpoint}: {result.stderr}")
+        return device
+
+    def apply_firewall(self, rules: str) -> None:
+        self.run_switch(["iptables-restore", "--noflush"], input=rules)
