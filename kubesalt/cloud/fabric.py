@@ -118,3 +118,42 @@ class Fabric:
 
     def apply_firewall(self, rules: str) -> None:
         self.run_switch(["iptables-restore", "--noflush"], input=rules)
+
+    def router(
+        self,
+        name: str,
+        external: tuple[str, str],
+        internal: list[tuple[str, str]],
+        floating: list[tuple[str, str]],
+        snat: list[str],
+    ) -> None:
+        """A Neutron (legacy L3 agent) router as a namespace: ``external`` = (network, gateway
+        address/prefix) on ``qg0``; ``internal`` = [(network, subnet gateway address/prefix)]
+        on ``qr<n>``; ``floating`` = [(floating IP, fixed IP)]: the floating IP as a /32 on
+        ``qg0``, DNAT in, SNAT out (1:1); ``snat`` = subnets masqueraded to the gateway address."""
+        ext_network, ext_address = external
+        self.attach(name, ext_network, "qg0", ext_address)
+        for index, (network, address) in enumerate(internal):
+            self.attach(name, network, f"qr{index}", address)
+        commands = [f"addr add {fip}/32 dev qg0" for fip, _ in floating]
+        if commands:
+            result = self.run(name, ["ip", "-batch", "-"], input="\n".join(commands) + "\n")
+            if result.returncode != 0:
+                raise RuntimeError(f"{name}: {result.stderr}")
+        gateway = ext_address.split("/")[0]
+        nat = ["*nat"]
+        for fip, fixed in floating:
+            nat += [
+                f"-A PREROUTING -d {fip}/32 -j DNAT --to-destination {fixed}",
+                f"-A OUTPUT -d {fip}/32 -j DNAT --to-destination {fixed}",
+                f"-A POSTROUTING -s {fixed}/32 -o qg0 -j SNAT --to-source {fip}",
+            ]
+        nat += [f"-A POSTROUTING -s {cidr} -o qg0 -j SNAT --to-source {gateway}" for cidr in snat]
+        nat.append("COMMIT")
+        for argv, text in (
+            (["sysctl", "-qw", "net.ipv4.ip_forward=1"], None),
+            (["iptables-restore"], "\n".join(nat) + "\n"),
+        ):
+            result = self.run(name, argv, input=text)
+            if result.returncode != 0:
+                raise RuntimeError(f"{name}: {' '.join(argv)}: {result.stderr}")

@@ -5,18 +5,17 @@ port exists). Each instance (or unbound port) becomes a network namespace with a
 port on a bridge per network, in a switch namespace where the per-port chains are installed the
 way Neutron's iptables-hybrid driver installs them. Real TCP connections then show what the
 rules allow. The operator (203.0.113.50, in operator_cidrs) and a stranger (198.51.100.7) sit on
-the public segment unfiltered, as traffic arriving through the router keeps its source address
-(floating IP DNAT); the router and the NAT themselves are not modelled here.
+the external network, beyond the router (kubesalt.cloud.backing): they reach the bastion and
+the API through the floating IPs' 1:1 NAT, their source address intact, as on OpenStack.
 """
 
-import ipaddress
 import pathlib
 import subprocess
 import time
 
 import pytest
 
-from kubesalt.cloud import firewall
+from kubesalt.cloud import backing
 from kubesalt.cloud import install
 from kubesalt.cloud.fabric import Fabric
 from kubesalt.cloud.store import Store
@@ -67,37 +66,22 @@ def network(tmp_path_factory):
     fabric = Fabric()
     listeners = []
     try:
-        ports = [p for p in document["ports"].values() if not p.get("router_id")]
-        networks = {p["network_id"] for p in ports}
-        # bridge names: the cluster's networks are kubesalt-public and kubesalt-private
-        bridge = {n: document["networks"][n]["name"].removeprefix("kubesalt-") for n in networks}
-        for name in bridge.values():
-            fabric.network(name)
-        bindings, addresses, public_iface = {}, {}, {}
-        for port in sorted(ports, key=lambda p: p["name"]):
-            owner = port["device_id"] or port["name"]
-            subnet = document["subnets"][port["fixed_ips"][0]["subnet_id"]]
-            prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
-            ip = port["fixed_ips"][0]["ip_address"]
-            iface = f"eth{sum(1 for b in bindings.values() if b[0] == owner)}"
-            network = bridge[port["network_id"]]
-            device = fabric.attach(owner, network, iface, f"{ip}/{prefix}", port["mac_address"])
-            bindings[port["id"]] = (owner, device)
-            addresses[port["name"].removeprefix("kubesalt-")] = (owner, ip)
-            if network == "public":
-                public_iface[owner] = iface
-        for name, ip in (("operator", OPERATOR), ("stranger", STRANGER)):
-            fabric.attach(name, "public", "eth0", f"{ip}/32")
-            fabric.run(name, ["ip", "route", "add", "10.0.0.0/16", "dev", "eth0"])
-            addresses[name] = (name, ip)
-        for owner, iface in public_iface.items():
-            for peer in (OPERATOR, STRANGER):
-                fabric.run(owner, ["ip", "route", "add", f"{peer}/32", "dev", iface])
-        for owner in {owner for owner, _ in bindings.values()}:
+        wiring = backing.wire(fabric, document)
+        addresses = {
+            name.removeprefix("kubesalt-"): value for name, value in wiring.addresses.items()
+        }
+        for name, fip in wiring.floating.items():
+            addresses["fip:" + name.removeprefix("kubesalt-")] = ("operator", fip)
+        # the internet side: the operator on the external network, the stranger beyond it
+        fabric.attach("operator", "ext", "eth0", f"{OPERATOR}/24")
+        fabric.attach("stranger", "ext", "eth0", f"{STRANGER}/32")
+        fabric.run("stranger", ["ip", "route", "add", "203.0.113.0/24", "dev", "eth0"])
+        (router,) = [e for e in fabric.endpoints if e.startswith("router-")]
+        fabric.run(router, ["ip", "route", "add", f"{STRANGER}/32", "dev", "qg0"])
+        addresses["operator"] = ("operator", OPERATOR)
+        addresses["stranger"] = ("stranger", STRANGER)
+        for owner in set(wiring.owners.values()):
             listeners.append(fabric.spawn(owner, ["python3", "-c", LISTENER]))
-        fabric.apply_firewall(
-            firewall.iptables_restore(document, {p: d for p, (_, d) in bindings.items()})
-        )
         time.sleep(1)
         yield fabric, addresses
     finally:
@@ -128,9 +112,11 @@ def _connects(fabric, addresses, source, target, port) -> bool:
 @pytest.mark.parametrize(
     ("source", "target", "port", "expected"),
     [
-        ("operator", "bastion-public", 22, True),
-        ("stranger", "bastion-public", 22, False),
-        ("operator", "bastion-public", 4506, False),
+        ("operator", "fip:bastion-public", 22, True),
+        ("stranger", "fip:bastion-public", 22, False),
+        ("operator", "fip:bastion-public", 4506, False),
+        ("operator", "fip:k8s-master-public", 16443, True),
+        ("operator", "fip:k8s-master-public", 22, False),
         ("k8s-worker-0", "salt", 4506, True),
         ("k8s-worker-0", "salt", 4505, True),
         ("bastion-private", "salt", 22, True),
@@ -151,7 +137,7 @@ def test_connection(network, source, target, port, expected):
     "group of the API rule: 16443 accepts any source",
 )
 @pytest.mark.parametrize(
-    ("source", "target"), [("stranger", "k8s-master-public"), ("salt", "k8s-master")]
+    ("source", "target"), [("stranger", "fip:k8s-master-public"), ("salt", "k8s-master")]
 )
 def test_the_api_refuses_non_members(network, source, target):
     fabric, addresses = network
