@@ -8,6 +8,8 @@
     minions.defaults.<host>         this host name, whatever the environment
     minions.<domain>.<host>         this host in this environment
     cluster                         mine functions and join tokens, derived on the master
+    maas                            the MAAS shared secret and API key the first region
+                                    handed to the master, for racks and the control plane
 
   A missing layer is skipped (ignore_missing). Pillar SLS names are fnmatch patterns, so
   the id-derived layers are only listed for an id made of lowercase DNS labels: an id with
@@ -36,4 +38,5 @@ base:
     - minions.{{ domain_sls }}.{{ host }}
 {%- endif %}
     - cluster
+    - maas
 {%- endif %}

@@ -52,17 +52,6 @@ MAAS_VERSION = "3.4"
 # The region host's PostgreSQL cluster; its socket directory is MAAS_PG_DIR/sock (the lab
 # pillar's maas:db:superuser:db_host).
 MAAS_PG_DIR = "/var/lib/kubesalt-pg"
-# orch.maas reads the rack shared secret and the API key from the first region with
-# saltutil.cmd; a Salt 3007 minion logs every job's return value at INFO ("Job ... execution
-# finished, return_data: ..."), and the lab's minions log at INFO. On the region hosts that
-# one logger stays at Salt's default level, so neither value reaches the region's log.
-MAAS_REGION_MINION_CONF = "/etc/salt/minion.d/90-kubesalt-maas-region.conf"
-MAAS_REGION_MINION_TEXT = (
-    "# Written by `kubesalt lab up --maas`: no job return values (the shared secret, the API\n"
-    "# key) in the region's log.\n"
-    "log_granular_levels:\n"
-    "  salt.minion: warning\n"
-)
 
 REQUIRED_BINARIES = ("ip", "nsenter", "setpriv", "iptables", "start-stop-daemon", "service")
 
@@ -570,8 +559,6 @@ class Lab:
                 0o755,
             )
             symlinks += saltconf.rc_links("salt-minion")
-        if "maas_region" in host.roles and host.runs_salt:
-            files[MAAS_REGION_MINION_CONF] = (MAAS_REGION_MINION_TEXT, 0o644)
         if "salt_master" in host.roles and booting:
             files["/etc/init.d/salt-master"] = (
                 saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),

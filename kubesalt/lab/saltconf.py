@@ -164,6 +164,9 @@ def master_config(master: Host) -> str:
         "grains_cache": True,
         # No reverse DNS look-ups for the fqdns grain: no DNS server answers in the lab.
         "enable_fqdns_grains": False,
+        # The first MAAS region hands its shared secret and API key to the master (cp.push;
+        # pillar/maas.sls), as the salt_master state and the Terraform user-data configure.
+        "file_recv": True,
         "timeout": 10,
         "gather_job_timeout": 15,
         "pidfile": "/run/salt-master.pid",

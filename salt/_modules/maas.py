@@ -38,6 +38,8 @@ import json
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 import time
 
 import salt.utils.path
@@ -484,6 +486,77 @@ def register_rack(url, secret, method="deb"):
     else:
         raise SaltInvocationError("method: must be 'deb' or 'snap'")
     _drop_cache()
+    return True
+
+
+# --- handing the shared secret and the API key to the master ---------------------------------
+
+
+def _handoff_document(username):
+    """The bytes the region pushes to the master: its shared secret and the API key."""
+    document = {"api_key": api_key_value(username), "shared_secret": shared_secret(reveal=True)}
+    return (json.dumps(document, sort_keys=True) + "\n").encode()
+
+
+def handoff_digest(username="admin"):
+    """SHA-256 (hex) of what this region hands to the master: its shared secret and the
+    API key of ``username``. The master's pillar gives the region the digest of the copy it
+    holds, so the region pushes only when they differ. Neither value is returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'region*' maas.handoff_digest
+    """
+    return hashlib.sha256(_handoff_document(username)).hexdigest()
+
+
+def push_handoff(upload_path, username="admin"):
+    """Push this region's shared secret and the API key of ``username`` to the master
+    (``cp.push``, one way, over the minion's encrypted channel), where the master's pillar
+    gives them to the rack controllers and the first MicroK8s control plane.
+
+    The document is written 0600 into a private temporary directory, pushed and removed;
+    the master keeps it in its cache, ``<cachedir>/minions/<this id>/files/<upload_path>``
+    (see docs/maas.md). Needs ``file_recv: True`` in the master's configuration. Returns
+    True; neither value is returned or logged.
+
+    upload_path
+        Relative path under the master's per-minion file cache, e.g.
+        ``kubesalt/maas-handoff.json`` (what pillar ``kubesalt:maas:handoff:path`` says).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'region*' maas.push_handoff kubesalt/maas-handoff.json
+    """
+    if (
+        not isinstance(upload_path, str)
+        or not upload_path.strip("/")
+        or ".." in upload_path.split("/")
+    ):
+        raise SaltInvocationError(
+            "upload_path: a relative path under the master's file cache, without '..'"
+        )
+    document = _handoff_document(username)
+    workdir = tempfile.mkdtemp(prefix="kubesalt-maas-")  # 0700
+    path = os.path.join(workdir, "handoff.json")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(document)
+        pushed = __salt__["cp.push"](
+            path, upload_path="/" + upload_path.strip("/"), remove_source=True
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if not pushed:
+        raise CommandExecutionError(
+            "the master refused the pushed file: its configuration needs `file_recv: True` "
+            "(the salt_master state and the Terraform user-data set it)"
+        )
     return True
 
 

@@ -53,6 +53,30 @@ def _api_args(url, api_key):
     return {"url": url, "api_key": api_key}
 
 
+def _from_pillar(value, argument, pillar_path, missing_hint):
+    """``value`` itself, else the value at ``pillar_path`` of this minion's pillar (compiled on
+    the master). Raises SaltInvocationError naming ``argument`` (and the hint) when neither
+    holds one."""
+    if pillar_path is None:
+        return value
+    found = salt.utils.data.traverse_dict_and_list(__pillar__, pillar_path, None)
+    if not found or not isinstance(found, str):
+        # Not yet there (the master has no hand-off yet) rather than a bad argument: under
+        # test=True this reports what would happen instead of failing.
+        raise CommandExecutionError(
+            f"{argument}: pillar has no value at {pillar_path!r}{missing_hint}"
+        )
+    return found
+
+
+# What a rack or the control plane is told while the master holds no hand-off yet.
+HANDOFF_HINT = (
+    ": the first MAAS region hands its shared secret and API key to the master once its "
+    "own highstate has initialised it (state maas-region-handoff); run the highstate again, "
+    "or salt-run state.orchestrate orch.maas"
+)
+
+
 # --- region, admin, rack ------------------------------------------------------------------------
 
 
@@ -144,26 +168,50 @@ def admin_present(name, password, email, url=None):
     return ret
 
 
-def rack_registered(name, url, secret, timeout=120, method="deb", api_url=None, api_key=None):  # noqa: PLR0917
+def rack_registered(  # noqa: PLR0917
+    name,
+    url,
+    secret=None,
+    timeout=120,
+    method="deb",
+    api_url=None,
+    api_key=None,
+    secret_pillar=None,
+    api_key_pillar=None,
+):
     """This host runs a rack controller registered with the region AND listed by its API.
 
     ``maas-rack register`` exits 0 without contacting the region, so the state then polls
-    the region's API until the rack ``name`` is listed with ``rackd`` running.
+    the region's API until the rack ``name`` is listed with ``rackd`` running. On MAAS <=
+    3.4 a newly registered rack is then asked to copy the region's images
+    (``import_boot_images``), so the region's image wait finds it synced.
 
     name
         The rack's hostname, as the region will list it.
     url
         The region URL the rack connects to.
     secret
-        The region's shared secret (hex). Never reported.
+        The region's shared secret (hex). Never reported. Prefer ``secret_pillar``.
+    secret_pillar
+        Pillar path of the shared secret, e.g. ``kubesalt:maas:shared_secret`` (the master
+        puts it there, see docs/maas.md): the secret never enters the rendered SLS.
     timeout
         Seconds to wait for the region to list the rack (default 120).
     method
         ``deb`` (``maas-rack``, secret on stdin) or ``snap`` (``maas init rack``).
     api_url / api_key
         Where to verify (default: ``url`` and the configured key).
+    api_key_pillar
+        Pillar path of the API key, e.g. ``kubesalt:maas:api_key``.
     """
     ret = _ret(name)
+    try:
+        secret = _from_pillar(secret, "secret_pillar", secret_pillar, HANDOFF_HINT)
+        api_key = _from_pillar(api_key, "api_key_pillar", api_key_pillar, HANDOFF_HINT)
+        if not secret:
+            raise SaltInvocationError("secret: give the shared secret (or secret_pillar)")
+    except ERRORS as err:
+        return _fail(ret, type(err)(f"Rack {name} is not registered: {err}"))
     api = _api_args(api_url or url, api_key)
     try:
         current = __salt__["maas.rack_controller"](name, **api)
@@ -179,10 +227,61 @@ def rack_registered(name, url, secret, timeout=120, method="deb", api_url=None, 
         __salt__["maas.register_rack"](url, secret, method=method)
         found = __salt__["maas.wait_for_rack"](name, timeout=timeout, **api)
         ret["changes"]["system_id"] = found.get("system_id")
+        if _racks_hold_images(api["url"]):
+            __salt__["maas.rack_import_boot_images"](found["system_id"], **api)
         ret["comment"] = f"Rack {name} registered with {url} and listed by the region"
     except ERRORS as err:
         ret["changes"] = {}
         return _fail(ret, type(err)(f"Rack {name} is not registered: {err}"))
+    return ret
+
+
+def _racks_hold_images(url):
+    try:
+        return _parse.racks_hold_images(__salt__["maas.version"](url=url)["version"])
+    except ValueError:  # a version we cannot read: the region's image wait nudges instead
+        return False
+
+
+def handoff_pushed(name, fingerprint_pillar, username="admin"):
+    """The master holds this region's shared secret and the API key of ``username``.
+
+    The region pushes them (``maas.push_handoff``: ``cp.push``, one way) to the master's
+    per-minion file cache, where the master's pillar hands them to the rack controllers
+    and the first MicroK8s control plane (docs/maas.md). The master's pillar tells the
+    region the SHA-256 of the copy it holds (``fingerprint_pillar``): equal digests mean
+    nothing to do. Neither value is ever reported.
+
+    name
+        Where under the master's file cache for this minion, e.g.
+        ``kubesalt/maas-handoff.json`` (pillar ``kubesalt:maas:handoff:path``).
+    fingerprint_pillar
+        Pillar path of the master's digest, e.g. ``kubesalt:maas:handoff:fingerprint``
+        (empty while the master holds nothing).
+    username
+        The MAAS user whose API key is handed over (default ``admin``).
+    """
+    ret = _ret(name)
+    try:
+        held = salt.utils.data.traverse_dict_and_list(__pillar__, fingerprint_pillar, None)
+        if held is None:
+            raise SaltInvocationError(
+                f"fingerprint_pillar: pillar has no value at {fingerprint_pillar!r}: the "
+                "master's pillar (pillar/maas.sls) sets it for the first MAAS region only"
+            )
+        if __salt__["maas.handoff_digest"](username) == held:
+            ret["comment"] = f"The master holds the current shared secret and API key ({name})"
+            return ret
+        ret["changes"] = {"handoff": {"old": "outdated" if held else "missing", "new": "current"}}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"The shared secret and API key would be pushed to the master ({name})"
+            return ret
+        __salt__["maas.push_handoff"](name, username=username)
+        ret["comment"] = f"The shared secret and API key were pushed to the master ({name})"
+    except ERRORS as err:
+        ret["changes"] = {}
+        return _fail(ret, err)
     return ret
 
 
@@ -511,14 +610,20 @@ def apikey_exported(  # noqa: PLR0917
     data_key="token",
     kubectl="microk8s kubectl",
     api_key=None,
+    api_key_pillar=None,
 ):
     """The API key of ``username`` is in the Kubernetes secret ``namespace/name``.
 
     Written with ``kubectl apply -f -`` (manifest on stdin, so the key is never in argv),
-    compared by digest; the key is never reported. The key comes from ``api_key`` or, on
-    a region host, from ``maas apikey``. Never through the mine.
+    compared by digest; the key is never reported. The key comes from ``api_key_pillar``
+    (a pillar path, e.g. ``kubesalt:maas:api_key``, where the master puts it: docs/maas.md),
+    ``api_key`` or, on a region host, from ``maas apikey``. Never through the mine.
     """
     ret = _ret(name)
+    try:
+        api_key = _from_pillar(api_key, "api_key_pillar", api_key_pillar, HANDOFF_HINT)
+    except ERRORS as err:
+        return _fail(ret, err)
     args = {
         "name": name,
         "namespace": namespace,

@@ -6,6 +6,10 @@
 {%- set minion_id = grains['id'] %}
 {%- set roles = salt['pillar.get']('kubesalt:nodes', {}).get(minion_id, {}).get('roles', []) %}
 {%- set control_planes = salt['pillar.get']('kubesalt:microk8s:control_planes', []) %}
+{%- set maas_regions = [] %}
+{%- for node_id, node in salt['pillar.get']('kubesalt:nodes', {}) | dictsort %}
+{%- if 'maas_region' in node.get('roles', []) %}{% do maas_regions.append(node_id) %}{% endif %}
+{%- endfor %}
 base:
   '*':
     - core
@@ -28,4 +32,7 @@ base:
 {%- endif %}
 {%- if 'maas_rack' in roles %}
     - maas.rack
+{%- endif %}
+{%- if maas_regions and control_planes[:1] == [minion_id] %}
+    - maas.apikey
 {%- endif %}

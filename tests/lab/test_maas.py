@@ -43,6 +43,7 @@ def orch_maas(lab):
     start = text.find("{")
     assert start >= 0, f"orch.maas: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
     (steps,) = json.loads(text[start:])["data"].values()
+    assert isinstance(steps, dict), steps
     states = {}
     orch_steps = {}
     _collect(steps, states, orch_steps)
@@ -228,13 +229,24 @@ def test_second_run_changes_nothing(maas_lab):
     assert not failed(run)
     assert not changed(run)
     # Every step of the first run ran again (nothing skipped) and changed nothing: a
-    # salt.state step without changes says so and returns no states; the runner step of
-    # phase 2 always reports its return (the nested steps) as its change.
+    # salt.state step without changes says so and returns no states.
     assert set(run.steps) == set(maas_lab.first.steps)
     for step_id, step in run.steps.items():
-        if step_id != "maas-orch-join":
-            assert step["changes"] == {}, step_id
-            assert step["comment"].startswith("States ran successfully. No changes made to")
+        assert step["changes"] == {}, step_id
+        assert step["comment"].startswith("States ran successfully. No changes made to")
+
+
+def test_orchestration_passes_no_secret(maas_lab):
+    """orch.maas reads no secret while rendering and passes none as pillar: the racks and
+    the control plane compile theirs on the master (pillar/maas.sls)."""
+    lab = maas_lab.lab
+    secret = lab.exec("maas-region", ["cat", "/var/snap/maas/common/maas/secret"], check=True)
+    secret = secret.stdout.strip()
+    assert len(secret) == 32
+    for run in (maas_lab.first, maas_lab.second):
+        assert secret not in run.text
+    jobs = lab.exec("salt", ["grep", "-rlF", secret, "/var/cache/salt/master/jobs"])
+    assert jobs.returncode == 1, f"the shared secret in {jobs.stdout.split()}"
 
 
 def test_lab_down_leaves_no_maas_daemon(maas_lab):

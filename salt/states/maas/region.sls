@@ -24,3 +24,15 @@ maas-region-settings:
     - url: {{ maas.region.maas_url | json }}
     - require:
       - maas: maas-region-admin
+{%- if salt['pillar.get']('kubesalt:maas:handoff:path') %}
+
+# The first region hands its shared secret and the admin's API key to the master (one-way
+# cp.push), whose pillar gives them to the racks and the control plane (pillar/maas.sls).
+maas-region-handoff:
+  maas.handoff_pushed:
+    - name: {{ salt['pillar.get']('kubesalt:maas:handoff:path') | json }}
+    - fingerprint_pillar: kubesalt:maas:handoff:fingerprint
+    - username: {{ maas.admin.username | json }}
+    - require:
+      - maas: maas-region-admin
+{%- endif %}

@@ -100,6 +100,9 @@ locals {
     file_roots        = { base = ["${local.state_tree_path}/salt/states", "${local.state_tree_path}/salt"] }
     pillar_roots      = { base = [local.pillar_dir, "${local.state_tree_path}/pillar"] }
     log_level_logfile = "info"
+    # The first MAAS region hands its shared secret and API key to the master with cp.push
+    # (pillar/maas.sls); needed from the first highstate on, before the salt_master state.
+    file_recv = true
   }
   # The reactor and the bootstrap runner: once every expected minion has started, sync and
   # run the orchestration (salt/_runners/kubesalt_bootstrap.py). The schedule is the safety

@@ -1,6 +1,9 @@
-"""orch.maas rendered with an inventory: phase 1 (database, regions in order, then itself
-again for phase 2) and phase 2 (racks, images, API key) when the pillar holds the secrets
-(otherwise they are read from the first region, which needs a master)."""
+"""orch.maas rendered with an inventory: the database, the regions one at a time, the racks,
+the images on the first region, the API key on the first control plane. It never reads a
+secret while rendering and passes none as pillar (the minions' own pillar, compiled on the
+master, carries them: pillar/maas.sls)."""
+
+import json
 
 import pytest
 
@@ -40,31 +43,42 @@ def arg(step, name):
     return None
 
 
-def test_phase_one_database_then_regions_one_at_a_time(modules):
-    high = modules.state.show_sls("orch.maas", pillar=inventory())
+def test_database_regions_racks_images_key_in_order(modules):
+    pillar = inventory(
+        rack={"secret": "00ff" * 8}, api_key="a" * 18 + ":" + "b" * 18 + ":" + "c" * 32
+    )
+    high = modules.state.show_sls("orch.maas", pillar=pillar)
     assert isinstance(high, dict), high
     plan = steps(high)
     assert set(plan) == {
         "maas-orch-db",
         "maas-orch-region-1",
         "maas-orch-region-2",
-        "maas-orch-join",
+        "maas-orch-racks",
+        "maas-orch-sync",
+        "maas-orch-apikey",
     }
     assert arg(plan["maas-orch-region-1"], "tgt") == "maas-region-0.lab.test"
     assert {"salt": "maas-orch-region-1"} in arg(plan["maas-orch-region-2"], "require")
-    assert arg(plan["maas-orch-join"], "pillar") == {"maas_orch_phase": "join"}
-
-
-def test_phase_two_racks_images_key(modules):
-    secret = "00ff" * 8
-    key = "a" * 18 + ":" + "b" * 18 + ":" + "c" * 32
-    pillar = inventory(rack={"secret": secret}, api_key=key)
-    pillar["maas_orch_phase"] = "join"
-    plan = steps(modules.state.show_sls("orch.maas", pillar=pillar))
-    assert set(plan) == {"maas-orch-racks", "maas-orch-sync", "maas-orch-apikey"}
     assert arg(plan["maas-orch-racks"], "tgt") == "maas-rack-0.lab.test,maas-rack-1.lab.test"
-    assert arg(plan["maas-orch-racks"], "pillar") == {
-        "maas": {"rack": {"secret": secret}, "api_key": key}
-    }
+    assert {"salt": "maas-orch-region-2"} in arg(plan["maas-orch-racks"], "require")
     assert arg(plan["maas-orch-sync"], "tgt") == "maas-region-0.lab.test"
+    assert {"salt": "maas-orch-racks"} in arg(plan["maas-orch-sync"], "require")
     assert arg(plan["maas-orch-apikey"], "tgt") == "k8s-master.lab.test"
+    # No step carries pillar: no secret in the orchestration, its job or the job cache.
+    for step in plan.values():
+        assert arg(step, "pillar") is None
+    rendered = json.dumps(high)
+    assert "00ff" * 8 not in rendered and "c" * 32 not in rendered
+
+
+def test_without_racks_or_control_plane(modules):
+    nodes = {k: v for k, v in NODES.items() if "maas_rack" not in v["roles"]}
+    pillar = {"kubesalt": {"nodes": nodes}}
+    plan = steps(modules.state.show_sls("orch.maas", pillar=pillar))
+    assert set(plan) == {
+        "maas-orch-db",
+        "maas-orch-region-1",
+        "maas-orch-region-2",
+        "maas-orch-sync",
+    }

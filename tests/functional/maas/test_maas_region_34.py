@@ -6,9 +6,12 @@ export; each state also in test mode and re-run for idempotency.
 """
 
 import base64
+import contextlib
+import hashlib
 import json
 import logging
 import os
+import pathlib
 import secrets
 import socket
 import stat
@@ -130,6 +133,70 @@ def test_rack_registered(states, modules, maas_env, debug_logs):
     assert again.result is True and again.changes == {}
     assert stat.S_IMODE(os.stat(maas_env.racks[0].secret_file).st_mode) == 0o600
     assert_no_secret(debug_logs.text + str(ret), secret)
+
+
+HANDOFF_HINT = "hands its shared secret and API key to the master"
+
+
+@contextlib.contextmanager
+def pillar_of(loaders, data):
+    """``data`` as this minion's pillar (each state run compiles it from pillar_roots)."""
+    root = pathlib.Path(loaders.opts["pillar_roots"]["base"][0])
+    (root / "top.sls").write_text("base:\n  '*':\n    - given\n")
+    (root / "given.sls").write_text(json.dumps(data))
+    try:
+        yield
+    finally:
+        (root / "top.sls").unlink()
+        (root / "given.sls").unlink()
+
+
+def test_rack_registered_from_pillar(states, modules, loaders, maas_env, debug_logs):
+    """The secret and key come from pillar paths (where the master puts them); while the
+    master holds none, the rack fails saying why (test=True: would)."""
+    secret = maas_env.region.read_secret()
+    key = modules.maas.api_key("admin", reveal=True)
+    args = {
+        "url": maas_env.maas_url,
+        "secret_pillar": "kubesalt:maas:shared_secret",
+        "api_key_pillar": "kubesalt:maas:api_key",
+    }
+    pillar = {"kubesalt": {"maas": {"shared_secret": secret, "api_key": key}}}
+    with pillar_of(loaders, pillar):
+        ret = states.maas.rack_registered("rack1", **args)
+    assert ret.result is True and ret.changes == {}, ret.comment
+    for test in (False, True):
+        ret = states.maas.rack_registered("rack1", test=test, **args)
+        assert ret.result is (None if test else False)
+        assert "kubesalt:maas:shared_secret" in ret.comment and HANDOFF_HINT in ret.comment
+        assert ret.changes == {}
+    assert_no_secret(debug_logs.text, secret, key.split(":")[2])
+
+
+def test_handoff_digest_and_state(states, modules, loaders, maas_env, debug_logs):
+    """What the region hands to the master, and the state that pushes it only when the
+    master's digest (its pillar) differs; neither value is ever in a return or a log."""
+    secret = maas_env.region.read_secret()
+    key = modules.maas.api_key("admin", reveal=True)
+    document = json.dumps({"api_key": key, "shared_secret": secret}, sort_keys=True) + "\n"
+    digest = hashlib.sha256(document.encode()).hexdigest()
+    assert modules.maas.handoff_digest() == digest
+    args = {"fingerprint_pillar": "kubesalt:maas:handoff:fingerprint"}
+    held = {"kubesalt": {"maas": {"handoff": {"fingerprint": digest}}}}
+    with pillar_of(loaders, held):
+        ret = states.maas.handoff_pushed("kubesalt/maas-handoff.json", **args)
+    assert ret.result is True and ret.changes == {}, ret.comment
+    for fingerprint, old in (("", "missing"), ("0" * 64, "outdated")):
+        pillar = {"kubesalt": {"maas": {"handoff": {"fingerprint": fingerprint}}}}
+        with pillar_of(loaders, pillar):
+            ret = states.maas.handoff_pushed("kubesalt/maas-handoff.json", test=True, **args)
+        assert ret.result is None
+        assert ret.changes == {"handoff": {"old": old, "new": "current"}}
+    ret = states.maas.handoff_pushed("kubesalt/maas-handoff.json", **args)
+    assert ret.result is False and "fingerprint_pillar" in ret.comment
+    with pytest.raises(Exception, match="upload_path"):
+        modules.maas.push_handoff("../elsewhere")
+    assert_no_secret(debug_logs.text + str(ret), secret, key.split(":")[2])
 
 
 def test_config_set_normalises_and_converges(states, modules):
@@ -296,7 +363,7 @@ def _free_microk8s_address() -> str:
     raise RuntimeError("no free 127.0.7.x address with port 25000 free")
 
 
-def test_apikey_exported(states, maas_env, tmp_path, debug_logs):
+def test_apikey_exported(states, loaders, maas_env, tmp_path, debug_logs):
     """Into the MicroK8s simulator's kubectl: namespace created, secret applied from stdin."""
     with sim_nodes(tmp_path) as make_node:
         control_plane = make_node(_free_microk8s_address(), install="1.32/stable")
@@ -316,6 +383,13 @@ def test_apikey_exported(states, maas_env, tmp_path, debug_logs):
         assert exported.count(":") == 2
         again = states.maas.apikey_exported("maas-api-key", **args)
         assert again.result is True and again.changes == {}
+        # From the pillar, where the master puts it for the control plane.
+        from_pillar = {**args, "api_key_pillar": "kubesalt:maas:api_key"}
+        with pillar_of(loaders, {"kubesalt": {"maas": {"api_key": exported}}}):
+            again = states.maas.apikey_exported("maas-api-key", **from_pillar)
+        assert again.result is True and again.changes == {}, again.comment
+        missing = states.maas.apikey_exported("maas-api-key", **from_pillar)
+        assert missing.result is False and "kubesalt:maas:api_key" in missing.comment
         assert_no_secret(debug_logs.text + str(ret) + str(again), exported.split(":")[2])
         invocations = control_plane.host.invocation_log.read_text()
         assert_no_secret(invocations, exported, written["data"]["token"])

@@ -375,9 +375,21 @@ def test_maas_pillar_values_with_yaml_syntax_reach_the_states_unchanged(
     assert admin["email"] == "ops+maas@example.com"
     region = by_function(high, "maas.region_initialized")["maas-region-initialized"]
     assert region["database_uri"] == "postgres://maas:p #w d!@10.1.0.30:5432/maasdb"
-    assert by_function(high, "maas.rack_registered")["maas-rack-registered"]["secret"] == (
-        "00ff" * 8
-    )
+    # The shared secret is never rendered into the SLS: the state reads it from the pillar.
+    rack = by_function(high, "maas.rack_registered")["maas-rack-registered"]
+    assert "secret" not in rack and "00ff" * 8 not in json.dumps(high)
+    assert rack["secret_pillar"] == "maas:rack:secret"
+    assert rack["api_key_pillar"] == "kubesalt:maas:api_key"
+
+
+def test_racks_and_the_control_plane_read_the_masters_pillar_by_default(node_loaders):
+    high = node_loaders(WORKER).modules.state.show_sls("maas.rack,maas.apikey")
+    assert isinstance(high, dict), high
+    rack = by_function(high, "maas.rack_registered")["maas-rack-registered"]
+    assert rack["secret_pillar"] == "kubesalt:maas:shared_secret"
+    assert rack["api_key_pillar"] == "kubesalt:maas:api_key"
+    apikey = by_function(high, "maas.apikey_exported")["maas-apikey-exported"]
+    assert apikey["api_key_pillar"] == "kubesalt:maas:api_key"
 
 
 MAAS_INJECTIONS = [
