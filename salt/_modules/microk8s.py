@@ -17,10 +17,15 @@ Minion options (all optional):
     This node's cluster address (IPv4); used by ``join_info`` and by the
     ``microk8s.cluster_joined`` state to recognise the node itself.
 ``microk8s.join_attempts`` / ``microk8s.join_backoff`` / ``microk8s.join_backoff_max``
-    Bounded retries of a join that cannot reach the control plane: 4 attempts, sleeping 2 s,
-    then twice as long each time, at most 30 s.
+    Bounded retries of a join that cannot reach the control plane: 4 attempts (1 to 100),
+    sleeping 2 s, then twice as long each time, never more than 30 s (at most 3600), the
+    first sleep included.
 ``microk8s.ready_timeout``
-    Seconds to wait for readiness after a start or a join (default 300).
+    Seconds to wait for readiness after a start or a join (default 300; 0: Salt's command
+    timeout).
+
+A bad value of one of these options (not a number, out of range) raises an error naming the
+option before any command runs.
 
 Read-only look-ups (``status``, ``installed``, ``nodes``) are cached in ``__context__`` under
 ``microk8s.*`` keys for the rest of the job; every function that changes something drops them.
@@ -64,6 +69,9 @@ _NODES_KEY = "microk8s.nodes"
 _SERVICES_KEY = "microk8s.snap_services"
 
 DEFAULT_TIMEOUT = 300  # seconds any single MicroK8s command may take
+# Bounds of the join retries (minion options microk8s.join_attempts / join_backoff_max).
+MAX_JOIN_ATTEMPTS = 100
+MAX_JOIN_BACKOFF = 3600
 
 
 def __virtual__():
@@ -83,6 +91,19 @@ def _opt(name, default=None):
     if isinstance(nested, dict) and name in nested:
         return nested[name]
     return default
+
+
+def _number_opt(name, default, *, integer=False, minimum=0, maximum=None):
+    """A numeric minion option, checked: a bad value names the option and where to fix it."""
+    argument = f"minion option microk8s.{name}"
+    try:
+        if integer:
+            return _validate.whole_number(_opt(name, default), argument, minimum, maximum)
+        return _validate.seconds(_opt(name, default), argument, minimum, maximum)
+    except ValueError as err:
+        raise SaltInvocationError(
+            f"{err} (set in /etc/salt/minion or /etc/salt/minion.d/*.conf)"
+        ) from None
 
 
 def _snap_data() -> pathlib.Path:
@@ -248,7 +269,7 @@ def status(wait_ready=False, timeout=None):
     command_timeout = DEFAULT_TIMEOUT
     if wait_ready:
         if timeout is None:
-            timeout = int(_opt("ready_timeout", DEFAULT_TIMEOUT))
+            timeout = _number_opt("ready_timeout", DEFAULT_TIMEOUT, integer=True)
         argv += ["--wait-ready", "--timeout", str(timeout)]
         command_timeout = (timeout or DEFAULT_TIMEOUT) + 30
     run = _microk8s(*argv, timeout=command_timeout)
@@ -678,9 +699,10 @@ def join(connection, worker=False):
     argv = [_microk8s_bin(), "join", normalised]
     if worker:
         argv.append("--worker")
-    attempts = max(1, int(_opt("join_attempts", 4)))
-    delay = float(_opt("join_backoff", 2))
-    delay_max = float(_opt("join_backoff_max", 30))
+    attempts = _number_opt("join_attempts", 4, integer=True, minimum=1, maximum=MAX_JOIN_ATTEMPTS)
+    delay_max = _number_opt("join_backoff_max", 30, maximum=MAX_JOIN_BACKOFF)
+    # Capped from the first sleep: join_backoff above join_backoff_max waits the maximum.
+    delay = min(_number_opt("join_backoff", 2), delay_max)
     target = f"{parts['ip']}:{parts['port']}"
     _drop_cache()
     for attempt in range(1, attempts + 1):
@@ -1001,11 +1023,12 @@ def token_standing(token, margin=0):
     """
     try:
         _validate.token(token)
+        margin = _validate.seconds(margin, "margin")
     except ValueError as err:
         raise _invalid(err) from None
     tokens_text, persistent_text = _token_files()
     return _tokens.evaluate(
-        tokens_text, token, time.time(), margin=float(margin), persistent_text=persistent_text
+        tokens_text, token, time.time(), margin=margin, persistent_text=persistent_text
     )
 
 

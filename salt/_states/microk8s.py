@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 __virtualname__ = "microk8s"
 
 TOKEN_LABEL = "<join token>"  # noqa: S105 (shown instead of the token)
+# Said (without the token) when a state's name holds a join token.
+_REFUSED_NAME = (
+    "name: looks like a join token, refused: Salt shows a state's name in its return key, its "
+    "__id__ and the job cache. Give a label (e.g. the node's minion id, or the control-plane "
+    "address IP[:PORT]) as name and the token with token_pillar (a pillar key), then rotate "
+    "the token: it is in this job's data"
+)
 _NOT_INSTALLED = "MicroK8s is not installed"
 _WOULD_FAIL = "if we weren't testing, this would be an error"
 
@@ -333,11 +340,14 @@ def token_registered(name, ttl=None, token=None, margin=None, token_pillar=None)
     and it is registered again with ``microk8s add-node --token ... --token-ttl ttl``.
 
     name
-        A label for the token (e.g. the joining node's id), or the token itself.
+        A label for the token (e.g. the joining node's id). A token-shaped name (32 or more
+        letters and digits) is refused: Salt puts a state's name in its return key, its
+        ``__id__`` and the job cache.
     ttl
         Seconds the registration lasts; the token is reusable until then. None: single use.
     token
-        The token (at least 32 characters). Prefer this to ``name``: Salt logs state names.
+        The token (at least 32 characters). Prefer ``token_pillar``: the rendered SLS, which
+        Salt logs at debug level, then never holds it.
     margin
         Re-register when less than this many seconds are left. Defaults to half the TTL,
         at most one hour.
@@ -345,16 +355,27 @@ def token_registered(name, ttl=None, token=None, margin=None, token_pillar=None)
         Pillar key (``a:b:c``) holding the token, read here from ``__pillar__``: the token
         then never passes through the rendered SLS, which Salt logs at debug level.
     """
-    labelled = token is not None or token_pillar is not None
-    ret = _ret(name if labelled else TOKEN_LABEL)
+    if _validate.looks_like_token(name):
+        return _error(_ret(TOKEN_LABEL), _REFUSED_NAME)
+    ret = _ret(name)
     try:
+        if token is None and token_pillar is None:
+            raise SaltInvocationError(
+                "token_pillar: give the pillar key holding the join token (or token)"
+            )
         secret, argument = _secret(name, token, token_pillar)
+        if secret == name:
+            return _error(_ret(TOKEN_LABEL), _REFUSED_NAME)
         try:
             _validate.token(secret, argument=argument)
             seconds = _validate.ttl(ttl)
+            wanted_margin = (
+                _tokens.default_margin(seconds)
+                if margin is None
+                else _validate.seconds(margin, "margin")
+            )
         except ValueError as err:
             raise SaltInvocationError(str(err)) from None
-        wanted_margin = float(margin) if margin is not None else _tokens.default_margin(seconds)
         if __salt__["microk8s.is_worker"]():
             return _error(ret, "this node is a worker: join tokens live on control planes")
         if not _is_installed():
@@ -393,6 +414,21 @@ def _secret(name, token, token_pillar):
     if token is not None:
         return token, "token"
     return name, "name"
+
+
+def _holds_token(value):
+    """True when ``value`` (a name or a list of addresses) carries a join token: a join URL
+    ``IP:PORT/TOKEN[/CHECK]`` or a token-shaped part."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, str):
+            continue
+        for part in re.split(r"[,\s/]+", item):
+            if _validate.looks_like_token(part):
+                return True
+        if "/" in item:
+            return True
+    return False
 
 
 def _targets(name, argument):
@@ -443,7 +479,8 @@ def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
     name
         One control-plane address ``IP[:PORT]`` (port 25000 by default), or several
         separated by commas (Salt wants a state's name to be a string), or a label when
-        ``addresses`` is given.
+        ``addresses`` is given. A join URL (``IP:PORT/TOKEN``) or a token-shaped name is
+        refused: Salt shows a state's name in its return key, ``__id__`` and the job cache.
     addresses
         The control-plane addresses as a list, tried in turn. Defaults to ``name``.
     token
@@ -458,6 +495,8 @@ def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
         The join CHECK of the control plane (12+ hex characters), or a mapping
         ``{ip: check}``; verifies the control plane's certificate. Defaults to no check.
     """
+    if _holds_token(name) or _holds_token(addresses):
+        return _error(_ret(TOKEN_LABEL), _REFUSED_NAME)
     ret = _ret(name)
     role = _const.ROLE_WORKER if worker else _const.ROLE_CONTROL_PLANE
     try:

@@ -53,7 +53,8 @@ def cluster(salt_master, tmp_path_factory):
             {% for token in pillar['tokens'] %}
             microk8s-token-{{ loop.index }}:
               microk8s.token_registered:
-                - name: {{ token }}
+                - name: node-{{ loop.index }}
+                - token_pillar: tokens:{{ loop.index0 }}
                 - ttl: 3600
                 - require:
                   - microk8s: microk8s-running

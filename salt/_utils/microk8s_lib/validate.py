@@ -7,6 +7,7 @@ include a token's value.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 
 from microk8s_lib import constants
@@ -245,3 +246,41 @@ def node(value) -> str:
     if value.startswith("-"):
         raise ValueError(f"node: {value!r} must not start with '-'")
     return value
+
+
+def seconds(value, argument: str, minimum: float = 0, maximum: float | None = None) -> float:
+    """Return a finite number of seconds in ``minimum..maximum``; raise ``ValueError``."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argument}: expected a number of seconds, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{argument}: expected a number of seconds, got {value!r}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = "" if maximum is None else f"{maximum:g}"
+        raise ValueError(f"{argument}: {value} is out of range {minimum:g}..{bound}")
+    return number
+
+
+def whole_number(value, argument: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return an integer in ``minimum..maximum`` (digits in a string too); raise ``ValueError``."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{argument}: expected a whole number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(
+            f"{argument}: {value} is out of range {minimum}..{'' if maximum is None else maximum}"
+        )
+    return value
+
+
+_TOKEN_SHAPED_RE = re.compile(rf"^[A-Za-z0-9]{{{constants.MIN_TOKEN_LENGTH},}}$")
+
+
+def looks_like_token(value) -> bool:
+    """True for a value shaped like a join token: 32+ letters and digits with no separator
+    (``add-node`` prints 32 hex characters; minion ids and node names have dots or dashes)."""
+    return isinstance(value, str) and _TOKEN_SHAPED_RE.match(value) is not None

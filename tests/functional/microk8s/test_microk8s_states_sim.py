@@ -184,17 +184,22 @@ def test_token_registered(shared_cp, caplog):
     assert tokens_file.read_text().startswith(f"{TOKEN}|")
     assert minion.modules.microk8s.token_standing(TOKEN) == "valid"
     logged = _product_logs(caplog)
-    # The token as the state's name (the contract's short form) is masked in the return;
-    # Salt's state engine logs state names itself, hence the ``token`` argument.
-    short = states.token_registered(TOKEN, ttl=3600)
-    assert short.name == "<join token>"
-    assert short.result is True
-    short_bad = states.token_registered("too-short-token", ttl=3600)
-    assert short_bad.result is False
-    assert "name: a join token needs at least 32 characters" in short_bad.comment
-    _assert_no_token(
-        *(_ret(r) for r in (predicted, applied, again, expired, short, short_bad)), logged
-    )
+    # The token as the state's name is refused (Salt puts a state's name in its return key,
+    # __id__ and the job cache), in test mode too, and nothing is registered.
+    before = tokens_file.read_text()
+    as_name = states.token_registered(OTHER_TOKEN, ttl=3600)
+    as_name_test = states.token_registered(OTHER_TOKEN, ttl=3600, test=True)
+    for refused in (as_name, as_name_test):
+        assert refused.result is False
+        assert refused.name == "<join token>"
+        assert "use" in refused.comment or "token_pillar" in refused.comment
+    assert tokens_file.read_text() == before
+    assert minion.modules.microk8s.token_standing(OTHER_TOKEN) == "absent"
+    no_token = states.token_registered("worker-2", ttl=3600)
+    assert no_token.result is False
+    assert "token_pillar: give the pillar key" in no_token.comment
+    _assert_no_token(*(_ret(r) for r in (predicted, applied, again, expired, no_token)), logged)
+    _assert_no_token(_ret(as_name), _ret(as_name_test), secret=OTHER_TOKEN)
 
 
 def test_extra_san_present(shared_cp):

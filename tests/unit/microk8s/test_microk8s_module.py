@@ -9,6 +9,7 @@ import pytest
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+from tests.support.cases import load_cases
 from tests.unit.microk8s.extmod import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -549,3 +550,42 @@ def test_every_public_function_has_a_cli_example():
         assert "CLI Example:" in doc, name
         assert ".. code-block:: bash" in doc, name
         assert f"salt '*' microk8s.{name}" in doc, name
+
+
+@pytest.mark.parametrize("case", load_cases(__file__, "minion_options"))
+def test_bad_minion_options_name_the_option_before_any_command(cli, case):
+    microk8s.__opts__.update(case["options"])
+    with pytest.raises(SaltInvocationError) as err:
+        if case["call"] == "join":
+            microk8s.join(f"10.0.0.11:25000/{TOKEN}")
+        else:
+            microk8s.status(wait_ready=True)
+    assert case["error"] in str(err.value)
+    assert "/etc/salt/minion" in str(err.value)  # says where to fix it
+    assert cli.calls == []
+    assert TOKEN not in str(err.value)
+
+
+def test_join_backoff_is_capped_from_the_first_sleep(cli, monkeypatch):
+    """join_backoff 1e6 with join_backoff_max 0.5: every sleep is at most 0.5 s."""
+    slept = []
+    monkeypatch.setattr(microk8s.time, "sleep", slept.append)
+    microk8s.__opts__.update(
+        {
+            "microk8s.join_attempts": 3,
+            "microk8s.join_backoff": 1e6,
+            "microk8s.join_backoff_max": 0.5,
+        }
+    )
+    cli.on("microk8s", "join", retcode=5, stdout="Connecting to cluster failed with timeout")
+    with pytest.raises(CommandExecutionError):
+        microk8s.join(f"10.0.0.11:25000/{TOKEN}")
+    assert slept == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("margin", ["abc", -1, float("nan"), [1]])
+def test_token_standing_bad_margin_names_it(cli, margin):
+    with pytest.raises(SaltInvocationError) as err:
+        microk8s.token_standing(TOKEN, margin=margin)
+    assert str(err.value).startswith("margin: ")
+    assert TOKEN not in str(err.value)

@@ -238,3 +238,66 @@ def test_cluster_joined_does_not_guess_when_dqlite_is_unreadable(fake):
     assert ret["result"] is False
     assert "lists no dqlite member" in ret["comment"]
     assert not [c for c in fake.calls if c[0] == "join"]
+
+
+@pytest.mark.parametrize("margin", ["abc", -5, float("inf")])
+@pytest.mark.parametrize("test_mode", [False, True])
+def test_token_registered_bad_margin_names_it_and_changes_nothing(fake, margin, test_mode):
+    states.__opts__["test"] = test_mode
+    ret = states.token_registered("n", token=TOKEN, ttl=600, margin=margin)
+    assert ret["result"] is False
+    assert ret["comment"].startswith("margin: ")
+    assert ret["changes"] == {}
+    assert not [c for c in fake.calls if c[0] == "register_token"]
+
+
+# Issue 9 item 5: a join token passed as a state's `name` lands in the state's return key,
+# its __id__ and the job cache. The states refuse it and say to use token_pillar, without
+# echoing the token.
+OTHER = "fedcba9876543210fedcba9876543210"
+TOKEN_AS_NAME = [
+    pytest.param(lambda: states.token_registered(TOKEN, ttl=600), id="token_registered-name"),
+    pytest.param(
+        lambda: states.token_registered(TOKEN, ttl=600, token=OTHER),
+        id="token_registered-name+token",
+    ),
+    pytest.param(
+        lambda: states.token_registered(
+            TOKEN, ttl=600, token_pillar="kubesalt:microk8s:join_token"
+        ),
+        id="token_registered-name+token_pillar",
+    ),
+    pytest.param(
+        lambda: states.cluster_joined(f"10.0.0.11:25000/{TOKEN}"), id="cluster_joined-url-name"
+    ),
+    pytest.param(
+        lambda: states.cluster_joined(f"10.0.0.11:25000/{TOKEN}/a1b2c3d4e5f6", token=OTHER),
+        id="cluster_joined-url-with-check",
+    ),
+    pytest.param(
+        lambda: states.cluster_joined(TOKEN, addresses=["10.0.0.11"], token=OTHER),
+        id="cluster_joined-token-as-label",
+    ),
+]
+
+
+@pytest.mark.parametrize("call", TOKEN_AS_NAME)
+@pytest.mark.parametrize("test_mode", [False, True])
+def test_token_as_state_name_is_refused_without_echo(fake, call, test_mode):
+    states.__opts__["test"] = test_mode
+    ret = call()
+    assert ret["result"] is False
+    assert "token_pillar" in ret["comment"]
+    assert "name" in ret["comment"]
+    assert TOKEN not in str(ret)
+    assert ret["changes"] == {}
+    assert not [c for c in fake.calls if c[0] in ("join", "register_token")]
+
+
+def test_long_minion_id_as_label_is_not_a_token(fake):
+    ret = states.token_registered(
+        "k8s-worker-0123456789.prod.example.com",
+        ttl=600,
+        token_pillar="kubesalt:microk8s:join_token",
+    )
+    assert ret["result"] is True, ret["comment"]
