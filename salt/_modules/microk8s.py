@@ -510,7 +510,8 @@ def addon_status(name):
     """
     Return ``"enabled"`` or ``"disabled"`` for addon ``name`` (``[repo/]name``) from the
     cached status; an addon MicroK8s does not list (e.g. a community addon before the
-    community repository is enabled) is ``"disabled"``.
+    community repository is enabled) is ``"disabled"``. On a stopped node or a worker,
+    MicroK8s lists no addons: an error says so (it cannot tell) and what to do.
 
     CLI Example:
 
@@ -519,7 +520,19 @@ def addon_status(name):
         salt '*' microk8s.addon_status dns
     """
     repository, addon_name = _addon(name)
-    entry = status()["addons"].get(addon_name)
+    current = status()
+    if current["role"] == _const.ROLE_WORKER:
+        raise CommandExecutionError(
+            f"cannot tell whether addon {name} is enabled: this node is a worker, MicroK8s "
+            "lists addons on the control planes only; ask a control plane"
+        )
+    if not current["running"]:
+        raise CommandExecutionError(
+            f"cannot tell whether addon {name} is enabled: MicroK8s is not running on this "
+            "node and lists no addons while stopped; start it (microk8s.start or the "
+            "microk8s.running state), then ask again"
+        )
+    entry = current["addons"].get(addon_name)
     if entry is None or (repository and entry["repository"] not in ("", repository)):
         return "disabled"
     return entry["status"]
@@ -527,6 +540,11 @@ def addon_status(name):
 
 def _check_xable(run, verb: str, name: str):
     text = _output(run)
+    if "does not yet have a help message" in text or text.lstrip().startswith("Usage: microk8s"):
+        raise CommandExecutionError(
+            f"microk8s {verb} {name} printed its help text instead of running (an argument "
+            f"was read as a help flag): {_cluster.last_line(text)}; nothing was {verb}d"
+        )
     if f"Addon {name} not found" in text or "was not found in any" in text:
         raise CommandExecutionError(
             f"microk8s {verb} {name}: the addon does not exist on this MicroK8s "

@@ -328,6 +328,10 @@ def _check_microk8s(check, config):
         if isinstance(wanted, dict):
             check.boolean(wanted.get("enabled", True), f"{key}:enabled")
             args = check.string_list(wanted.get("args"), f"{key}:args")
+            try:
+                microk8s_validate.addon_args(args)
+            except ValueError as err:
+                check.fail(f"{key}:args", str(err).removeprefix("args: "))
             enabled = wanted.get("enabled", True) is True
         elif not isinstance(wanted, bool):
             check.fail(key, "expected true, false or {enabled: ..., args: [...]}")

@@ -201,6 +201,9 @@ def addon(name, *, known_repositories=None) -> tuple[str | None, str]:
     return repository, addon_name
 
 
+HELP_FLAGS = ("-h", "--help")
+
+
 def addon_args(value) -> list[str]:
     """Return addon arguments as a list of strings (flag style); raise ``ValueError``."""
     if value is None:
@@ -216,6 +219,13 @@ def addon_args(value) -> list[str]:
         text = str(item)
         if not text or "\n" in text or "\x00" in text:
             raise ValueError(f"args: {text!r} is empty or contains a newline")
+        if text in HELP_FLAGS:
+            # scripts/wrappers/common/utils.py check_help_flag: any -h/--help among the
+            # arguments prints a help text, enables nothing and exits 0.
+            raise ValueError(
+                f"args: {text!r} makes microk8s print a help text and change nothing (exit 0); "
+                "see https://microk8s.io/docs/addons for the addon's arguments"
+            )
         result.append(text)
     return result
 

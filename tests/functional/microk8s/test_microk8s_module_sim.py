@@ -152,3 +152,24 @@ def test_join_with_burnt_token_and_unreachable_agent(minion_of, microk8s_sim, ca
     assert [e["argv"][:2] for e in joiner.invocations()] == [["microk8s", "join"]] * 3
     assert TOKEN not in str(err.value)
     assert TOKEN not in caplog.text
+
+
+def test_help_flag_as_addon_argument_changes_nothing(mk8s, node):
+    """Issue 9 item 5: `enable dns args='["--help"]'` returned True; the simulator (like
+    MicroK8s) prints a help text and exits 0 without enabling anything."""
+    assert mk8s.addon_status("metrics-server") == "disabled"
+    node.clear_invocations()
+    with pytest.raises(SaltInvocationError, match="args: '--help' makes microk8s print a help"):
+        mk8s.enable("metrics-server", args=["--help"])
+    assert node.invocations() == []
+    assert mk8s.addon_status("metrics-server") == "disabled"
+
+
+def test_addon_status_on_a_stopped_node_cannot_tell(mk8s):
+    assert mk8s.stop() is True
+    try:
+        with pytest.raises(CommandExecutionError, match="cannot tell whether addon dns"):
+            mk8s.addon_status("dns")
+    finally:
+        assert mk8s.start() is True
+    assert mk8s.addon_status("dns") == "enabled"

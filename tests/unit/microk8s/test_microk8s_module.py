@@ -589,3 +589,62 @@ def test_token_standing_bad_margin_names_it(cli, margin):
         microk8s.token_standing(TOKEN, margin=margin)
     assert str(err.value).startswith("margin: ")
     assert TOKEN not in str(err.value)
+
+
+# Issue 9 item 5: addon_status on a stopped node said "disabled" (MicroK8s lists no addons
+# while it is stopped, or on a worker): it cannot tell, and says what to do.
+@pytest.mark.parametrize(
+    ("stdout", "retcode", "advice"),
+    [
+        ("microk8s is not running, try microk8s start\n", 0, "microk8s.start"),
+        (
+            "microk8s:\n  running: False\nhigh-availability:\n  enabled: True\n  nodes:\n"
+            "  message: microk8s is not running. Use microk8s inspect for a deeper inspection.\n",
+            1,
+            "microk8s.start",
+        ),
+    ],
+    ids=["stopped", "not-running"],
+)
+def test_addon_status_on_a_stopped_node_cannot_tell(cli, stdout, retcode, advice):
+    cli.on("microk8s", "status", stdout=stdout, retcode=retcode)
+    with pytest.raises(CommandExecutionError) as err:
+        microk8s.addon_status("dns")
+    assert "cannot tell whether addon dns is enabled" in str(err.value)
+    assert advice in str(err.value)
+
+
+def test_addon_status_on_a_worker_cannot_tell(cli, snap_data):
+    (snap_data / "var/lock/clustered.lock").touch()
+    cli.on(
+        "snap",
+        "services",
+        stdout="Service  Startup  Current  Notes\nmicrok8s.daemon-kubelite  enabled  active  -\n",
+    )
+    with pytest.raises(CommandExecutionError) as err:
+        microk8s.addon_status("dns")
+    assert "worker" in str(err.value)
+    assert "control plane" in str(err.value)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["1.1.1.1", "--help"], "--help"])
+def test_help_as_addon_argument_is_refused(cli, args):
+    """`microk8s enable dns --help` prints a help text, enables nothing and exits 0
+    (scripts/wrappers/common/utils.py check_help_flag): it would pass for a success."""
+    with pytest.raises(SaltInvocationError) as err:
+        microk8s.enable("dns", args=args)
+    assert str(err.value).startswith("args: ")
+    assert "help" in str(err.value)
+    assert cli.calls == []
+
+
+def test_enable_printing_the_help_text_is_not_a_success(cli):
+    cli.on(
+        "microk8s",
+        "enable",
+        stdout="Addon dns does not yet have a help message.\n"
+        "For more information about it, visit https://microk8s.io/docs/addons\n",
+    )
+    with pytest.raises(CommandExecutionError) as err:
+        microk8s.enable("dns", args=["--upstream=-h"])
+    assert "printed its help" in str(err.value)
