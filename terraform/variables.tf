@@ -231,12 +231,18 @@ variable "timezone" {
 
 variable "salt_version" {
   type        = string
-  description = "Salt release pinned on the hosts (a major such as 3007, or 3007.15)."
-  default     = "3007"
+  description = "Salt release pinned on the hosts (a major such as 3008, or 3008.4); 3008.3 or later."
+  default     = "3008"
 
   validation {
-    condition     = can(regex("^[0-9]{4}(\\.[0-9]+)?$", var.salt_version))
-    error_message = "Variable salt_version must be a Salt release such as 3007 or 3007.15."
+    # 3008.3 fixed saltstack/salt#67947: older minions may stay disconnected after a master
+    # restart ('AsyncAuth' object has no attribute '_creds').
+    condition = can(regex("^[0-9]{4}(\\.[0-9]+)?$", var.salt_version)) && try(
+      tonumber(split(".", var.salt_version)[0]) > 3008
+      || (tonumber(split(".", var.salt_version)[0]) == 3008 && tonumber(concat(split(".", var.salt_version), ["3"])[1]) >= 3),
+      false
+    )
+    error_message = "Variable salt_version must be Salt 3008.3 or later, as a major (3008) or a release (3008.4): older minions stay disconnected after a master restart (saltstack/salt#67947)."
   }
 }
 

@@ -136,7 +136,7 @@ def maas_lab(tmp_path_factory):
 def test_inventory_has_the_maas_roles(maas_lab):
     inventory = salt_json(
         maas_lab.lab,
-        ["salt", "--out=json", "--static", REGION, "pillar.get", "kubesalt:nodes"],
+        ["salt", "--out=json", "--static", REGION, "pillar.get", "kubesalt:nodes", "unmask=True"],
     )[REGION]
     assert inventory[REGION] == {"roles": ["maas_db", "maas_region"], "private_ip": "10.1.0.30"}
     for index, rack in enumerate(RACKS):

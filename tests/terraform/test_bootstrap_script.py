@@ -19,7 +19,7 @@ STUBS = {
     "sysctl": 'echo "sysctl $*" >> "$STUB_LOG"',
     "iptables": 'echo "iptables $*" >> "$STUB_LOG"; case " $* " in *" -C "*) exit 1;; esac',
     "logger": "exit 0",
-    "salt-call": 'echo "salt-call 3007.15 (Chlorine)"',
+    "salt-call": 'echo "salt-call ${STUB_SALT_VERSION:-3008.4} (Potassium)"',
     "salt-minion": "exit 0",
     "salt-master": "exit 0",
 }
@@ -37,7 +37,7 @@ def host(tmp_path):
     (tree / "salt").mkdir(parents=True)
     env_file = tmp_path / "bootstrap.env"
 
-    def run(roles, wait=3, drop=(), path_dirs=("/usr/bin", "/bin")):
+    def run(roles, wait=3, drop=(), path_dirs=("/usr/bin", "/bin"), salt_present="3008.4"):
         for name in drop:
             (stub_dir / name).unlink()
         env_file.write_text(
@@ -46,7 +46,7 @@ def host(tmp_path):
                 for k, v in {
                     "MINION_ID": "node.example.internal",
                     "SALT_MASTER_IP": MASTER_IP,
-                    "SALT_VERSION": "3007",
+                    "SALT_VERSION": "3008",
                     "SALT_REPO_URL": "https://packages.example.invalid/salt",
                     "SALT_KEY_URL": "https://packages.example.invalid/key",
                     "PRIVATE_CIDR": "10.1.0.0/16",
@@ -69,6 +69,7 @@ def host(tmp_path):
                 "PATH": os.pathsep.join([str(stub_dir), *path_dirs]),
                 "KUBESALT_BOOTSTRAP_ENV": str(env_file),
                 "STUB_LOG": str(log),
+                "STUB_SALT_VERSION": salt_present,
             },
             capture_output=True,
             text=True,
@@ -92,8 +93,23 @@ def master_port():
 def test_worker_with_salt_present_waits_for_the_master_then_starts_the_minion(host, master_port):
     proc, calls = host(["microk8s_worker"])
     assert proc.returncode == 0, proc.stderr
-    assert "Salt already present (salt-call 3007.15 (Chlorine)); not installing" in proc.stdout
+    assert "Salt already present (salt-call 3008.4 (Potassium)); not installing" in proc.stdout
+    assert "WARNING" not in proc.stdout
     assert f"the salt master answers on {MASTER_IP}:4506" in proc.stdout
+    assert calls == ["service salt-minion restart"]
+
+
+@pytest.mark.parametrize(
+    ("present", "warned"),
+    [("3007.15", True), ("3008.2", True), ("3008.3", False), ("3009.1", False), ("3008", True)],
+)
+def test_salt_on_the_image_without_the_reconnect_fix_is_warned_about(
+    host, master_port, present, warned
+):
+    proc, calls = host(["microk8s_worker"], salt_present=present)
+    assert proc.returncode == 0, proc.stderr
+    warning = f"WARNING: Salt on the image (salt-call {present} (Potassium)) predates 3008.3"
+    assert (warning in proc.stdout) is warned, proc.stdout
     assert calls == ["service salt-minion restart"]
 
 
@@ -136,5 +152,5 @@ def test_missing_salt_without_apt_fails_clearly(host, tmp_path):
         (bash_only / tool).symlink_to(pathlib.Path("/bin") / tool)
     proc, calls = host(["microk8s_worker"], drop=("salt-minion",), path_dirs=(str(bash_only),))
     assert proc.returncode == 1
-    assert "not a Debian/Ubuntu image: install Salt 3007 on the image" in proc.stdout
+    assert "not a Debian/Ubuntu image: install Salt 3008 on the image" in proc.stdout
     assert calls == []

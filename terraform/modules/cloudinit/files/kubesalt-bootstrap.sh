@@ -36,11 +36,26 @@ restart_service() {
   fi
 }
 
+# Salt before 3008.3 has saltstack/salt#67947: after a master restart a minion may fail
+# its re-authentication ('AsyncAuth' object has no attribute '_creds') and never reconnect.
+warn_if_salt_predates_reconnect_fix() {
+  local present=$1 major minor
+  if [[ $present =~ ([0-9]{4})(\.([0-9]+))? ]]; then
+    major=${BASH_REMATCH[1]}
+    minor=${BASH_REMATCH[3]:-0}
+    if [ "$major" -lt 3008 ] || { [ "$major" -eq 3008 ] && [ "$minor" -lt 3 ]; }; then
+      log "WARNING: Salt on the image ($present) predates 3008.3: its minions may stay disconnected after a salt-master restart (saltstack/salt#67947); put Salt $SALT_VERSION on the image"
+    fi
+  fi
+}
+
 install_salt() {
-  local missing="" pkg
+  local missing="" pkg present
   for pkg in "$@"; do have "$pkg" || missing="$missing $pkg"; done
   if [ -z "$missing" ]; then
-    log "Salt already present ($(salt-call --version 2>/dev/null || echo unknown)); not installing"
+    present=$(salt-call --version 2>/dev/null || echo unknown)
+    log "Salt already present ($present); not installing"
+    warn_if_salt_predates_reconnect_fix "$present"
     return 0
   fi
   have apt-get || die "Salt ($missing) is missing and this is not a Debian/Ubuntu image: install Salt $SALT_VERSION on the image"

@@ -214,6 +214,31 @@ run "clear_text_root_password_no_volume_no_floating_ip" {
 
 # Every validation failure, each naming its variable (expect_failures).
 
+run "salt_version_pins_apt" {
+  command = plan
+
+  assert {
+    # The default major pins every release of it; apt takes the newest (3008.3+ has the fix).
+    condition     = one([for f in yamldecode(output.user_data["k8s-worker-0.example.internal"]).write_files : f.content if f.path == "/etc/apt/preferences.d/salt-pin-1001"]) == "Package: salt-*\nPin: version 3008.*\nPin-Priority: 1001\n"
+    error_message = "The default salt_version must pin Salt 3008.*."
+  }
+}
+
+run "salt_version_exact_release" {
+  command = plan
+  variables { salt_version = "3008.4" }
+
+  assert {
+    condition     = one([for f in yamldecode(output.user_data["salt.example.internal"]).write_files : f.content if f.path == "/etc/apt/preferences.d/salt-pin-1001"]) == "Package: salt-*\nPin: version 3008.4*\nPin-Priority: 1001\n" && strcontains(one([for f in yamldecode(output.user_data["salt.example.internal"]).write_files : f.content if f.path == "/etc/kubesalt/bootstrap.env"]), "SALT_VERSION='3008.4'")
+    error_message = "salt_version 3008.4 must pin 3008.4 and reach the bootstrap."
+  }
+}
+
+run "salt_version_newer_major" {
+  command = plan
+  variables { salt_version = "3009" }
+}
+
 run "bad_domain_not_a_dns_name" {
   command = plan
   variables { domain = "Not a domain!" }
@@ -294,6 +319,19 @@ run "bad_microk8s_channel" {
 run "bad_salt_version" {
   command = plan
   variables { salt_version = "latest" }
+  expect_failures = [var.salt_version]
+}
+
+# Minions older than 3008.3 may never reconnect after a master restart (saltstack/salt#67947).
+run "salt_version_without_the_reconnect_fix" {
+  command = plan
+  variables { salt_version = "3008.2" }
+  expect_failures = [var.salt_version]
+}
+
+run "salt_version_older_major" {
+  command = plan
+  variables { salt_version = "3007" }
   expect_failures = [var.salt_version]
 }
 
