@@ -128,6 +128,13 @@ def run():
                 {"allow_tgt": microk8s_nodes},
                 {"allow_tgt_type": "list"},
             ]
+            # dqlite members as this control plane sees them: the next control plane
+            # joins once this one is in (kubesalt.join_turn).
+            mine["microk8s_status"] = [
+                {"mine_function": "microk8s.status"},
+                {"allow_tgt": control_planes},
+                {"allow_tgt_type": "list"},
+            ]
         pillar["mine_functions"] = mine
     if minion_id in microk8s_nodes:
         secret = read_or_create_secret(secret_path(__opts__))

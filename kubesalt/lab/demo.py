@@ -16,7 +16,6 @@ from kubesalt.lab.lab import repo_root
 
 SYNC_TIMEOUT = 300.0
 APPLY_TIMEOUT = 1200.0
-MASTER_RESTART_DELAY = 6.0  # orch.cluster's last step: sleep 5, then restart the master
 
 
 def _json(text: str) -> dict:
@@ -146,8 +145,8 @@ def run(
 def _maas(lab: Lab, minions: list[str], report) -> list[str]:
     """``orch.maas`` after the cluster: database, region, racks, images, the API key as a
     Kubernetes secret on the control plane; prints the racks the region lists."""
-    # orch.cluster restarts the salt master as its last step: every minion back first.
-    time.sleep(MASTER_RESTART_DELAY)
+    # At once, as docs/maas.md says: a master restart orch.cluster left pending (a changed
+    # master configuration) waits until the master is idle, i.e. after orch.maas too.
     lab.wait_for_minions(minions)
     report("MAAS: salt-run state.orchestrate orch.maas (database, region, racks, images)")
     apply = lab.exec(

@@ -40,7 +40,6 @@ WATCHED = [
     "/etc/salt/master.d/kubesalt.conf",
 ]
 SALT_TIMEOUT = 600
-RESTART_DELAY = 5  # orch.cluster's cluster-salt-master-restart: sleep 5; service restart
 
 
 def salt_json(lab, argv, timeout=SALT_TIMEOUT):
@@ -62,10 +61,28 @@ def orchestrate(lab):
         steps={step["__id__"]: step for step in steps.values()},
         seconds=time.monotonic() - started,
     )
-    restart = result.steps.get("cluster-salt-master-restart", {})
-    if restart.get("__state_ran__", True) and restart.get("changes"):
-        wait_for_master(lab, after=RESTART_DELAY + 1)
+    wait_for_master_restart(lab)
     return result
+
+
+# Where the master's own minion persists its schedule (schedule.add persist=True).
+SCHEDULE_FILE = "/etc/salt/minion.d/_schedule.conf"
+
+
+def wait_for_master_restart(lab, timeout=240.0):
+    """A changed master configuration restarts salt-master once it is idle (the one-shot
+    schedule job kubesalt-master-restart): wait until that job is gone, then for the master.
+
+    Looks at the schedule file, not through Salt: a Salt client on the master host would
+    keep the master busy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        scheduled = lab.exec("salt", ["sh", "-c", f"cat {SCHEDULE_FILE} 2>/dev/null; true"])
+        if "kubesalt-master-restart" not in scheduled.stdout:
+            break
+        assert time.monotonic() < deadline, "the master's restart stayed pending"
+        time.sleep(1)
+    wait_for_master(lab, timeout=max(30.0, deadline - time.monotonic()))
 
 
 def wait_for_master(lab, after=0.0, timeout=60.0):

@@ -106,12 +106,31 @@ def join_plan(minion_id, control_planes, workers, published):
         if not addresses:
             waiting.append(control_planes[0])
             fingerprint = None
+    # dqlite adds one voter at a time: a control plane joins after those before it in the
+    # inventory (the bootstrap one aside, which forms the cluster).
+    after = []
+    if role == "control-plane":
+        after = control_planes[1 : control_planes.index(minion_id)]
     return {
         "role": role,
         "addresses": addresses,
         "fingerprint": fingerprint,
         "waiting_for": waiting,
+        "after": after,
     }
+
+
+def not_yet_members(control_planes, published):
+    """The control planes of ``control_planes`` whose status in the mine (``{id: microk8s
+    status}``) does not show them in a cluster of two nodes or more yet."""
+    missing = []
+    for minion_id in control_planes:
+        status = published.get(minion_id)
+        ha = status.get("high_availability") if isinstance(status, dict) else None
+        nodes = ha.get("nodes") if isinstance(ha, dict) else None
+        if not isinstance(nodes, list) or len(nodes) < 2:
+            missing.append(minion_id)
+    return missing
 
 
 def node_names(minion_ids):

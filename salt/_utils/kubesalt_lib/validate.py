@@ -317,6 +317,12 @@ def _check_microk8s(check, config):
     ttl = microk8s.get("token_ttl")
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
         check.fail("kubesalt:microk8s:token_ttl", f"expected a number of seconds > 0, got {ttl!r}")
+    turn = microk8s.get("join_turn_timeout")
+    if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn <= 0):
+        check.fail(
+            "kubesalt:microk8s:join_turn_timeout",
+            f"expected a number of seconds > 0, got {turn!r}",
+        )
     addons = check.mapping(microk8s.get("addons"), "kubesalt:microk8s:addons")
     for name, wanted in sorted(addons.items()):
         key = f"kubesalt:microk8s:addons:{name}"

@@ -17,6 +17,20 @@ microk8s-tokens-after:
       - {{ 'microk8s' if plan.addresses and has_token else 'test' }}: microk8s-joined-cluster
 {%- endif %}
 {%- if plan.addresses and has_token %}
+{%- if plan.after %}
+
+# dqlite adds one voter at a time: wait (bounded) until the control planes before this one
+# in the inventory are members, as they publish in the mine.
+microk8s-joined-turn:
+  kubesalt.join_turn:
+    - name: {{ grains['id'] | json }}
+    - after: {{ plan.after | json }}
+    - timeout: {{ kubesalt.microk8s.join_turn_timeout | json }}
+    - require:
+      - microk8s: microk8s-base-running
+    - require_in:
+      - microk8s: microk8s-joined-cluster
+{%- endif %}
 
 microk8s-joined-cluster:
   microk8s.cluster_joined:
@@ -26,6 +40,15 @@ microk8s-joined-cluster:
     - fingerprint: {{ plan.fingerprint | json }}
     - require:
       - microk8s: microk8s-base-running
+{%- if plan.role == 'control-plane' %}
+
+# The control planes after this one wait for this to show in the mine.
+microk8s-joined-mine-update:
+  module.run:
+    - mine.update: []
+    - onchanges:
+      - microk8s: microk8s-joined-cluster
+{%- endif %}
 {%- elif not has_token %}
 
 microk8s-joined-cluster:

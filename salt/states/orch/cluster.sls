@@ -19,16 +19,35 @@
 {%- set published = salt['saltutil.runner']('mine.get', tgt='*', fun='kubesalt_private_ip') or {} %}
 {%- set removed = published | reject('in', nodes) | sort %}
 {%- set reachable = salt['saltutil.runner']('manage.up', tgt=removed | join(','), tgt_type='list') if removed else [] %}
+{#- Nothing to do? One test-mode highstate of every node this orchestration manages, all at
+    once, while rendering: when every one of them returns, with no predicted change and no
+    failure, and no node left the inventory, the roll-out is skipped (one check per node
+    instead of seven stages one after the other). #}
+{%- set managed = (masters + bastions + control_planes + workers) | unique | list %}
+{%- set preview = salt['saltutil.runner']('salt.execute', kwarg={'tgt': managed | join(','), 'tgt_type': 'list', 'fun': 'state.highstate', 'kwarg': {'test': True}, 'timeout': 300}) if managed and not removed else {} %}
+{%- set converged = [] %}
+{%- for node_id in managed %}
+{%- set ret = preview.get(node_id) if preview is mapping else none %}
+{%- if ret is mapping and ret and not (ret.values() | rejectattr('result', 'sameas', true) | list) and not (ret.values() | selectattr('changes') | list) %}
+{%- do converged.append(node_id) %}
+{%- endif %}
+{%- endfor %}
+{%- if managed and converged | length == managed | length %}
+
+cluster-converged:
+  test.succeed_without_changes:
+    - name: {{ ('every node converged (test-mode highstate on ' ~ managed | length ~ ' nodes): nothing to do') | json }}
+{%- else %}
 {%- if masters %}
 
-# Without its restart: this orchestration talks to that master (see the last step).
+# A changed configuration restarts the master only once it is idle (after this
+# orchestration and whatever follows it at once): see salt_master's
+# salt-master-restart-when-idle.
 cluster-salt-master:
   salt.state:
     - tgt: {{ masters | join(',') | json }}
     - tgt_type: list
     - highstate: True
-    - exclude:
-      - id: salt-master-service
 {%- endif %}
 {%- if bastions %}
 
@@ -122,19 +141,4 @@ cluster-workers:
       - salt: {{ ('cluster-control-plane-' ~ control_planes[-1] if control_planes | length > 1 else 'cluster-join-info-' ~ control_planes[0]) | json }}
 {%- endif %}
 {%- endif %}
-{%- if masters %}
-
-# Last: restart salt-master if its step changed anything (e.g. master.d/kubesalt.conf),
-# a few seconds after this orchestration has returned.
-cluster-salt-master-restart:
-  salt.function:
-    - name: cmd.run_bg
-    - tgt: {{ masters | join(',') | json }}
-    - tgt_type: list
-    - arg:
-      - sleep 5; /usr/sbin/service salt-master restart
-    - kwarg:
-        python_shell: True
-    - onchanges:
-      - salt: cluster-salt-master
 {%- endif %}

@@ -3,6 +3,8 @@ test double: no master here)."""
 
 import shutil
 
+import pytest
+
 from tests.functional.states.conftest import EXAMPLE
 from tests.functional.states.conftest import split_example
 from tests.functional.states.conftest import write_sls
@@ -19,13 +21,14 @@ WORKERS = ["k8s-worker-0.lab.kubesalt.test", "k8s-worker-1.lab.kubesalt.test"]
 GONE = "k8s-worker-9.lab.kubesalt.test"
 
 
-def render(node_loaders, published=(), up=()):
+def render(node_loaders, published=(), up=(), preview=None):
     loaders = node_loaders(
         SALT,  # the master's own minion renders the orchestration
         module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
         kubesalt_fake_runner={
             "mine.get": {minion: ["10.1.0.250"] for minion in published},
             "manage.up": list(up),
+            "salt.execute": preview,
         },
     )
     return loaders.modules.slsutil.renderer(path=str(ORCH))
@@ -50,14 +53,13 @@ def test_roll_out_order(node_loaders):
         f"cluster-control-plane-{MASTER}",
         f"cluster-join-info-{MASTER}",
         "cluster-workers",
-        "cluster-salt-master-restart",
     ]
     master = args_of(steps["cluster-salt-master"])
     assert master["tgt"] == SALT
-    # Restarting the master mid-way would cut this orchestration off: deferred to the end.
-    assert master["exclude"] == [{"id": "salt-master-service"}]
-    restart = args_of(steps["cluster-salt-master-restart"])
-    assert restart["onchanges"] == [{"salt": "cluster-salt-master"}]
+    # The master's own highstate, whole: its restart waits until the master is idle (no
+    # sleep-timed restart step that could land in the middle of the next orchestration).
+    assert "exclude" not in master
+    assert not [step for step in steps if "restart" in step]
     assert args_of(steps["cluster-bastion"])["tgt"] == BASTION
     base = args_of(steps["cluster-microk8s-base"])
     assert base["tgt"] == ",".join([MASTER, *WORKERS])
@@ -127,3 +129,43 @@ def test_control_planes_join_one_at_a_time(node_loaders, tmp_path):
     assert args_of(steps["cluster-workers"])["require"] == [
         {"salt": f"cluster-control-plane-{extra[1]}"}
     ]
+
+
+def _state(result=True, changes=None):
+    return {"result": result, "changes": changes or {}, "comment": "", "__id__": "x"}
+
+
+MANAGED = [SALT, BASTION, MASTER, *WORKERS]
+
+
+def test_converged_cluster_is_checked_once_and_skipped(node_loaders):
+    preview = {node: {"a": _state(), "b": _state()} for node in MANAGED}
+    steps = render(node_loaders, preview=preview)
+    assert list(steps) == ["cluster-converged"]
+    assert "5 nodes" in args_of(steps["cluster-converged"])["name"]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param({WORKERS[1]: {"a": _state(None, {"joined": True})}}, id="predicted-change"),
+        pytest.param({MASTER: {"a": _state(False)}}, id="failure"),
+        pytest.param({BASTION: ["Rendering SLS failed"]}, id="render-error"),
+        pytest.param({SALT: None}, id="no-return"),
+        pytest.param({SALT: {}}, id="empty-return"),
+    ],
+)
+def test_any_change_failure_or_silence_runs_the_roll_out(node_loaders, spoil):
+    preview = {node: {"a": _state()} for node in MANAGED}
+    preview.update(spoil)
+    preview = {node: ret for node, ret in preview.items() if ret is not None}
+    steps = render(node_loaders, preview=preview)
+    assert "cluster-converged" not in steps
+    assert "cluster-workers" in steps
+
+
+def test_removed_node_runs_the_roll_out_whatever_the_preview(node_loaders):
+    preview = {node: {"a": _state()} for node in MANAGED}
+    steps = render(node_loaders, published=[MASTER, GONE], up=[], preview=preview)
+    assert "cluster-converged" not in steps
+    assert f"cluster-mine-forget-{GONE}" in steps

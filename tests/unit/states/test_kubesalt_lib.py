@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from kubesalt_lib import cluster
+from kubesalt_lib import master
 from kubesalt_lib import validate
 from tests.support.cases import load_cases
 from tests.support.paths import PILLAR_DIR
@@ -211,6 +212,8 @@ CHECKS = {"10.1.0.10": "abcdef012345", "10.1.0.11": "111111111111", "10.1.0.12":
 def test_join_plan(minion_id, published, expected):
     plan = cluster.join_plan(minion_id, CPS, WORKERS, published)
     waiting = plan.pop("waiting_for")
+    after = plan.pop("after")
+    assert after == (CPS[1 : CPS.index(minion_id)] if expected["role"] == "control-plane" else [])
     assert plan == expected
     assert waiting == (
         ["cp-0.lab"] if expected["role"] in ("control-plane", "worker") and not published else []
@@ -234,3 +237,34 @@ def test_inventory_addresses_take_the_mine_and_the_inventory():
         "c.lab": ["10.1.0.3"],
         "d.lab": [],
     }
+
+
+@pytest.mark.parametrize("case", load_cases(__file__, "master_activity"))
+def test_master_activity(case):
+    clients = master.salt_clients(
+        [(pid, argv) for pid, argv in case.get("processes") or []], case.get("exclude") or ()
+    )
+    busy = [f"{name} (pid {pid})" for pid, name in clients]
+    busy += master.busy_jobs(case.get("runners") or [], case.get("minion_jobs") or {})
+    assert busy == case["busy"]
+
+
+def test_control_plane_after_the_one_before_it():
+    assert cluster.join_plan("cp-2.lab", CPS, WORKERS, INFO)["after"] == ["cp-1.lab"]
+    assert cluster.join_plan("cp-1.lab", CPS, WORKERS, INFO)["after"] == []
+
+
+def test_not_yet_members_from_the_mine():
+    def status(*addresses):
+        return {"high_availability": {"nodes": [{"address": a} for a in addresses]}}
+
+    published = {
+        "cp-1.lab": status("10.1.0.10:19001", "10.1.0.11:19001"),
+        "cp-2.lab": status("10.1.0.12:19001"),
+        "cp-3.lab": "not a status",
+    }
+    assert cluster.not_yet_members(["cp-1.lab", "cp-2.lab", "cp-3.lab", "cp-4.lab"], published) == [
+        "cp-2.lab",
+        "cp-3.lab",
+        "cp-4.lab",
+    ]
