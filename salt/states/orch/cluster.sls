@@ -24,7 +24,9 @@
     failure, and no node left the inventory, the roll-out is skipped (one check per node
     instead of seven stages one after the other). #}
 {%- set managed = (masters + bastions + control_planes + workers) | unique | list %}
-{%- set preview = salt['saltutil.runner']('salt.execute', kwarg={'tgt': managed | join(','), 'tgt_type': 'list', 'fun': 'state.highstate', 'kwarg': {'test': True}, 'timeout': 300}) if managed and not removed else {} %}
+{%- set preview_job = {'tgt': managed | join(','), 'tgt_type': 'list', 'fun': 'state.highstate',
+                       'kwarg': {'test': True}, 'timeout': 300} %}
+{%- set preview = salt['saltutil.runner']('salt.execute', kwarg=preview_job) if managed and not removed else {} %}
 {%- set converged = [] %}
 {%- for node_id in managed %}
 {%- set ret = preview.get(node_id) if preview is mapping else none %}
