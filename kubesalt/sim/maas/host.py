@@ -252,7 +252,7 @@ def install(root, **settings) -> Host:
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown host settings: {', '.join(sorted(unknown))}")
-    if settings.get("version", DEFAULTS["version"]) not in VERSIONS:
+    if (settings.get("version") or DEFAULTS["version"]) not in VERSIONS:
         raise ValueError(f"version must be one of {', '.join(VERSIONS)}")
     current = host.settings()
     current.update({k: v for k, v in settings.items() if v is not None})

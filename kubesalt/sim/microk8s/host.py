@@ -75,7 +75,9 @@ class Host:
     """Paths and file-backed state of one simulated host."""
 
     def __init__(self, root, address: str, hostname: str | None = None):
-        self.root = Path(root)
+        # Absolute from here on: the cluster agent chdirs to / and a relative root would then
+        # name a directory of the machine's own root.
+        self.root = Path(os.path.abspath(root))
         self.address = address
         self.hostname = (hostname or host_name_for(self.root, address)).lower()
 

@@ -30,7 +30,7 @@ class SimNode:
     """
 
     def __init__(self, root, address: str, hostname: str | None = None, owned: bool = True):
-        self.root = Path(root)
+        self.root = Path(os.path.abspath(root))  # subprocesses run elsewhere (cwd, chdir /)
         self.address = address
         self.host = Host(self.root, address, hostname)
         self.hostname = self.host.hostname
