@@ -1221,6 +1221,27 @@ def extra_sans():
         raise CommandExecutionError(f"{_csr_template()}: {err}") from None
 
 
+def server_cert_sans():
+    """
+    Return the subject alternative names of the API server certificate itself
+    (``certs/server.crt``): what clients see, whatever ``csr.conf.template`` says. No
+    command runs.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.server_cert_sans
+    """
+    path = _data_path(_const.SERVER_CERT)
+    try:
+        return _certs.subject_alt_names(path.read_text(encoding="ascii"))
+    except FileNotFoundError:
+        raise CommandExecutionError(f"{path} does not exist: is MicroK8s installed?") from None
+    except (OSError, ValueError) as err:
+        raise CommandExecutionError(f"cannot read the server certificate {path}: {err}") from None
+
+
 def add_extra_san(value):
     """
     Add ``value`` (an IP or DNS name) to ``csr.conf.template`` as ``IP.<n>``/``DNS.<n>``

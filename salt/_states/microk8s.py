@@ -645,9 +645,12 @@ def node_removed(name, force=False):
 def extra_san_present(name):
     """
     ``name`` (IP or DNS name) is a subject alternative name of the API server certificate:
-    added to ``csr.conf.template`` and, only when the template changed, the server
+    it is in ``csr.conf.template`` (so every later refresh keeps it) and in ``server.crt``
+    itself. Missing from the template: added. Missing from the certificate: the server
     certificate is regenerated (``refresh-certs --cert server.crt``, which also changes the
-    join fingerprint).
+    join fingerprint); a failed refresh is retried by the next run, which compares against
+    ``server.crt``, not the template. On a worker the state fails: workers serve no API and
+    MicroK8s refreshes certificates on the control planes only.
 
     name
         IP address or DNS name.
@@ -660,18 +663,52 @@ def extra_san_present(name):
             raise SaltInvocationError(str(err)) from None
         if not _is_installed():
             return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot add SAN {name}")
-        current = __salt__["microk8s.extra_sans"]()
-        if any(_same_san(kind, value, existing) for existing in current):
+        if __salt__["microk8s.is_worker"]():
+            return _error(
+                ret,
+                "this node is a worker: it serves no API and MicroK8s refreshes the server "
+                "certificate on the control planes only (microk8s refresh-certs on a worker "
+                f"only says so); apply extra_san_present for {name} there",
+            )
+        template = __salt__["microk8s.extra_sans"]()
+        certificate = __salt__["microk8s.server_cert_sans"]()
+        in_template = any(_same_san(kind, value, existing) for existing in template)
+        in_certificate = any(_same_san(kind, value, existing) for existing in certificate)
+        if in_template and in_certificate:
             ret["comment"] = f"{name} is already a SAN of the server certificate"
             return ret
-        ret["changes"] = {"extra_sans": {"old": current, "new": [*current, value]}}
+        if not in_template:
+            ret["changes"]["extra_sans"] = {"old": template, "new": [*template, value]}
+        if not in_certificate:
+            ret["changes"]["server.crt"] = {"old": certificate, "new": [*certificate, value]}
         if _test():
             ret["result"] = None
-            ret["comment"] = f"{name} would have been added and the server certificate refreshed"
+            ret["comment"] = f"{name} would have been added" + (
+                " and the server certificate refreshed" if not in_certificate else ""
+            )
             return ret
-        result = __salt__["microk8s.add_extra_san"](value)
-        if result["changed"] and not __salt__["microk8s.is_worker"]():
+        if not in_template:
+            __salt__["microk8s.add_extra_san"](value)
+        if in_certificate:
+            ret["comment"] = f"{name} added to csr.conf.template (server.crt already has it)"
+            return ret
+        try:
             __salt__["microk8s.refresh_certs"]("server.crt")
+        except CommandExecutionError as err:
+            ret["changes"].pop("server.crt")
+            return _error(
+                ret,
+                f"{name} is in csr.conf.template, but refreshing server.crt failed; the next "
+                f"run refreshes it again: {err}",
+            )
+        after = __salt__["microk8s.server_cert_sans"]()
+        if not any(_same_san(kind, value, existing) for existing in after):
+            ret["changes"].pop("server.crt")
+            return _error(
+                ret,
+                f"microk8s refresh-certs ran, but server.crt still lacks {name}; check "
+                "csr.conf.template and 'microk8s refresh-certs --cert server.crt'",
+            )
         ret["comment"] = f"{name} added; server certificate refreshed"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}

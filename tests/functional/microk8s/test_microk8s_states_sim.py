@@ -206,18 +206,52 @@ def test_extra_san_present(shared_cp):
     _, minion = shared_cp
     states = minion.states.microk8s
     before = minion.modules.microk8s.fingerprint()
+    sans = minion.modules.microk8s.server_cert_sans()
+    assert "10.0.0.100" not in sans
     predicted = states.extra_san_present("10.0.0.100", test=True)
     assert predicted.result is None
-    assert predicted.changes == {"extra_sans": {"old": [], "new": ["10.0.0.100"]}}
+    assert predicted.changes == {
+        "extra_sans": {"old": [], "new": ["10.0.0.100"]},
+        "server.crt": {"old": sans, "new": [*sans, "10.0.0.100"]},
+    }
     assert minion.modules.microk8s.fingerprint() == before
     applied = states.extra_san_present("10.0.0.100")
     assert (applied.result, applied.changes) == (True, predicted.changes)
     after = minion.modules.microk8s.fingerprint()
     assert after != before
+    assert "10.0.0.100" in minion.modules.microk8s.server_cert_sans()
     again = states.extra_san_present("10.0.0.100")
     assert again.changes == {}
     assert minion.modules.microk8s.fingerprint() == after  # no refresh without a change
     assert states.extra_san_present("not a san").result is False
+
+
+def test_extra_san_failed_refresh_is_retried(shared_cp, minion_of, tmp_path):
+    """Issue 9 item 5: csr.conf.template got the SAN before refresh-certs ran; when the
+    refresh failed, every later run said "already a SAN" and server.crt never got it."""
+    node, _ = shared_cp
+    flag = tmp_path / "refresh-failed-once"
+    wrapper = tmp_path / "microk8s"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = refresh-certs ] && [ ! -e {flag} ]; then\n'
+        f"  touch {flag}; echo 'simulated refresh-certs failure' >&2; exit 1\n"
+        "fi\n"
+        f'exec {node.root / "snap/bin/microk8s"} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    minion = minion_of(node, **{"microk8s.bin": str(wrapper)})
+    states = minion.states.microk8s
+    failed = states.extra_san_present("10.0.0.101")
+    assert failed.result is False
+    assert "refreshing server.crt failed" in failed.comment
+    assert "10.0.0.101" in minion.modules.microk8s.extra_sans()
+    assert "10.0.0.101" not in minion.modules.microk8s.server_cert_sans()
+    retried = states.extra_san_present("10.0.0.101")
+    assert retried.result is True, retried.comment
+    assert set(retried.changes) == {"server.crt"}
+    assert "10.0.0.101" in minion.modules.microk8s.server_cert_sans()
+    assert states.extra_san_present("10.0.0.101").changes == {}
 
 
 def _apply(minion, sls, **kwargs):

@@ -301,3 +301,102 @@ def test_long_minion_id_as_label_is_not_a_token(fake):
         token_pillar="kubesalt:microk8s:join_token",
     )
     assert ret["result"] is True, ret["comment"]
+
+
+class FakeCerts:
+    """extra_sans (the CSR template), server_cert_sans (server.crt itself), refresh_certs."""
+
+    def __init__(self, fake, refresh_failures=0):
+        self.template = ["10.0.0.5"]
+        self.cert = ["10.0.0.5"]
+        self.refresh_failures = refresh_failures
+        self.calls = fake.calls
+
+    def install(self, functions):
+        functions.update(
+            {
+                "microk8s.extra_sans": lambda: list(self.template),
+                "microk8s.server_cert_sans": lambda: list(self.cert),
+                "microk8s.add_extra_san": self.add,
+                "microk8s.refresh_certs": self.refresh,
+            }
+        )
+
+    def add(self, value):
+        self.calls.append(("add_extra_san", value))
+        changed = value not in self.template
+        if changed:
+            self.template.append(value)
+        return {"changed": changed, "extra_sans": list(self.template)}
+
+    def refresh(self, cert="server.crt"):
+        self.calls.append(("refresh_certs", cert))
+        if self.refresh_failures:
+            self.refresh_failures -= 1
+            raise CommandExecutionError("microk8s refresh-certs --cert server.crt failed (exit 1)")
+        self.cert = list(self.template)
+        return True
+
+
+@pytest.fixture
+def certs(fake):
+    fake_certs = FakeCerts(fake)
+    fake_certs.install(states.__salt__)
+    return fake_certs
+
+
+def test_extra_san_retried_until_server_crt_has_it(fake, certs):
+    """Issue 9 item 5: the template was written before refresh-certs; when the refresh failed,
+    every later run said "already a SAN" and the certificate never got it."""
+    certs.refresh_failures = 1
+    first = states.extra_san_present("10.0.0.20")
+    assert first["result"] is False
+    assert "refresh-certs" in first["comment"]
+    assert certs.template == ["10.0.0.5", "10.0.0.20"]
+    assert certs.cert == ["10.0.0.5"]
+    second = states.extra_san_present("10.0.0.20")
+    assert second["result"] is True, second["comment"]
+    assert second["changes"] == {
+        "server.crt": {"old": ["10.0.0.5"], "new": ["10.0.0.5", "10.0.0.20"]}
+    }
+    assert certs.cert == ["10.0.0.5", "10.0.0.20"]
+    third = states.extra_san_present("10.0.0.20")
+    assert third["result"] is True
+    assert third["changes"] == {}
+    assert [c for c in fake.calls if c[0] == "refresh_certs"] == [
+        ("refresh_certs", "server.crt")
+    ] * 2
+
+
+@pytest.mark.parametrize("test_mode", [True, False])
+def test_extra_san_reports_template_and_certificate_changes(fake, certs, test_mode):
+    states.__opts__["test"] = test_mode
+    ret = states.extra_san_present("k8s.example.com")
+    expected = {
+        "extra_sans": {"old": ["10.0.0.5"], "new": ["10.0.0.5", "k8s.example.com"]},
+        "server.crt": {"old": ["10.0.0.5"], "new": ["10.0.0.5", "k8s.example.com"]},
+    }
+    assert ret["changes"] == expected
+    assert ret["result"] is (None if test_mode else True)
+    assert bool([c for c in fake.calls if c[0] == "refresh_certs"]) is not test_mode
+
+
+def test_extra_san_in_certificate_but_not_in_template_is_kept_there(fake, certs):
+    """Whoever refreshes next re-renders from the template: a SAN only in server.crt would go."""
+    certs.cert.append("10.0.0.20")
+    ret = states.extra_san_present("10.0.0.20")
+    assert ret["result"] is True
+    assert ret["changes"] == {"extra_sans": {"old": ["10.0.0.5"], "new": ["10.0.0.5", "10.0.0.20"]}}
+    assert not [c for c in fake.calls if c[0] == "refresh_certs"]
+
+
+def test_extra_san_on_a_worker_is_refused(fake, certs):
+    """A worker serves no API: `microk8s refresh-certs` there only says to use the control
+    plane (exit 0), so nothing was refreshed although the state said so."""
+    fake.worker = True
+    ret = states.extra_san_present("10.0.0.20")
+    assert ret["result"] is False
+    assert "worker" in ret["comment"]
+    assert "refreshed" not in ret["comment"]
+    assert ret["changes"] == {}
+    assert not [c for c in fake.calls if c[0] in ("add_extra_san", "refresh_certs")]
