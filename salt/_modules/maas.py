@@ -252,7 +252,8 @@ def init_region(maas_url, database_uri, mode="region"):
     maas_url
         The URL racks and clients use, e.g. ``http://10.0.0.5:5240/MAAS``.
     database_uri
-        ``postgres://user:password@host:port/dbname``.
+        ``postgres://user:password@host:port/dbname``, or ``maas-test-db:///`` (the
+        maas-test-db snap's database, as ``maas init`` takes it).
     mode
         ``region`` (default) or ``region+rack``.
 

@@ -499,17 +499,21 @@ def boot_images_synced(  # noqa: PLR0917
     try:
         wanted = _images_arg(images)
         names = [_parse.image_key(i["os"], i["release"]) for i in wanted]
-        racks_hold = _parse.racks_hold_images(__salt__["maas.version"](url=url)["version"])
+        version = __salt__["maas.version"](url=url)["version"]
+        racks_hold = _parse.racks_hold_images(version)
+        note = _version_note(version)
         state = _sync_state(wanted, names, racks_hold, api)
         if state["done"]:
-            ret["comment"] = _sync_comment("Images complete", names, state)
+            ret["comment"] = _sync_comment("Images complete", names, state) + note
             return ret
         ret["changes"] = {"images": {"old": state["missing"], "new": "complete"}}
         if state["racks"]:
             ret["changes"]["racks"] = {"old": state["racks"], "new": "synced"}
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = "An import would run and the state would wait for " + ", ".join(names)
+            ret["comment"] = (
+                "An import would run and the state would wait for " + ", ".join(names) + note
+            )
             return ret
         if state["missing"]:
             __salt__["maas.import_boot_resources"](**api)
@@ -533,13 +537,25 @@ def boot_images_synced(  # noqa: PLR0917
                 return _fail(ret, _timeout_comment(timeout, importing, state))
             time.sleep(delay)
             delay = min(delay * 1.5, float(poll_max))
-        ret["comment"] = _sync_comment(
-            f"Images synced in {time.monotonic() - started:.1f} s", names, state
+        ret["comment"] = (
+            _sync_comment(f"Images synced in {time.monotonic() - started:.1f} s", names, state)
+            + note
         )
     except ERRORS as err:
         ret["changes"] = {}
         return _fail(ret, err)
     return ret
+
+
+def _version_note(version):
+    """What the comment says when the region cannot name its version (a MAAS run from
+    source reports ``unknown``): it is taken as the newest, whose racks hold no images."""
+    if _parse.is_known_version(version):
+        return ""
+    return (
+        f" (the region reports version {version!r}, as a MAAS run from source does: taken as "
+        "the newest MAAS, whose racks hold no images of their own, so no rack is waited for)"
+    )
 
 
 def _images_arg(images):

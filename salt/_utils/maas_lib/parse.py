@@ -7,6 +7,10 @@ import urllib.parse
 
 HEX_SECRET = re.compile(r"^[0-9a-fA-F]+$")
 DB_URI_PARAMS = {"user", "password", "host", "dbname", "port"}
+# The database of the maas-test-db snap, which `maas init --database-uri maas-test-db:///`
+# uses (canonical/maas src/maascli/init.py get_database_settings).
+MAAS_TEST_DB_URI = "maas-test-db:///"
+MAAS_TEST_DB_SOCKET = "/var/snap/maas/common/test-db-socket"
 
 
 def parse_apikey_output(stdout: str) -> list[str]:
@@ -37,6 +41,15 @@ def parse_database_uri(uri: str) -> dict:
 
     Error messages never include the password.
     """
+    if uri == MAAS_TEST_DB_URI:
+        # maascli/init.py: postgres:///maasdb?host=$SNAP_COMMON/test-db-socket&user=maas
+        return {
+            "user": "maas",
+            "password": "",
+            "host": MAAS_TEST_DB_SOCKET,
+            "port": 5432,
+            "dbname": "maasdb",
+        }
     if not isinstance(uri, str) or not uri.startswith("postgres://"):
         raise ValueError("database_uri: must start with 'postgres://' (or be 'maas-test-db:///')")
     parts = urllib.parse.urlsplit(uri)
@@ -89,8 +102,23 @@ def version_tuple(version: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def is_known_version(version) -> bool:
+    """False for a version MAAS cannot name (``unknown``: a MAAS run from source)."""
+    try:
+        version_tuple(version)
+    except ValueError:
+        return False
+    return True
+
+
 def racks_hold_images(version: str) -> bool:
-    """Before 3.5 racks keep their own copy of the images (``list_boot_images`` is real)."""
+    """Before 3.5 racks keep their own copy of the images (``list_boot_images`` is real).
+
+    A version MAAS cannot name (``unknown``, as a MAAS run from source reports) counts as
+    the newest: its racks hold no images of their own (MAAS >= 3.5).
+    """
+    if not is_known_version(version):
+        return False
     return version_tuple(version) < (3, 5)
 
 

@@ -33,7 +33,13 @@ def test_find_controller_by_short_name_or_fqdn():
 
 @pytest.mark.parametrize("case", load_cases(__file__, "versions"))
 def test_versions(case):
-    assert list(parse.version_tuple(case["version"])) == case["tuple"]
+    if case["tuple"] is None:
+        with pytest.raises(ValueError, match="cannot parse the MAAS version"):
+            parse.version_tuple(case["version"])
+        assert parse.is_known_version(case["version"]) is False
+    else:
+        assert list(parse.version_tuple(case["version"])) == case["tuple"]
+        assert parse.is_known_version(case["version"]) is True
     assert parse.racks_hold_images(case["version"]) is case["racks_hold"]
 
 
