@@ -16,7 +16,14 @@
 {%- if 'salt_master' in node.get('roles', []) %}{% do masters.append(node_id) %}{% endif %}
 {%- if 'bastion' in node.get('roles', []) %}{% do bastions.append(node_id) %}{% endif %}
 {%- endfor %}
-{%- set published = salt['saltutil.runner']('mine.get', tgt='*', fun='kubesalt_private_ip') or {} %}
+{#- Who published in the mine: the master's cached mine data (cache.mine), not mine.get,
+    which applies each entry's allow_tgt to the requester, here the master itself, and so
+    returns nothing (a removed node would never leave). Only the minion ids are used. #}
+{%- set cached_mine = salt['saltutil.runner']('cache.mine', tgt='*') or {} %}
+{%- set published = [] %}
+{%- for minion_id, functions in cached_mine | dictsort %}
+{%- if functions is mapping and 'kubesalt_private_ip' in functions %}{% do published.append(minion_id) %}{% endif %}
+{%- endfor %}
 {%- set removed = published | reject('in', nodes) | sort %}
 {%- set reachable = salt['saltutil.runner']('manage.up', tgt=removed | join(','), tgt_type='list') if removed else [] %}
 {#- Nothing to do? One test-mode highstate of every node this orchestration manages, all at

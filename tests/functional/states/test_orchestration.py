@@ -26,7 +26,7 @@ def render(node_loaders, published=(), up=(), preview=None):
         SALT,  # the master's own minion renders the orchestration
         module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
         kubesalt_fake_runner={
-            "mine.get": {minion: ["10.1.0.250"] for minion in published},
+            "cache.mine": {minion: {"kubesalt_private_ip": ["10.1.0.250"]} for minion in published},
             "manage.up": list(up),
             "salt.execute": preview,
         },
@@ -117,7 +117,7 @@ def test_control_planes_join_one_at_a_time(node_loaders, tmp_path):
         SALT,
         pillar_roots={"base": [str(root)]},
         module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
-        kubesalt_fake_runner={"mine.get": {}, "manage.up": []},
+        kubesalt_fake_runner={"cache.mine": {}, "manage.up": []},
     )
     steps = loaders.modules.slsutil.renderer(path=str(ORCH))
     joins = [step for step in steps if step.startswith("cluster-control-plane-")]
