@@ -51,6 +51,7 @@ import microk8s_lib.certs as _certs
 import microk8s_lib.cluster as _cluster
 import microk8s_lib.constants as _const
 import microk8s_lib.csr as _csr
+import microk8s_lib.kubeconfig as _kubeconfig
 import microk8s_lib.redact as _redact
 import microk8s_lib.snap as _snap
 import microk8s_lib.status as _status
@@ -481,6 +482,167 @@ def config():
     if run["retcode"] != 0 or _status.is_worker_text(run["stdout"]):
         raise _fail("microk8s config", run)
     return run["stdout"]
+
+
+def _pillar_api_address():
+    microk8s = (__pillar__.get("kubesalt") or {}).get("microk8s") or {}
+    return microk8s.get("api_address") or microk8s.get("floating_ip")
+
+
+def write_kubeconfig(path, server=None, user=None, name=None):
+    """
+    Write the operator's kubeconfig to ``path`` on this control plane: ``microk8s config``
+    (the cluster's CA and the admin credential) with the server set to the cluster's API
+    address, mode 0600, owned by ``user``. The credential never leaves this host through
+    Salt: it is not returned, not logged and not in the job cache; the return says only
+    where the file is and what it points at. Fetch the file over ssh through the bastion
+    (see docs/operations.md).
+
+    path
+        Absolute path of the file to write (its directory must exist).
+    server
+        The API address: an IP or DNS name (port 16443 is added) or an ``https://`` URL.
+        Defaults to pillar ``kubesalt:microk8s:api_address`` (the load balancer), else
+        ``kubesalt:microk8s:floating_ip``.
+    user
+        Owner of the file (default: root). Its group becomes the user's primary group.
+    name
+        Name of the cluster, context and (``<name>-admin``) user in the file, so it merges
+        into an existing kubeconfig. Defaults to MicroK8s' names.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.write_kubeconfig /home/admin/kubesalt.kubeconfig user=admin name=kubesalt
+    """
+    target = pathlib.Path(str(path))
+    if not target.is_absolute() or target.name in ("", ".", ".."):
+        raise SaltInvocationError(f"path: an absolute file path, not {path!r}")
+    if not target.parent.is_dir():
+        raise SaltInvocationError(f"path: directory {str(target.parent)!r} does not exist")
+    address = server or _pillar_api_address()
+    if not address:
+        raise SaltInvocationError(
+            "server: not given and pillar kubesalt:microk8s:api_address / floating_ip unset"
+        )
+    try:
+        url = _kubeconfig.api_url(address)
+    except ValueError as err:
+        raise _invalid(err) from None
+    owner = None
+    if user is not None:
+        import pwd  # noqa: PLC0415 (POSIX only; the module runs on Linux minions)
+
+        try:
+            entry = pwd.getpwnam(str(user))
+        except KeyError:
+            raise SaltInvocationError(f"user: no such user {user!r} on this host") from None
+        owner = (entry.pw_uid, entry.pw_gid)
+    try:
+        text, info = _kubeconfig.for_operator(config(), url, name=name)
+    except ValueError as err:
+        raise CommandExecutionError(str(err)) from None
+    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=f".{target.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        if owner:
+            os.fchown(fd, *owner)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return {"path": str(target), "mode": "0600", "owner": str(user or "root"), **info}
+
+
+DEFAULT_BACKUP_DIR = "/var/snap/microk8s/common/backups"
+
+
+def backup(directory=DEFAULT_BACKUP_DIR, keep=7):
+    """
+    Back up the Kubernetes datastore (``microk8s dbctl backup -o DIR/backup-<UTC time>``)
+    into ``directory`` (created 0700) and keep only the ``keep`` newest archives there.
+    Returns ``{"archive", "size", "seconds", "removed": [older archives]}``. Runs on a
+    control plane; the archive holds every Secret of the cluster: keep it private.
+
+    directory
+        Where the archives go (default ``/var/snap/microk8s/common/backups``).
+    keep
+        How many archives to keep (default 7; at least 1).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.backup keep=14
+    """
+    folder = pathlib.Path(str(directory))
+    if not folder.is_absolute():
+        raise SaltInvocationError(f"directory: an absolute path, not {directory!r}")
+    try:
+        keep = int(keep)
+        if keep < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise SaltInvocationError(f"keep: a whole number >= 1, not {keep!r}") from None
+    _reject_worker("microk8s dbctl backup")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    name = folder / time.strftime("backup-%Y-%m-%d-%H-%M-%S", time.gmtime())
+    started = time.monotonic()
+    run = _microk8s("dbctl", "backup", "-o", str(name), timeout=1800)
+    seconds = round(time.monotonic() - started, 2)
+    archive = pathlib.Path(f"{name}.tar.gz")
+    if run["retcode"] != 0 or not archive.is_file():
+        advice = (
+            "MicroK8s must run with its HA datastore (microk8s status)"
+            if run["retcode"] == 10
+            else ""
+        )
+        raise _fail("microk8s dbctl backup", run, advice)
+    os.chmod(archive, 0o600)
+    archives = sorted(folder.glob("backup-*.tar.gz"))
+    removed = [str(old) for old in archives[:-keep]]
+    for old in archives[:-keep]:
+        old.unlink()
+    return {
+        "archive": str(archive),
+        "size": archive.stat().st_size,
+        "seconds": seconds,
+        "removed": removed,
+    }
+
+
+def restore(archive):
+    """
+    Restore the Kubernetes datastore from ``archive`` (``microk8s dbctl restore``): every
+    object of the backup is written back. Runs on a control plane of the (new) cluster.
+    Returns ``{"archive", "seconds"}``.
+
+    archive
+        Path of a ``backup-*.tar.gz`` made by ``microk8s.backup`` / ``microk8s dbctl backup``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.restore /var/snap/microk8s/common/backups/backup-2026-12-06.tar.gz
+    """
+    path = pathlib.Path(str(archive))
+    if not path.is_absolute() or not str(path).endswith(".tar.gz"):
+        raise SaltInvocationError(f"archive: an absolute path to a .tar.gz, not {archive!r}")
+    if not path.is_file():
+        raise SaltInvocationError(f"archive: no such file {str(path)!r} on this host")
+    _reject_worker("microk8s dbctl restore")
+    started = time.monotonic()
+    run = _microk8s("dbctl", "restore", str(path), timeout=1800)
+    if run["retcode"] != 0:
+        raise _fail("microk8s dbctl restore", run, "Is it an archive of microk8s dbctl backup?")
+    _drop_cache()
+    return {"archive": str(path), "seconds": round(time.monotonic() - started, 2)}
 
 
 # --- addons -----------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ gives up after node_timeout and says so). A PodDisruptionBudget stands throughou
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
+import yaml
 
 from tests.lab.conftest import lab_up
 from tests.lab.test_cluster_rollout import DOMAIN
@@ -160,3 +162,42 @@ def test_a_node_that_never_comes_back(cluster):
     assert all(n["ready"] and not n["unschedulable"] for n in nodes.values())
     assert {n["version"] for n in nodes.values()} == {"v1.34.1"}
     assert DOMAIN in MASTER
+
+
+@pytest.mark.lab
+def test_operator_kubeconfig_stays_out_of_salt(cluster):
+    """One command writes the operator's kubeconfig on a control plane; the credential is
+    in no job return, not in the job cache (jobs.lookup_jid) and in no Salt log."""
+    lab = cluster
+    floating_ip = inventory(lab)["kubesalt"]["microk8s"]["floating_ip"]
+    run = lab.exec(
+        "salt",
+        [
+            "salt",
+            "--out=json",
+            "--static",
+            "--show-jid",
+            MASTER,
+            "microk8s.write_kubeconfig",
+            "/root/kubesalt.kubeconfig",
+            "name=kubesalt",
+        ],
+        timeout=120,
+        check=True,
+    )
+    jid = next(line.split()[-1] for line in run.stdout.splitlines() if line.startswith("jid:"))
+    written = json.loads(run.stdout[run.stdout.index("{") :])[MASTER]
+    assert written["server"] == f"https://{floating_ip}:16443"
+    assert written["credential"] == "client certificate"
+    mode = lab.exec("k8s-master", ["stat", "-c", "%a", "/root/kubesalt.kubeconfig"], check=True)
+    assert mode.stdout.strip() == "600"
+    text = lab.exec("k8s-master", ["cat", "/root/kubesalt.kubeconfig"], check=True).stdout
+    config = yaml.safe_load(text)
+    assert config["clusters"][0]["cluster"]["server"] == f"https://{floating_ip}:16443"
+    key = config["users"][0]["user"]["client-key-data"]
+    cached = lab.exec("salt", ["salt-run", "--out=json", "jobs.lookup_jid", jid], timeout=120)
+    assert cached.returncode == 0 and "kubesalt.kubeconfig" in cached.stdout
+    logs = lab.exec("salt", ["sh", "-c", "cat /var/log/salt/* 2>/dev/null"]).stdout
+    logs += lab.exec("k8s-master", ["sh", "-c", "cat /var/log/salt/* 2>/dev/null"]).stdout
+    for where in (run.stdout, cached.stdout, logs):
+        assert key not in where

@@ -43,6 +43,7 @@ from kubesalt.sim.microk8s.mk8s_common import stopped_guard
 from kubesalt.sim.microk8s.mk8s_common import track
 from kubesalt.sim.microk8s.mk8s_common import wait_for_ready
 from kubesalt.sim.microk8s.mk8s_common import worker_guard
+from kubesalt.sim.microk8s.mk8s_dbctl import cmd_dbctl
 from kubesalt.sim.microk8s.mk8s_kubectl import cmd_kubectl
 
 SUBCOMMANDS = (
@@ -942,11 +943,11 @@ COMMANDS = {
     "config": cmd_config,
     "kubectl": cmd_kubectl,
     "addons": cmd_addons,
+    "dbctl": cmd_dbctl,
     **{
         name: cmd_not_simulated
         for name in (
             "ctr",
-            "dbctl",
             "helm",
             "helm3",
             "images",

@@ -52,7 +52,7 @@ class SimNode:
         env["PATH"] = os.pathsep.join([*self.bin_dirs, env.get("PATH", "/usr/bin:/bin")])
         return env
 
-    def run(self, argv, input: str | None = None, timeout: float = 60):
+    def run(self, argv, input: str | None = None, timeout: float = 60, cwd=None):
         """Run ARGV (e.g. ``["microk8s", "status"]``) on this host; text mode, never raises
         on a non-zero exit; a command not on this host's PATH gives exit 127 like a shell."""
         try:
@@ -63,6 +63,7 @@ class SimNode:
                 text=True,
                 timeout=timeout,
                 env=self.env(),
+                cwd=cwd,
                 stdin=None if input is not None else subprocess.DEVNULL,
                 check=False,
             )

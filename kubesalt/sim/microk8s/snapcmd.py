@@ -44,6 +44,7 @@ ALIASES = (
     "refresh-certs",
     "version",
     "addons",
+    "dbctl",
 )
 
 

@@ -1,8 +1,13 @@
 """Execution module functions through the Salt loader against a simulated MicroK8s host."""
 
+import base64
+import json
 import logging
+import pathlib
+import time
 
 import pytest
+import yaml
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
@@ -173,3 +178,57 @@ def test_addon_status_on_a_stopped_node_cannot_tell(mk8s):
     finally:
         assert mk8s.start() is True
     assert mk8s.addon_status("dns") == "enabled"
+
+
+def test_write_kubeconfig_keeps_the_credential_out_of_salt(mk8s, node, tmp_path, caplog):
+    target = tmp_path / "operator.kubeconfig"
+    with caplog.at_level(logging.DEBUG):
+        result = mk8s.write_kubeconfig(str(target), server="10.0.0.20", name="kubesalt")
+    assert result == {
+        "path": str(target),
+        "mode": "0600",
+        "owner": "root",
+        "server": "https://10.0.0.20:16443",
+        "cluster": "kubesalt",
+        "context": "kubesalt",
+        "user": "kubesalt-admin",
+        "credential": "client certificate",
+    }
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    written = yaml.safe_load(target.read_text())
+    assert written["clusters"][0]["cluster"]["server"] == "https://10.0.0.20:16443"
+    ca = (node.root / "var/snap/microk8s/current/certs/ca.crt").read_bytes()
+    assert base64.b64decode(written["clusters"][0]["cluster"]["certificate-authority-data"]) == ca
+    key = written["users"][0]["user"]["client-key-data"]
+    assert key not in json.dumps(result)
+    assert key not in caplog.text
+    with pytest.raises(SaltInvocationError, match="path: an absolute file path"):
+        mk8s.write_kubeconfig("relative.kubeconfig", server="10.0.0.20")
+    with pytest.raises(SaltInvocationError, match="server: not given"):
+        mk8s.write_kubeconfig(str(target))
+    with pytest.raises(SaltInvocationError, match="https only"):
+        mk8s.write_kubeconfig(str(target), server="http://10.0.0.20")
+
+
+def test_backup_keeps_the_newest_and_restore_brings_objects_back(mk8s, node, tmp_path):
+    folder = tmp_path / "backups"
+    assert node.run(["microk8s", "kubectl", "create", "namespace", "before"]).returncode == 0
+    made = []
+    for _ in range(3):
+        made.append(mk8s.backup(str(folder), keep=2))
+        time.sleep(1.1)  # archive names carry the second
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        pathlib.Path(m["archive"]).name for m in made[1:]
+    )
+    assert made[2]["removed"] == [made[0]["archive"]]
+    assert made[2]["size"] > 0
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct(pathlib.Path(made[2]["archive"]).stat().st_mode & 0o777) == "0o600"
+    assert node.run(["microk8s", "kubectl", "delete", "ns", "before"]).returncode == 0
+    back = mk8s.restore(made[2]["archive"])
+    assert back["archive"] == made[2]["archive"]
+    assert node.run(["microk8s", "kubectl", "get", "ns", "before"]).returncode == 0
+    with pytest.raises(SaltInvocationError, match="no such file"):
+        mk8s.restore(str(folder / "backup-none.tar.gz"))
+    with pytest.raises(SaltInvocationError, match="keep"):
+        mk8s.backup(str(folder), keep=0)

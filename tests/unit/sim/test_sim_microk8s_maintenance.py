@@ -158,3 +158,38 @@ def test_refresh_moves_the_node_version_and_the_knobs(cluster):
     assert other.run(["snap", "start", "microk8s"]).returncode == 0
     back = json.loads(kubectl(cp, "get", "nodes", "node-127-0-1-223", "-o", "json").stdout)
     assert back["status"]["nodeInfo"]["kubeletVersion"] == "v1.33.4"
+
+
+def test_dbctl_backup_and_restore(cluster, tmp_path):
+    cp, workers = cluster
+    refused = workers[0].run(["microk8s", "dbctl", "backup"])
+    assert (refused.returncode, refused.stdout) == (
+        1,
+        "This MicroK8s deployment is acting as a node in a cluster.\nPlease use the master node.\n",
+    )
+    assert kubectl(cp, "create", "namespace", "keep-me").returncode == 0
+    made = cp.run(["microk8s", "dbctl", "backup", "-o", str(tmp_path / "nightly")])
+    assert made.returncode == 0, made.stderr
+    archive = tmp_path / "nightly.tar.gz"
+    assert made.stdout == f"Backing up the datastore\nThe backup is: {archive}\n"
+    default = cp.run(["microk8s", "dbctl", "backup"], cwd=tmp_path)
+    assert default.returncode == 0
+    (name,) = [p.name for p in tmp_path.glob("backup-*.tar.gz")]
+    assert len(name) == len("backup-2026-01-31-23-59-59.tar.gz")
+    assert default.stdout.endswith(f"The backup is: {name}\n")
+    assert kubectl(cp, "delete", "ns", "keep-me").returncode == 0
+    restored = cp.run(["microk8s", "dbctl", "restore", str(archive)])
+    assert (restored.returncode, restored.stdout) == (0, f"Restoring from {archive}\n")
+    assert kubectl(cp, "get", "ns", "keep-me").returncode == 0
+    missing = cp.run(["microk8s", "dbctl", "restore", str(tmp_path / "nope.tar.gz")])
+    assert missing.returncode == 1
+    assert "FileNotFoundError" in missing.stderr
+    cp.set_knobs(stopped=True)
+    try:
+        down = cp.run(["microk8s", "dbctl", "backup"], cwd=tmp_path)
+        assert (down.returncode, down.stdout) == (
+            10,
+            "Please ensure the kubernetes apiserver is running and HA is enabled.\n",
+        )
+    finally:
+        cp.set_knobs(stopped=False)
