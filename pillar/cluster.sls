@@ -18,8 +18,10 @@ creates the join secret when it is missing, atomically, as the user the master r
 Nothing here may depend on the minion's own data: a minion controls its grains.
 """
 
+import base64
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -99,6 +101,25 @@ def read_or_create_secret(path):
     return secret
 
 
+def restore_archive(opts, minion_id):
+    """The datastore archive ``orch.restore`` hands to MINION_ID (runner
+    microk8s_backup.request_restore), as ``{"name", "data": base64}``; None otherwise."""
+    folder = opts.get("kubesalt_backup_dir") or "/srv/kubesalt/backups"
+    try:
+        with open(os.path.join(folder, "restore-request.json"), encoding="utf-8") as handle:
+            request = json.load(handle)
+        if request.get("minion") != minion_id:
+            return None
+        with open(request["archive"], "rb") as handle:
+            data = base64.b64encode(handle.read()).decode()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.error("kubesalt: cannot read the restore request in %s: %s", folder, err)
+        return None
+    return {"name": os.path.basename(request["archive"]), "data": data}
+
+
 def join_token(minion_id, secret):
     return hmac.new(secret.encode(), minion_id.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -147,4 +168,8 @@ def run():
                     node_id: join_token(node_id, secret) for node_id in microk8s_nodes[1:]
                 }
             pillar["kubesalt"] = {"microk8s": tokens}
+    if minion_id in control_planes:
+        archive = restore_archive(__opts__, minion_id)
+        if archive:
+            pillar["kubesalt_restore"] = archive
     return pillar

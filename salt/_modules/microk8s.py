@@ -561,23 +561,34 @@ def write_kubeconfig(path, server=None, user=None, name=None):
 DEFAULT_BACKUP_DIR = "/var/snap/microk8s/common/backups"
 
 
-def backup(directory=DEFAULT_BACKUP_DIR, keep=7):
+BACKUP_UPLOAD_DIR = "kubesalt-backups"  # under the master's minions/<id>/files/
+
+
+def backup(directory=DEFAULT_BACKUP_DIR, keep=7, push=False):
     """
     Back up the Kubernetes datastore (``microk8s dbctl backup -o DIR/backup-<UTC time>``)
     into ``directory`` (created 0700) and keep only the ``keep`` newest archives there.
-    Returns ``{"archive", "size", "seconds", "removed": [older archives]}``. Runs on a
-    control plane; the archive holds every Secret of the cluster: keep it private.
+    Returns ``{"archive", "size", "seconds", "removed": [older archives], "pushed"}``. Runs
+    on a control plane; the archive holds every Secret of the cluster: keep it private.
+
+    With ``push=True`` the archive also goes to the salt master with ``cp.push`` (the
+    master's ``file_recv``, size-limited by ``file_recv_max_size``; the file travels over
+    the minion's encrypted channel and never through a job return or the job cache) into
+    ``<master cachedir>/minions/<id>/files/kubesalt-backups/``, from where the runner
+    ``microk8s_backup.collect`` moves it to the master's persistent volume (``orch.backup``).
 
     directory
         Where the archives go (default ``/var/snap/microk8s/common/backups``).
     keep
         How many archives to keep (default 7; at least 1).
+    push
+        Also send the archive to the salt master (default False).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' microk8s.backup keep=14
+        salt '*' microk8s.backup keep=14 push=True
     """
     folder = pathlib.Path(str(directory))
     if not folder.is_absolute():
@@ -608,11 +619,23 @@ def backup(directory=DEFAULT_BACKUP_DIR, keep=7):
     removed = [str(old) for old in archives[:-keep]]
     for old in archives[:-keep]:
         old.unlink()
+    pushed = False
+    if push:
+        upload = f"{BACKUP_UPLOAD_DIR}/{archive.name}"
+        pushed = bool(__salt__["cp.push"](str(archive), upload_path=upload))
+        if not pushed:
+            raise CommandExecutionError(
+                f"the salt master refused {archive.name} ({archive.stat().st_size} bytes): its "
+                "configuration needs file_recv: True and file_recv_max_size (MB) above the "
+                "archive's size (state salt_master sets both); the archive stays in "
+                f"{folder}"
+            )
     return {
         "archive": str(archive),
         "size": archive.stat().st_size,
         "seconds": seconds,
         "removed": removed,
+        "pushed": pushed,
     }
 
 
@@ -643,6 +666,42 @@ def restore(archive):
         raise _fail("microk8s dbctl restore", run, "Is it an archive of microk8s dbctl backup?")
     _drop_cache()
     return {"archive": str(path), "seconds": round(time.monotonic() - started, 2)}
+
+
+def restore_from_pillar(key="kubesalt_restore", directory=DEFAULT_BACKUP_DIR):
+    """
+    Restore the datastore from the archive ``orch.restore`` put in this control plane's
+    pillar (``{"name", "data": base64}`` under ``key``): written 0600 into ``directory``,
+    restored with ``microk8s dbctl restore``, then deleted. Returns ``{"archive": name,
+    "seconds"}``; fails clearly when the pillar holds no archive.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' microk8s.restore_from_pillar
+    """
+    import base64  # noqa: PLC0415 (only here)
+
+    found = __pillar__.get(key)
+    if not isinstance(found, dict) or not found.get("data") or not found.get("name"):
+        raise CommandExecutionError(
+            f"pillar {key} holds no archive: run salt-run state.orchestrate orch.restore "
+            "(it hands this control plane the latest backup), or refresh this minion's pillar"
+        )
+    name = pathlib.PurePosixPath(str(found["name"])).name
+    if not name.startswith("backup-") or not name.endswith(".tar.gz"):
+        raise CommandExecutionError(f"pillar {key}: {name!r} is not a dbctl backup archive")
+    folder = pathlib.Path(str(directory))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = folder / name
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(base64.b64decode(found["data"]))
+    try:
+        return restore(str(target))
+    finally:
+        target.unlink(missing_ok=True)
 
 
 # --- addons -----------------------------------------------------------------------------------

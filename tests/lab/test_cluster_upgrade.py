@@ -3,7 +3,10 @@ it: change the channel in the inventory, ``salt-run state.orchestrate orch.upgra
 (the plan, nothing changes), then the upgrade, with its failure paths: a refresh that fails
 (the run stops at that node, the next worker is untouched, a rerun resumes), a skipped minor
 and a downgrade (refused before anything changes), a node that never comes back (the wait
-gives up after node_timeout and says so). A PodDisruptionBudget stands throughout.
+gives up after node_timeout and says so). A PodDisruptionBudget stands throughout. Then,
+on the same lab, the operator's kubeconfig (never in a job return, the job cache or a log)
+and backup/restore (a restore without a backup fails clearly; objects created before
+orch.backup are back after the control plane was replaced and orch.restore ran).
 """
 
 from __future__ import annotations
@@ -176,7 +179,6 @@ def test_operator_kubeconfig_stays_out_of_salt(cluster):
             "salt",
             "--out=json",
             "--static",
-            "--show-jid",
             MASTER,
             "microk8s.write_kubeconfig",
             "/root/kubesalt.kubeconfig",
@@ -185,8 +187,12 @@ def test_operator_kubeconfig_stays_out_of_salt(cluster):
         timeout=120,
         check=True,
     )
-    jid = next(line.split()[-1] for line in run.stdout.splitlines() if line.startswith("jid:"))
     written = json.loads(run.stdout[run.stdout.index("{") :])[MASTER]
+    jobs = salt_json(
+        lab,
+        ["salt-run", "--out=json", "jobs.list_jobs", "search_function=microk8s.write_kubeconfig"],
+    )
+    jid = max(jobs)
     assert written["server"] == f"https://{floating_ip}:16443"
     assert written["credential"] == "client certificate"
     mode = lab.exec("k8s-master", ["stat", "-c", "%a", "/root/kubesalt.kubeconfig"], check=True)
@@ -201,3 +207,60 @@ def test_operator_kubeconfig_stays_out_of_salt(cluster):
     logs += lab.exec("k8s-master", ["sh", "-c", "cat /var/log/salt/* 2>/dev/null"]).stdout
     for where in (run.stdout, cached.stdout, logs):
         assert key not in where
+
+
+def orchestration(lab, name):
+    """``salt-run state.orchestrate orch.<name>``: ({step id: step result}, seconds)."""
+    started = time.monotonic()
+    doc = salt_json(lab, ["salt-run", "--out=json", "state.orchestrate", f"orch.{name}"])
+    (steps,) = doc["data"].values()
+    assert isinstance(steps, dict), steps
+    return {step["__id__"]: step for step in steps.values()}, time.monotonic() - started
+
+
+@pytest.mark.lab
+def test_backup_then_restore_into_a_replaced_control_plane(cluster):
+    lab = cluster
+    refused, _ = orchestration(lab, "restore")
+    assert list(refused) == ["restore-refused"]
+    assert refused["restore-refused"]["result"] is False
+    assert (
+        "no datastore backup in /srv/kubesalt/backups/dqlite" in refused["restore-refused"]["name"]
+    )
+
+    kubectl = ["microk8s", "kubectl"]
+    lab.exec("k8s-master", [*kubectl, "create", "namespace", "before-backup"], check=True)
+    backed_up, backup_seconds = orchestration(lab, "backup")
+    assert all(s["result"] for s in backed_up.values()), backed_up
+    listing = lab.exec(
+        "salt", ["sh", "-c", "cd /srv/kubesalt/backups && stat -c '%a %s %n' dqlite/* master/*"]
+    ).stdout.split("\n")
+    archives = [line.split() for line in listing if "dqlite/backup-" in line]
+    assert len(archives) == 1 and archives[0][0] == "600", listing
+    assert any("master/master-" in line for line in listing), listing
+    master_files = lab.exec(
+        "salt", ["sh", "-c", "tar tzf /srv/kubesalt/backups/master/master-*.tar.gz"], check=True
+    ).stdout
+    assert "pki/master.pem" in master_files and "pki/kubesalt/join.secret" in master_files
+    assert "_from_terraform.sls" in master_files
+
+    # The control plane is replaced: a new MicroK8s (new CA, empty datastore).
+    lab.exec("k8s-master", ["snap", "remove", "microk8s", "--purge"], check=True)
+    fresh = salt_json(
+        lab, ["salt", "--out=json", "--static", MASTER, "state.apply", "microk8s.master"]
+    )
+    assert all(s["result"] for s in fresh[MASTER].values()), fresh
+    gone = lab.exec("k8s-master", [*kubectl, "get", "namespace", "before-backup"])
+    assert gone.returncode == 1
+
+    restored, restore_seconds = orchestration(lab, "restore")
+    assert all(s["result"] for s in restored.values()), restored
+    lab.exec("k8s-master", [*kubectl, "get", "namespace", "before-backup"], check=True)
+    pillar = salt_json(
+        lab, ["salt", "--out=json", "--static", MASTER, "pillar.item", "kubesalt_restore"]
+    )
+    assert not pillar[MASTER].get("kubesalt_restore")  # withdrawn after the restore
+    print(
+        f"\nbackup: {archives[0][1]} bytes, orch.backup {backup_seconds:.1f} s; "
+        f"orch.restore {restore_seconds:.1f} s; load {open('/proc/loadavg').read().split()[:3]}"
+    )

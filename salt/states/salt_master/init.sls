@@ -14,6 +14,15 @@ salt-master-config:
     - context:
         master: {{ master | json }}
 
+# The master's persistent volume holds the backups (orch.backup): private to root.
+salt-master-backup-dir:
+  file.directory:
+    - name: {{ master.backup.directory }}
+    - user: root
+    - group: root
+    - mode: '0700'
+    - makedirs: True
+
 salt-master-service:
   service.running:
     - name: {{ master.service | json }}

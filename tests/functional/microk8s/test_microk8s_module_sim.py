@@ -232,3 +232,8 @@ def test_backup_keeps_the_newest_and_restore_brings_objects_back(mk8s, node, tmp
         mk8s.restore(str(folder / "backup-none.tar.gz"))
     with pytest.raises(SaltInvocationError, match="keep"):
         mk8s.backup(str(folder), keep=0)
+
+
+def test_restore_from_pillar_says_what_to_run_without_an_archive(mk8s):
+    with pytest.raises(CommandExecutionError, match=r"orch\.restore"):
+        mk8s.restore_from_pillar()
