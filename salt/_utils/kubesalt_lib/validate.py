@@ -496,6 +496,14 @@ def _check_master(check, config):
     level = master.get("log_level_logfile")
     if level is not None and level not in _SALT_LOG_LEVELS:
         check.fail(f"{key}:log_level_logfile", f"expected one of {', '.join(_SALT_LOG_LEVELS)}")
+    backup = check.mapping(master.get("backup"), f"{key}:backup")
+    if backup.get("directory") is not None:
+        check.pattern(
+            backup["directory"], f"{key}:backup:directory", _PLAIN_PATH_RE, "an absolute path"
+        )
+    for name, minimum in (("keep", 1), ("interval_hours", 0), ("max_size_mb", 1)):
+        if backup.get(name) is not None:
+            check.integer(backup[name], f"{key}:backup:{name}", minimum=minimum)
 
 
 # ---- The `maas` pillar (salt/states/maas/map.jinja) ----

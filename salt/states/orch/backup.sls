@@ -23,7 +23,7 @@ backup-no-control-plane:
 backup-datastore:
   salt.function:
     - name: microk8s.backup
-    - tgt: {{ source[0] }}
+    - tgt: {{ source[0] | json }}
     - tgt_type: list
     - kwarg:
         keep: 2

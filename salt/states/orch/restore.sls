@@ -23,14 +23,14 @@ restore-refused:
 restore-request:
   salt.runner:
     - name: microk8s_backup.request_restore
-    - minion: {{ target }}
+    - minion: {{ target | json }}
     - archive: {{ found.archive | json }}
     - directory: {{ master.backup.directory | json }}
 
 restore-pillar:
   salt.function:
     - name: saltutil.refresh_pillar
-    - tgt: {{ target }}
+    - tgt: {{ target | json }}
     - tgt_type: list
     - kwarg:
         wait: True
@@ -40,7 +40,7 @@ restore-pillar:
 restore-datastore:
   salt.function:
     - name: microk8s.restore_from_pillar
-    - tgt: {{ target }}
+    - tgt: {{ target | json }}
     - tgt_type: list
     - timeout: 1900
     - require:
@@ -57,7 +57,7 @@ restore-withdraw:
 restore-pillar-dropped:
   salt.function:
     - name: saltutil.refresh_pillar
-    - tgt: {{ target }}
+    - tgt: {{ target | json }}
     - tgt_type: list
     - require:
       - salt: restore-withdraw

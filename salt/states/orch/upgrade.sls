@@ -36,10 +36,10 @@ upgrade-plan:
 upgrade-drain-{{ node.id }}:
   salt.function:
     - name: microk8s.drain
-    - tgt: {{ plan.helper[node.id] }}
+    - tgt: {{ plan.helper[node.id] | json }}
     - tgt_type: list
     - arg:
-      - {{ node.node }}
+      - {{ node.node | json }}
     - kwarg:
         timeout: {{ settings.drain_timeout }}
     - timeout: {{ settings.drain_timeout + 120 }}
@@ -49,7 +49,7 @@ upgrade-drain-{{ node.id }}:
 
 upgrade-refresh-{{ ids | join('+') }}:
   salt.state:
-    - tgt: {{ ids | join(',') }}
+    - tgt: {{ ids | join(',') | json }}
     - tgt_type: list
     - sls:
       - microk8s.upgraded
@@ -62,10 +62,10 @@ upgrade-refresh-{{ ids | join('+') }}:
 upgrade-wait-{{ node.id }}:
   salt.function:
     - name: microk8s.wait_node
-    - tgt: {{ plan.helper[node.id] }}
+    - tgt: {{ plan.helper[node.id] | json }}
     - tgt_type: list
     - arg:
-      - {{ node.node }}
+      - {{ node.node | json }}
     - kwarg:
         version: {{ plan.target | json }}
         voters: {{ plan.voters if node.role == 'control-plane' else 0 }}
@@ -77,10 +77,10 @@ upgrade-wait-{{ node.id }}:
 upgrade-uncordon-{{ node.id }}:
   salt.function:
     - name: microk8s.uncordon
-    - tgt: {{ plan.helper[node.id] }}
+    - tgt: {{ plan.helper[node.id] | json }}
     - tgt_type: list
     - arg:
-      - {{ node.node }}
+      - {{ node.node | json }}
     - require:
       - salt: upgrade-wait-{{ node.id }}
 {%- endfor %}
