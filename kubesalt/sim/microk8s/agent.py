@@ -657,6 +657,11 @@ def stop_agent(host: Host, timeout: float = 5.0) -> None:
     else:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+        # Under load the killed daemon may hold its port a moment longer: a restart right
+        # after (snap refresh) would find the address in use.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _start_time(pid) is not None and not _is_zombie(pid):
+            time.sleep(0.02)
 
 
 def _is_zombie(pid: int) -> bool:
