@@ -1327,6 +1327,17 @@ def register_token(token, ttl=None):
     return {"registered": True, "ttl": seconds}
 
 
+def _from_server_cert(read):
+    """``read(pem_text)`` of ``certs/server.crt``; errors say which file and why."""
+    path = _data_path(_const.SERVER_CERT)
+    try:
+        return read(path.read_text(encoding="ascii"))
+    except FileNotFoundError:
+        raise CommandExecutionError(f"{path} does not exist: is MicroK8s installed?") from None
+    except (OSError, ValueError) as err:
+        raise CommandExecutionError(f"cannot read the server certificate {path}: {err}") from None
+
+
 def fingerprint():
     """
     Return this node's 12-hex join CHECK: the start of the SHA-256 of ``server.crt`` in DER
@@ -1338,13 +1349,7 @@ def fingerprint():
 
         salt '*' microk8s.fingerprint
     """
-    path = _data_path(_const.SERVER_CERT)
-    try:
-        return _certs.fingerprint(path.read_text(encoding="ascii"))
-    except FileNotFoundError:
-        raise CommandExecutionError(f"{path} does not exist: is MicroK8s installed?") from None
-    except (OSError, ValueError) as err:
-        raise CommandExecutionError(f"cannot read the server certificate {path}: {err}") from None
+    return _from_server_cert(_certs.fingerprint)
 
 
 def _own_ipv4s() -> list[str]:
@@ -1454,13 +1459,7 @@ def server_cert_sans():
 
         salt '*' microk8s.server_cert_sans
     """
-    path = _data_path(_const.SERVER_CERT)
-    try:
-        return _certs.subject_alt_names(path.read_text(encoding="ascii"))
-    except FileNotFoundError:
-        raise CommandExecutionError(f"{path} does not exist: is MicroK8s installed?") from None
-    except (OSError, ValueError) as err:
-        raise CommandExecutionError(f"cannot read the server certificate {path}: {err}") from None
+    return _from_server_cert(_certs.subject_alt_names)
 
 
 def add_extra_san(value):

@@ -33,7 +33,7 @@ upgrade-plan:
 {%- set ids = batch | map(attribute='id') | list %}
 {%- for node in batch %}
 
-upgrade-drain-{{ node.id }}:
+{{ ('upgrade-drain-' ~ node.id) | json }}:
   salt.function:
     - name: microk8s.drain
     - tgt: {{ plan.helper[node.id] | json }}
@@ -41,13 +41,13 @@ upgrade-drain-{{ node.id }}:
     - arg:
       - {{ node.node | json }}
     - kwarg:
-        timeout: {{ settings.drain_timeout }}
-    - timeout: {{ settings.drain_timeout + 120 }}
+        timeout: {{ settings.drain_timeout | json }}
+    - timeout: {{ (settings.drain_timeout + 120) | json }}
     - require:
-      - test: {{ previous.step }}
+      - test: {{ previous.step | json }}
 {%- endfor %}
 
-upgrade-refresh-{{ ids | join('+') }}:
+{{ ('upgrade-refresh-' ~ ids | join('+')) | json }}:
   salt.state:
     - tgt: {{ ids | join(',') | json }}
     - tgt_type: list
@@ -55,11 +55,11 @@ upgrade-refresh-{{ ids | join('+') }}:
       - microk8s.upgraded
     - require:
 {%- for node in batch %}
-      - salt: upgrade-drain-{{ node.id }}
+      - salt: {{ ('upgrade-drain-' ~ node.id) | json }}
 {%- endfor %}
 {%- for node in batch %}
 
-upgrade-wait-{{ node.id }}:
+{{ ('upgrade-wait-' ~ node.id) | json }}:
   salt.function:
     - name: microk8s.wait_node
     - tgt: {{ plan.helper[node.id] | json }}
@@ -68,13 +68,13 @@ upgrade-wait-{{ node.id }}:
       - {{ node.node | json }}
     - kwarg:
         version: {{ plan.target | json }}
-        voters: {{ plan.voters if node.role == 'control-plane' else 0 }}
-        timeout: {{ settings.node_timeout }}
-    - timeout: {{ settings.node_timeout + 120 }}
+        voters: {{ (plan.voters if node.role == 'control-plane' else 0) | json }}
+        timeout: {{ settings.node_timeout | json }}
+    - timeout: {{ (settings.node_timeout + 120) | json }}
     - require:
-      - salt: upgrade-refresh-{{ ids | join('+') }}
+      - salt: {{ ('upgrade-refresh-' ~ ids | join('+')) | json }}
 
-upgrade-uncordon-{{ node.id }}:
+{{ ('upgrade-uncordon-' ~ node.id) | json }}:
   salt.function:
     - name: microk8s.uncordon
     - tgt: {{ plan.helper[node.id] | json }}
@@ -82,7 +82,7 @@ upgrade-uncordon-{{ node.id }}:
     - arg:
       - {{ node.node | json }}
     - require:
-      - salt: upgrade-wait-{{ node.id }}
+      - salt: {{ ('upgrade-wait-' ~ node.id) | json }}
 {%- endfor %}
 
 upgrade-batch-{{ loop.index }}-done:
@@ -90,7 +90,7 @@ upgrade-batch-{{ loop.index }}-done:
     - name: {{ ('upgraded ' ~ ids | join(', ')) | json }}
     - require:
 {%- for node in batch %}
-      - salt: upgrade-uncordon-{{ node.id }}
+      - salt: {{ ('upgrade-uncordon-' ~ node.id) | json }}
 {%- endfor %}
 {%- set previous.step = 'upgrade-batch-' ~ loop.index ~ '-done' %}
 {%- endfor %}

@@ -325,18 +325,28 @@ INJECTIONS = [
 ]
 
 
+def assert_refused(key, *returns):
+    """Each return is a render error (no state was even considered) naming ``key``; returns
+    the error texts."""
+    errors = []
+    for ret in returns:
+        assert isinstance(ret, list), ret
+        error = "\n".join(ret)
+        assert "nothing was changed" in error, error
+        assert f"- {key}: " in error, error
+        errors.append(error)
+    return errors
+
+
 @pytest.mark.parametrize(("layer", "key"), INJECTIONS)
 def test_pillar_injection_is_refused_naming_the_key(node_loaders, tmp_path_factory, layer, key):
     root = host_layer_root(tmp_path_factory, {"kubesalt": layer})
     loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
-    for ret in (
+    assert_refused(
+        key,
         loaders.modules.state.show_sls("core,salt_master"),
         loaders.modules.state.sls("core.locale", test=True).raw,
-    ):
-        assert isinstance(ret, list), ret  # a render error: no state was even considered
-        error = "\n".join(ret)
-        assert "nothing was changed" in error, error
-        assert f"- {key}: " in error, error
+    )
 
 
 def test_bad_pillar_changes_nothing_on_a_real_run(node_loaders, tmp_path_factory, tmp_path):
@@ -416,14 +426,11 @@ MAAS_INJECTIONS = [
 def test_bad_maas_pillar_is_refused_naming_the_key(node_loaders, tmp_path_factory, layer, key):
     root = host_layer_root(tmp_path_factory, {"maas": layer})
     loaders = node_loaders(WORKER, pillar_roots={"base": [str(root)]})
-    for ret in (
+    for error in assert_refused(
+        key,
         loaders.modules.state.show_sls("maas.db,maas.region,maas.rack,maas.sync,maas.apikey"),
         loaders.modules.state.sls("maas.rack", test=True).raw,
     ):
-        assert isinstance(ret, list), ret
-        error = "\n".join(ret)
-        assert "nothing was changed" in error, error
-        assert f"- {key}: " in error, error
         assert "pw@evil-host" not in error  # a password is never quoted
 
 

@@ -17,6 +17,19 @@ ADDRESS = "127.0.9.41"
 RELATIVE = "relative-root"
 
 
+def kubesalt_in(cwd, simulator, command, *args):
+    """``kubesalt sim SIMULATOR COMMAND --root relative-root ARGS...`` run from ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "kubesalt", "sim", simulator, command, "--root", RELATIVE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=60,
+    )
+
+
 def files_under(path):
     return {p for p in pathlib.Path(path).rglob("*")}
 
@@ -41,26 +54,7 @@ def test_microk8s_host_and_node_take_a_relative_root_as_absolute(tmp_path, monke
 
 
 def test_microk8s_cli_makes_a_relative_root_absolute(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubesalt",
-            "sim",
-            "microk8s",
-            "shell-env",
-            "--root",
-            RELATIVE,
-            "--address",
-            ADDRESS,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        timeout=60,
-    )
+    result = kubesalt_in(tmp_path, "microk8s", "shell-env", "--address", ADDRESS)
     assert f"export KUBESALT_SIM_ROOT={tmp_path / RELATIVE}" in result.stdout
     launcher = (tmp_path / RELATIVE / "bin" / "snap").read_text()
     assert str(tmp_path / RELATIVE) in launcher
@@ -77,28 +71,7 @@ def test_maas_install_takes_a_relative_root_as_absolute(tmp_path, monkeypatch):
 
 
 def test_maas_cli_makes_a_relative_root_absolute(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubesalt",
-            "sim",
-            "maas",
-            "install",
-            "--root",
-            RELATIVE,
-            "--address",
-            "127.0.9.43",
-            "--hostname",
-            "region-rel",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        timeout=60,
-    )
+    kubesalt_in(tmp_path, "maas", "install", "--address", "127.0.9.43", "--hostname", "region-rel")
     launcher = (tmp_path / RELATIVE / "usr" / "local" / "bin" / "maas").read_text()
     assert str(tmp_path / RELATIVE) in launcher
     assert {p.relative_to(tmp_path).parts[0] for p in files_under(tmp_path)} == {RELATIVE}
