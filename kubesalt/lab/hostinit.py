@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 
+from kubesalt.lab import dns
 from kubesalt.lab import ns
 
 try:  # optional (a dependency of Salt's): names the lab's processes in ps
@@ -215,8 +216,12 @@ def _be_init(spec: dict, report_fd: int, keeper_alive_fd: int) -> None:
     run_init()
 
 
-def start_switch(report_fd: int) -> int:
-    """Fork the holder of the lab's switch network namespace; return its pid."""
+def start_switch(report_fd: int, dns_servers: list[dict] | None = None) -> int:
+    """Fork the holder of the lab's switch network namespace; return its pid.
+
+    ``dns_servers``: resolvers (:func:`kubesalt.lab.dns.server_spec`) to run in the switch
+    namespace, bound before the holder reports ready; their addresses go on the bridges.
+    """
     supervisor = os.getpid()
     holder = os.fork()
     if holder:
@@ -228,6 +233,8 @@ def start_switch(report_fd: int) -> int:
         set_title("kubesalt.lab switch")
         ns.unshare(ns.CLONE_NEWNET)
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+        if dns_servers:
+            _start_resolver(dns_servers, report_fd)
         os.write(report_fd, b"ready\n")
     except BaseException as exc:
         os.write(report_fd, f"error switch: {exc}\n".encode())
@@ -237,3 +244,24 @@ def start_switch(report_fd: int) -> int:
     # Lives as long as the supervisor: SIGTERM from it, or PDEATHSIG when it dies.
     while True:
         signal.pause()
+
+
+def _start_resolver(specs: list[dict], report_fd: int) -> int:
+    """Fork the lab's resolver in the switch namespace (it dies with the holder). It closes
+    the holder's report pipe: the supervisor waits for that pipe's end of file."""
+    bound = dns.bind(specs)
+    holder = os.getpid()
+    pid = os.fork()
+    if pid:
+        for sock, _zone in bound:
+            sock.close()
+        return pid
+    try:
+        os.close(report_fd)
+        ns.set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != holder:
+            os._exit(1)
+        set_title("kubesalt.lab dns " + " ".join(a for spec in specs for a in spec["listen"]))
+        dns.serve(bound)
+    finally:
+        os._exit(1)

@@ -19,6 +19,7 @@ import concurrent.futures
 import contextlib
 import errno
 import fcntl
+import ipaddress
 import json
 import os
 import pathlib
@@ -30,6 +31,7 @@ import time
 
 import yaml
 
+from kubesalt.lab import dns
 from kubesalt.lab import saltconf
 from kubesalt.lab import topology
 from kubesalt.lab.topology import Host
@@ -454,6 +456,8 @@ class Lab:
                 timings["network"] = time.monotonic() - started
                 self._write_info(hosts, timings, state="network")
                 if salt:
+                    report("installing Salt on the master host as its Debian packages do")
+                    self._install_master_as_packaged()
                     self._install_simulators(hosts, report)
                     if maas:
                         self._install_maas(hosts, report)
@@ -560,8 +564,11 @@ class Lab:
             )
             symlinks += saltconf.rc_links("salt-minion")
         if "salt_master" in host.roles and booting:
+            files["/etc/salt/master"] = (saltconf.PACKAGED_MASTER_CONFIG, 0o644)
             files["/etc/init.d/salt-master"] = (
-                saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),
+                saltconf.init_script(
+                    "salt-master", str(bin_dir / "salt-master"), "Salt master", saltconf.SALT_USER
+                ),
                 0o755,
             )
             symlinks += saltconf.rc_links("salt-master")
@@ -570,7 +577,9 @@ class Lab:
         elif "salt_master" in host.roles:
             files["/etc/salt/master"] = (saltconf.master_config(host), 0o644)
             files["/etc/init.d/salt-master"] = (
-                saltconf.init_script("salt-master", str(bin_dir / "salt-master"), "Salt master"),
+                saltconf.init_script(
+                    "salt-master", str(bin_dir / "salt-master"), "Salt master", saltconf.SALT_USER
+                ),
                 0o755,
             )
             files[f"{saltconf.LAB_PILLAR_DIR}/_from_terraform.sls"] = (
@@ -601,6 +610,8 @@ class Lab:
         spec = {
             "hosts": [self._host_spec(host, hosts, repo, user_data) for host in hosts],
             "die_with_pid": os.getpid() if self.die_with_caller else None,
+            # The private network's resolver, in the switch namespace (kubesalt.lab.dns).
+            "dns": [dns.server_spec([topology.RESOLVER_IP], topology.dns_records(hosts))],
         }
         (self.state_dir / "spec.json").write_text(json.dumps(spec, indent=1))
         package_root = str(pathlib.Path(__file__).resolve().parents[2])
@@ -652,6 +663,7 @@ class Lab:
 
     def _wire_network(self, hosts: list[Host]) -> None:
         pids = self._pids()
+        private_prefix = ipaddress.ip_network(topology.PRIVATE_CIDR).prefixlen
         # Every link is created from inside the switch namespace with its host end placed
         # directly into the host's namespace: no interface ever exists on the machine.
         batch = [
@@ -659,6 +671,8 @@ class Lab:
             "link add br-public type bridge",
             "link set br-private up",
             "link set br-public up",
+            # The resolver's address (it listens already, bound with IP_FREEBIND).
+            f"addr add {topology.RESOLVER_IP}/{private_prefix} dev br-private",
         ]
         for index, host in enumerate(hosts):
             for iface, network, _address in host.interfaces():
@@ -725,6 +739,31 @@ class Lab:
         self._accept_keys(expected)
         report("waiting for every minion to answer test.ping")
         self._wait_ping(expected)
+
+    def _install_master_as_packaged(self) -> None:
+        """The master host as Salt's Debian packages leave it (saltconf.MASTER_PACKAGE_LAYOUT),
+        and the project's Salt readable by the user ``salt``: the virtualenv's interpreter may
+        live under a directory only root may enter (pyenv under /root). The host opens such
+        directories to others (o+x) in its own copy-on-write root: the machine's stay as
+        they are."""
+        needed = [
+            pathlib.Path(os.path.realpath(sys.executable)),
+            pathlib.Path(sys.base_prefix),
+            salt_bin_dir(),
+            repo_root(),
+        ]
+        closed = sorted(
+            {
+                str(directory)
+                for path in needed
+                for directory in [path, *path.parents]
+                if directory.is_dir() and not directory.stat().st_mode & 0o001
+            }
+        )
+        script = saltconf.MASTER_PACKAGE_LAYOUT
+        if closed:
+            script += "chmod o+x " + " ".join(closed) + "\n"
+        self.exec("salt", ["sh", "-c", script], check=True)
 
     def _boot_cloud_init(self, hosts: list[Host], report) -> None:
         """Run cloud-init's boot stages in every Salt host, like a booting VM, then wait for

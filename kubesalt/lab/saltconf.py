@@ -20,6 +20,42 @@ SALT_DIR = f"{SRV}/salt"
 PILLAR_DIR = f"{SRV}/pillar"
 LAB_PILLAR_DIR = f"{SRV}/lab-pillar"
 
+# The master runs as this user, as Salt's official Linux packages run it (since 3006).
+SALT_USER = "salt"
+
+# What installing Salt's official Debian packages does on a master host (saltstack/salt
+# pkg/debian): salt-common.preinst creates the system group and user (no home created, no
+# login shell), salt-master.dirs the directories, salt-master.postinst the log files (0640)
+# and the ownership of the master's own directories. The lab's "image" has Salt installed
+# like that, in both boot modes; the master then starts as root, checks its directories and
+# drops to `user` (the `user: salt` the package's /etc/salt/master sets).
+MASTER_PACKAGE_LAYOUT = f"""set -e
+getent group {SALT_USER} >/dev/null || groupadd --system {SALT_USER}
+getent passwd {SALT_USER} >/dev/null || useradd --system --no-create-home \\
+    --shell /usr/sbin/nologin --gid {SALT_USER} --home-dir /opt/saltstack/salt \\
+    --comment Salt {SALT_USER}
+for dir in /etc/salt/master.d /etc/salt/pki/master/minions \\
+    /etc/salt/pki/master/minions_autosign /etc/salt/pki/master/minions_denied \\
+    /etc/salt/pki/master/minions_pre /etc/salt/pki/master/minions_rejected \\
+    /var/cache/salt/master/jobs /var/cache/salt/master/proc /var/cache/salt/master/queues \\
+    /var/cache/salt/master/roots /var/cache/salt/master/syndics \\
+    /var/cache/salt/master/tokens /var/cache/salt/minion /var/log/salt /run/salt/master; do
+    mkdir -p "$dir"
+done
+for log in /var/log/salt/master /var/log/salt/key; do
+    [ -e "$log" ] || {{ touch "$log"; chmod 640 "$log"; }}
+done
+chown -R {SALT_USER}:{SALT_USER} /etc/salt/pki/master /etc/salt/master.d \\
+    /var/log/salt/master /var/log/salt/key /var/cache/salt/master /run/salt/master
+"""
+
+# /etc/salt/master as the packages ship it, in the cloud-init boot (cloud-init's own master
+# configuration goes to master.d/): only the setting that differs from Salt's defaults.
+PACKAGED_MASTER_CONFIG = (
+    "# As Salt's official packages ship it (pkg/common/conf/master): the master drops to this\n"
+    f"# user once it has checked its directories.\nuser: {SALT_USER}\n"
+)
+
 SALT_COMMANDS = (
     "salt",
     "salt-call",
@@ -48,8 +84,12 @@ PIDFILE=/run/$NAME.pid
 
 . /lib/lsb/init-functions
 
+# A daemon that drops to a user chowns its pid file to it: start-stop-daemon refuses to
+# match on a non-root pid file alone, so match that user too.
+MATCH="--pidfile $PIDFILE{user_match}"
+
 is_running() {{
-    start-stop-daemon --status --pidfile "$PIDFILE"
+    start-stop-daemon --status $MATCH
 }}
 
 do_start() {{
@@ -67,7 +107,7 @@ do_start() {{
 }}
 
 do_stop() {{
-    start-stop-daemon --stop --quiet --retry=TERM/15/KILL/5 --pidfile "$PIDFILE"
+    start-stop-daemon --stop --quiet --retry=TERM/15/KILL/5 $MATCH
     rc=$?
     rm -f "$PIDFILE"
     # 1 means "was not running": stopping a stopped service succeeds (LSB).
@@ -92,7 +132,7 @@ case "$1" in
         log_end_msg $?
         ;;
     status)
-        start-stop-daemon --status --pidfile "$PIDFILE"
+        start-stop-daemon --status $MATCH
         rc=$?
         if [ "$rc" -eq 0 ]; then
             log_success_msg "$NAME is running"
@@ -110,9 +150,13 @@ exit 0
 """
 
 
-def init_script(name: str, daemon: str, description: str) -> str:
-    """An LSB init script running ``daemon`` (a Salt daemon that accepts ``-d``)."""
-    return _INIT_SCRIPT.format(name=name, daemon=daemon, description=description)
+def init_script(name: str, daemon: str, description: str, user: str | None = None) -> str:
+    """An LSB init script running ``daemon`` (a Salt daemon that accepts ``-d``); ``user``:
+    the user the daemon drops to (its pid file is that user's)."""
+    user_match = f" --user {user}" if user else ""
+    return _INIT_SCRIPT.format(
+        name=name, daemon=daemon, description=description, user_match=user_match
+    )
 
 
 def rc_links(name: str) -> list[tuple[str, str]]:
@@ -146,6 +190,8 @@ def minion_config(host: Host, master: Host) -> str:
 
 def master_config(master: Host) -> str:
     config = {
+        # As the packages run it (PACKAGED_MASTER_CONFIG): not root.
+        "user": SALT_USER,
         "interface": master.private_ip,
         # Keys are accepted one by one with `salt-key -a ID -y`: never automatically.
         "auto_accept": False,

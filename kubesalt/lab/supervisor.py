@@ -105,7 +105,7 @@ def main(argv: list[str]) -> int:
     pipes: dict[int, str] = {}
     children: list[int] = []
     read_fd, write_fd = os.pipe()
-    children.append(hostinit.start_switch(write_fd))
+    children.append(hostinit.start_switch(write_fd, spec.get("dns")))
     os.close(write_fd)
     pipes[read_fd] = "switch"
     switch_pid = children[0]

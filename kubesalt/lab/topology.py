@@ -19,6 +19,9 @@ PUBLIC_CIDR = "10.0.0.0/16"
 PRIVATE_CIDR = "10.1.0.0/16"
 BASTION_PRIVATE_IP = "10.1.0.1"
 OUTSIDE_PUBLIC_IP = "10.0.0.254"
+# The lab's resolver on the private network (kubesalt.lab.dns), where a cloud subnet has its
+# DHCP port's dnsmasq: the address after the gateway (the bastion, .1).
+RESOLVER_IP = "10.1.0.2"
 FIRST_CONTROL_PLANE_IP = 10  # 10.1.0.10, 10.1.0.11, ...
 FIRST_WORKER_IP = 100  # 10.1.0.100, 10.1.0.101, ...
 MAX_CONTROL_PLANES = 50
@@ -208,7 +211,13 @@ def etc_hosts(hosts: list[Host]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dns_records(hosts: list[Host]) -> dict[str, list[str]]:
+    """What the lab's resolver answers: every host's FQDN with its main address (the private
+    one when it has one, as in /etc/hosts)."""
+    return {host.fqdn: [host.main_ip] for host in hosts}
+
+
 def resolv_conf(domain: str) -> str:
-    """``/etc/resolv.conf``: no DNS server answers inside the lab (no traffic leaves it),
-    names resolve from /etc/hosts; a one-second timeout keeps stray look-ups short."""
-    return f"search {domain}\nnameserver {OUTSIDE_PUBLIC_IP}\noptions timeout:1 attempts:1\n"
+    """``/etc/resolv.conf``: the lab's resolver, which answers at once (the lab's names, and
+    NXDOMAIN for any other: no traffic leaves the lab)."""
+    return f"search {domain}\nnameserver {RESOLVER_IP}\noptions timeout:1 attempts:2\n"

@@ -21,10 +21,10 @@ kubesalt:
       # would try to enable it again on every run.
       enable: null
   resolv:
-    # What `kubesalt lab up` writes: no DNS server answers in the lab (no traffic leaves
-    # it); every lab name is in /etc/hosts.
+    # What `kubesalt lab up` writes: the lab's resolver on the private network (the lab's
+    # names at once, NXDOMAIN for any other: no traffic leaves the lab).
     nameservers:
-      - 10.0.0.254
+      - 10.1.0.2
   sysctl:
     # Global (not per namespace) kernel settings: set on real hosts only.
     fs.file-max: null

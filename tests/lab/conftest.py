@@ -1,4 +1,5 @@
-"""Fixtures of the lab tests: skip with the reason when the machine cannot run a lab.
+"""Fixtures of the lab tests: skip with the reason when the machine cannot run a lab (fail
+instead under CI=true: tests/support/lab_policy.py).
 
 A lab is expensive to bring up (about 10 s with Salt), so the tests share one per module.
 One lab at a time per machine: a fixture waits (bounded) for another lab on the machine to
@@ -18,6 +19,7 @@ import pytest
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import running_lab
+from tests.support import lab_policy
 
 LOCK_WAIT = 420.0  # < pytest-timeout (600 s) minus a lab up; the machine is shared
 
@@ -39,7 +41,8 @@ def _user_lab_problem() -> str | None:
 
 
 def pytest_collection_modifyitems(items):
-    """Tests using a lab get the ``lab`` marker, and skip with the reason if none can run."""
+    """Tests using a lab get the ``lab`` marker; if no lab can run they skip with the reason,
+    or fail under CI (:mod:`tests.support.lab_policy`)."""
     problem = requirements_problem()
     for item in items:
         if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -47,8 +50,17 @@ def pytest_collection_modifyitems(items):
         if item.get_closest_marker("lab") is None:
             continue
         problem = problem or _user_lab_problem()
-        if problem:
-            item.add_marker(pytest.mark.skip(reason=problem))
+        decided = lab_policy.outcome(problem)
+        if decided and decided[0] == "skip":
+            item.add_marker(pytest.mark.skip(reason=decided[1]))
+        elif decided:
+            item.add_marker(pytest.mark.lab_cannot_run(decided[1]))
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("lab_cannot_run")
+    if marker is not None:
+        pytest.fail(marker.args[0], pytrace=False)
 
 
 @pytest.fixture
@@ -159,9 +171,7 @@ def lab_up(tmp_path_factory, **up_kwargs):
     """A lab brought up with ``up_kwargs`` for the duration of the block, then torn down
     (also on failure); it dies with the test process if that is killed. Skips the test
     with the reason when this machine cannot run a lab."""
-    problem = requirements_problem()
-    if problem:
-        pytest.skip(problem)
+    lab_policy.apply(requirements_problem(), pytest)
     lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
     lab.up(lock_wait=LOCK_WAIT, **up_kwargs)
     try:
@@ -182,3 +192,34 @@ def net_lab(tmp_path_factory):
     """A lab without Salt daemons (hosts and network only), for one module."""
     with lab_up(tmp_path_factory, workers=2, control_planes=2, salt=False) as lab:
         yield lab
+
+
+# What Salt's official Debian packages give a master (saltstack/salt pkg/debian:
+# salt-master.postinst, salt-master.dirs; the daemon's own verify_env at start).
+MASTER_OWNED_BY_SALT = (
+    "/etc/salt/master.d",
+    "/var/cache/salt/master",
+    "/var/cache/salt/master/jobs",
+    "/var/log/salt/master",
+    "/var/log/salt/key",
+    "/run/salt/master",
+)
+
+
+def assert_master_runs_as_salt(lab, pki_dir: str = "/etc/salt/pki/master") -> None:
+    """Every salt-master process of the lab's master runs as ``salt`` and the master's
+    directories, keys and logs are ``salt``'s, as the packages leave them."""
+    ps = lab.exec("salt", ["ps", "-eo", "user:16,args"], check=True).stdout.splitlines()
+    masters = [line.split(None, 1) for line in ps if "salt-master" in line and "ps -eo" not in line]
+    assert len(masters) >= 2, ps  # the main process and its workers
+    assert {user for user, _args in masters} == {"salt"}, masters
+    paths = [*MASTER_OWNED_BY_SALT, pki_dir, f"{pki_dir}/master.pem", f"{pki_dir}/minions"]
+    # -L: Salt 3008 leaves master.pem as a (root's) symlink to <master id>.pem.
+    # (The key pair itself is the daemon's: it writes it salt:root.)
+    stat = lab.exec("salt", ["stat", "-L", "-c", "%n %U %a", *paths], check=True).stdout
+    owners = {line.split()[0]: line.split()[1:] for line in stat.splitlines()}
+    assert {path: owner for path, (owner, _mode) in owners.items()} == dict.fromkeys(paths, "salt")
+    assert owners[f"{pki_dir}/master.pem"][1] == "400"
+    assert owners["/var/log/salt/master"][1] == "640"
+    passwd = lab.exec("salt", ["getent", "passwd", "salt"], check=True).stdout.strip()
+    assert passwd.split(":")[6] == "/usr/sbin/nologin"  # a system user without a login

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from kubesalt.lab.lab import salt_bin_dir
+from tests.lab.conftest import assert_master_runs_as_salt
 from tests.lab.conftest import lab_up
 
 HOSTS = ("salt", "bastion", "k8s-master", "k8s-worker-0")
@@ -54,3 +55,11 @@ def test_minions_answer_with_keys_accepted_by_the_user_data(booted_lab):
         minion_key = booted_lab.exec(host, ["cat", "/etc/salt/pki/minion/minion.pub"], check=True)
         accepted = booted_lab.exec("salt", ["cat", f"{pki}/minions/{host}.lab.kubesalt.test"])
         assert accepted.returncode == 0 and accepted.stdout.strip() == minion_key.stdout.strip()
+
+
+@pytest.mark.lab
+def test_master_runs_as_salt_with_the_bootstrap_s_ownership(booted_lab):
+    # The user-data's bootstrap chowns the master's keys and pillar (on the volume) to salt.
+    assert_master_runs_as_salt(booted_lab, pki_dir="/srv/pki/master")
+    pillar = booted_lab.exec("salt", ["stat", "-c", "%U:%G", "/srv/pillar/_from_terraform.sls"])
+    assert pillar.stdout.strip() == "salt:salt"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import socket
 import subprocess
 import textwrap
 
@@ -65,6 +67,44 @@ def test_names_files_and_hostname(net_lab):
     assert "search lab.kubesalt.test" in resolv
     resolved = net_lab.exec(worker, ["getent", "hosts", "bastion"], check=True).stdout
     assert resolved.split()[0] == "10.1.0.1"
+
+
+# glibc's own resolver in a host: the lab's names (forward and reverse) through DNS only
+# (getent -s dns skips /etc/hosts), and any other name refused at once, never a timeout.
+RESOLVE = r"""
+import json, socket, subprocess, time
+out = {}
+for name in ("k8s-master.lab.kubesalt.test", "10.1.0.5", "nosuch.lab.kubesalt.test"):
+    run = subprocess.run(["getent", "-s", "dns", "hosts", name], capture_output=True, text=True)
+    out[name] = [run.returncode, run.stdout.split()]
+started = time.monotonic()
+for name in ("pypi.org", "nosuch", "deb.debian.org"):  # the search domain is tried too
+    try:
+        socket.getaddrinfo(name, 443)
+        out[name] = "resolved"
+    except socket.gaierror as exc:
+        out[name] = exc.errno
+out["seconds"] = time.monotonic() - started
+print(json.dumps(out))
+"""
+
+
+def test_the_lab_resolver_answers_at_once(net_lab):
+    resolv = net_lab.exec("k8s-worker-0", ["cat", "/etc/resolv.conf"], check=True).stdout
+    assert "nameserver 10.1.0.2\n" in resolv
+    for host in ("k8s-worker-0", "bastion", "salt"):
+        answers = json.loads(net_lab.exec(host, ["python3", "-c", RESOLVE], check=True).stdout)
+        assert answers["k8s-master.lab.kubesalt.test"] == [
+            0,
+            ["10.1.0.10", "k8s-master.lab.kubesalt.test"],
+        ]
+        assert answers["10.1.0.5"] == [0, ["10.1.0.5", "salt.lab.kubesalt.test"]]
+        assert answers["nosuch.lab.kubesalt.test"][0] == 2  # not found
+        for name in ("pypi.org", "nosuch", "deb.debian.org"):
+            assert answers[name] == socket.EAI_NONAME, (host, name, answers)
+        # Six look-ups (three names, each with and without the search domain), each
+        # answered at once: the old resolv.conf waited 1-4 s for each.
+        assert answers["seconds"] < 1.0, answers
 
 
 def _peer_seen_by_outside(lab, client, timeout=5):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from kubesalt.lab import topology
+from tests.lab.conftest import assert_master_runs_as_salt
 from tests.support.paths import REPO_ROOT
 
 EXPECTED_IDS = {
@@ -39,6 +40,15 @@ def test_keys_were_accepted_one_by_one_not_automatically(salt_lab):
     log = salt_lab.exec("salt", ["cat", "/var/log/salt/master"], check=True).stdout
     for minion_id in EXPECTED_IDS:  # every key waited in "pending" until salt-key -a
         assert f"New public key for {minion_id} placed in pending" in log
+
+
+def test_master_runs_as_salt_like_the_packages_run_it(salt_lab):
+    assert_master_runs_as_salt(salt_lab)
+    config = yaml.safe_load(salt_lab.exec("salt", ["cat", "/etc/salt/master"], check=True).stdout)
+    assert config["user"] == "salt"
+    # Runners run as the master's user too: salt-run drops to it, like the daemon.
+    whoami = salt_lab.exec("salt", ["salt-run", "--out=json", "salt.cmd", "cmd.run", "id -un"])
+    assert json.loads(whoami.stdout) == "salt", whoami.stderr
 
 
 def test_minion_id_is_the_fqdn(salt_lab):
