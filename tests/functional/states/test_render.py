@@ -322,6 +322,21 @@ INJECTIONS = [
         "kubesalt:master:join_secret_file",
         id="join-secret-file-with-shell-syntax",
     ),
+    pytest.param(
+        {"users": {"carol": {"ssh_keys": [""]}}},
+        "kubesalt:users:carol:ssh_keys:0",
+        id="empty-ssh-key",
+    ),
+    pytest.param(
+        {"microk8s": {"addons": {"metallb": True}}},
+        "kubesalt:microk8s:addons:metallb:args",
+        id="metallb-without-its-ranges",
+    ),
+    pytest.param(
+        {"sysctl": {"net.ipv4.no_such_setting": 1}},
+        "kubesalt:sysctl:net.ipv4.no_such_setting",
+        id="sysctl-this-kernel-lacks",
+    ),
 ]
 
 
