@@ -496,6 +496,8 @@ def _check_master(check, config):
     level = master.get("log_level_logfile")
     if level is not None and level not in _SALT_LOG_LEVELS:
         check.fail(f"{key}:log_level_logfile", f"expected one of {', '.join(_SALT_LOG_LEVELS)}")
+    if master.get("user") is not None:
+        check.pattern(master["user"], f"{key}:user", _USER_RE, "a user name")
     backup = check.mapping(master.get("backup"), f"{key}:backup")
     if backup.get("directory") is not None:
         check.pattern(

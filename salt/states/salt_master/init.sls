@@ -14,12 +14,12 @@ salt-master-config:
     - context:
         master: {{ master | json }}
 
-# The master's persistent volume holds the backups (orch.backup): private to root.
+# The master's persistent volume holds the backups (orch.backup): private to the user
+# salt-master runs as (its runners write there).
 salt-master-backup-dir:
   file.directory:
-    - name: {{ master.backup.directory }}
-    - user: root
-    - group: root
+    - name: {{ master.backup.directory | json }}
+    - user: {{ master.user | json }}
     - mode: '0700'
     - makedirs: True
 
