@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+import salt.pillar
 import salt.utils.data
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
@@ -53,27 +54,62 @@ def _api_args(url, api_key):
     return {"url": url, "api_key": api_key}
 
 
-def _from_pillar(value, argument, pillar_path, missing_hint):
-    """``value`` itself, else the value at ``pillar_path`` of this minion's pillar (compiled on
-    the master). Raises SaltInvocationError naming ``argument`` (and the hint) when neither
-    holds one."""
-    if pillar_path is None:
-        return value
-    found = salt.utils.data.traverse_dict_and_list(__pillar__, pillar_path, None)
-    if not found or not isinstance(found, str):
-        # Not yet there (the master has no hand-off yet) rather than a bad argument: under
-        # test=True this reports what would happen instead of failing.
-        raise CommandExecutionError(
-            f"{argument}: pillar has no value at {pillar_path!r}{missing_hint}"
-        )
-    return found
+def _from_pillar(wanted, missing_hint, wait=0.0):
+    """The values of ``wanted``, a list of ``(value, argument, pillar_path)``: ``value``
+    itself when ``pillar_path`` is None, else what this minion's pillar (compiled on the
+    master) holds there. While any is missing, a fresh pillar is asked of the master with a
+    backoff for up to ``wait`` seconds (not under test=True): in a plain highstate the first
+    region hands the values to the master during the same run. Raises
+    CommandExecutionError naming the argument (and the hint) when none comes."""
+    pillar = __pillar__
+    deadline = time.monotonic() + float(wait or 0)
+    delay = 2.0
+    while True:
+        values, missing = [], None
+        for given, argument, path in wanted:
+            found = given
+            if path is not None:
+                found = salt.utils.data.traverse_dict_and_list(pillar, path, None)
+                if not (found and isinstance(found, str)):
+                    missing = missing or (argument, path)
+            values.append(found)
+        if missing is None:
+            return values
+        if __opts__["test"] or time.monotonic() + delay > deadline:
+            # Not there yet rather than a bad argument: under test=True this reports what
+            # would happen instead of failing.
+            waited = f" (waited {float(wait):.0f} s)" if wait and not __opts__["test"] else ""
+            raise CommandExecutionError(
+                f"{missing[0]}: pillar has no value at {missing[1]!r}{waited}{missing_hint}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 15.0)
+        pillar = _fresh_pillar()
+
+
+def _fresh_pillar():
+    """This minion's pillar compiled anew (by the master, or locally when masterless), as
+    ``pillar.items`` does, without Salt 3008's masking of the values it returns."""
+    compiler = salt.pillar.get_pillar(
+        __opts__,
+        dict(__grains__),
+        __opts__["id"],
+        saltenv=__opts__.get("saltenv"),
+        pillarenv=__opts__.get("pillarenv"),
+    )
+    try:
+        return compiler.compile_pillar()
+    finally:
+        destroy = getattr(compiler, "destroy", None)
+        if destroy:
+            destroy()
 
 
 # What a rack or the control plane is told while the master holds no hand-off yet.
 HANDOFF_HINT = (
     ": the first MAAS region hands its shared secret and API key to the master once its "
-    "own highstate has initialised it (state maas-region-handoff); run the highstate again, "
-    "or salt-run state.orchestrate orch.maas"
+    "own highstate has initialised it (state maas-region-handoff); run the region's "
+    "highstate (or salt-run state.orchestrate orch.maas), then this one again"
 )
 
 
@@ -178,6 +214,7 @@ def rack_registered(  # noqa: PLR0917
     api_key=None,
     secret_pillar=None,
     api_key_pillar=None,
+    pillar_wait=180,
 ):
     """This host runs a rack controller registered with the region AND listed by its API.
 
@@ -203,11 +240,21 @@ def rack_registered(  # noqa: PLR0917
         Where to verify (default: ``url`` and the configured key).
     api_key_pillar
         Pillar path of the API key, e.g. ``kubesalt:maas:api_key``.
+    pillar_wait
+        Seconds to wait for the master to hold the values when the pillar has none yet
+        (default 180): in a plain highstate the first region hands them to the master
+        during the same run, after this minion compiled its pillar. 0: fail at once.
     """
     ret = _ret(name)
     try:
-        secret = _from_pillar(secret, "secret_pillar", secret_pillar, HANDOFF_HINT)
-        api_key = _from_pillar(api_key, "api_key_pillar", api_key_pillar, HANDOFF_HINT)
+        secret, api_key = _from_pillar(
+            [
+                (secret, "secret_pillar", secret_pillar),
+                (api_key, "api_key_pillar", api_key_pillar),
+            ],
+            HANDOFF_HINT,
+            pillar_wait,
+        )
         if not secret:
             raise SaltInvocationError("secret: give the shared secret (or secret_pillar)")
     except ERRORS as err:
@@ -627,17 +674,22 @@ def apikey_exported(  # noqa: PLR0917
     kubectl="microk8s kubectl",
     api_key=None,
     api_key_pillar=None,
+    pillar_wait=180,
 ):
     """The API key of ``username`` is in the Kubernetes secret ``namespace/name``.
 
     Written with ``kubectl apply -f -`` (manifest on stdin, so the key is never in argv),
     compared by digest; the key is never reported. The key comes from ``api_key_pillar``
     (a pillar path, e.g. ``kubesalt:maas:api_key``, where the master puts it: docs/maas.md),
-    ``api_key`` or, on a region host, from ``maas apikey``. Never through the mine.
+    ``api_key`` or, on a region host, from ``maas apikey``. Never through the mine. While
+    the pillar has no key yet, a fresh one is asked of the master for up to ``pillar_wait``
+    seconds (default 180; the first region hands the key over during the same highstate).
     """
     ret = _ret(name)
     try:
-        api_key = _from_pillar(api_key, "api_key_pillar", api_key_pillar, HANDOFF_HINT)
+        (api_key,) = _from_pillar(
+            [(api_key, "api_key_pillar", api_key_pillar)], HANDOFF_HINT, pillar_wait
+        )
     except ERRORS as err:
         return _fail(ret, err)
     args = {

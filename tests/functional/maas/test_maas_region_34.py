@@ -16,6 +16,7 @@ import secrets
 import socket
 import stat
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -138,12 +139,16 @@ def test_rack_registered(states, modules, maas_env, debug_logs):
 HANDOFF_HINT = "hands its shared secret and API key to the master"
 
 
+def _write_pillar(root, data):
+    (root / "given.sls").write_text(json.dumps(data))
+    (root / "top.sls").write_text("base:\n  '*':\n    - given\n")
+
+
 @contextlib.contextmanager
 def pillar_of(loaders, data):
     """``data`` as this minion's pillar (each state run compiles it from pillar_roots)."""
     root = pathlib.Path(loaders.opts["pillar_roots"]["base"][0])
-    (root / "top.sls").write_text("base:\n  '*':\n    - given\n")
-    (root / "given.sls").write_text(json.dumps(data))
+    _write_pillar(root, data)
     try:
         yield
     finally:
@@ -166,10 +171,24 @@ def test_rack_registered_from_pillar(states, modules, loaders, maas_env, debug_l
         ret = states.maas.rack_registered("rack1", **args)
     assert ret.result is True and ret.changes == {}, ret.comment
     for test in (False, True):
-        ret = states.maas.rack_registered("rack1", test=test, **args)
+        ret = states.maas.rack_registered("rack1", test=test, pillar_wait=1, **args)
         assert ret.result is (None if test else False)
         assert "kubesalt:maas:shared_secret" in ret.comment and HANDOFF_HINT in ret.comment
         assert ret.changes == {}
+    # The values reach the master while the state waits (the region's hand-off during the
+    # same highstate): a fresh pillar has them.
+    root = pathlib.Path(loaders.opts["pillar_roots"]["base"][0])
+    later = threading.Timer(2.0, lambda: _write_pillar(root, pillar))
+    later.start()
+    try:
+        started = time.monotonic()
+        ret = states.maas.rack_registered("rack1", pillar_wait=30, **args)
+        assert ret.result is True and ret.changes == {}, ret.comment
+        assert 2.0 <= time.monotonic() - started < 30
+    finally:
+        later.join()
+        (root / "top.sls").unlink()
+        (root / "given.sls").unlink()
     assert_no_secret(debug_logs.text, secret, key.split(":")[2])
 
 
@@ -388,7 +407,7 @@ def test_apikey_exported(states, loaders, maas_env, tmp_path, debug_logs):
         with pillar_of(loaders, {"kubesalt": {"maas": {"api_key": exported}}}):
             again = states.maas.apikey_exported("maas-api-key", **from_pillar)
         assert again.result is True and again.changes == {}, again.comment
-        missing = states.maas.apikey_exported("maas-api-key", **from_pillar)
+        missing = states.maas.apikey_exported("maas-api-key", pillar_wait=0, **from_pillar)
         assert missing.result is False and "kubesalt:maas:api_key" in missing.comment
         assert_no_secret(debug_logs.text + str(ret) + str(again), exported.split(":")[2])
         invocations = control_plane.host.invocation_log.read_text()
