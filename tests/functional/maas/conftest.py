@@ -5,6 +5,7 @@ Each test module gets its own simulated region host (on its own 127.0.5.x addres
 daemon the simulator started is stopped at teardown.
 """
 
+import asyncio
 import dataclasses
 import pathlib
 import secrets
@@ -135,7 +136,29 @@ def initialised_region(maas_env):
     return maas_env
 
 
+@pytest.fixture(scope="session")
+def libmaas_loop():
+    """The event loop python-libmaas's sync API runs its coroutines on.
+
+    Its sync wrapper takes ``asyncio.get_event_loop()`` at every call; Salt 3008's loader
+    leaves the main thread with no current loop (``set_event_loop(None)``), after which that
+    call raises "There is no current event loop". A process that only uses libmaas never
+    sees this; the tests share their process with Salt's loader, so they keep one loop and
+    make it current before each use.
+    """
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(autouse=True)
+def _libmaas_loop_current(request):
+    if "libmaas_client" in request.fixturenames:
+        asyncio.set_event_loop(request.getfixturevalue("libmaas_loop"))
+
+
 @pytest.fixture(scope="module")
-def libmaas_client(initialised_region):
+def libmaas_client(initialised_region, libmaas_loop):
     """Canonical's python-libmaas client, logged in as the admin (its sync API)."""
+    asyncio.set_event_loop(libmaas_loop)
     return login(initialised_region.maas_url, username="admin", password=LIBMAAS_ADMIN_PASSWORD)
