@@ -1,8 +1,9 @@
 """Facts about MicroK8s that the module, the states and the parsers share.
 
-Everything here comes from /work/shared/reference/microk8s-cli.md (read from the MicroK8s
-source): paths, the addon catalogue of release 1.32 (names identical 1.28-1.35), guard
-messages the CLI prints, and the limits ``microk8s join`` / ``add-node`` enforce.
+Everything here was read from MicroK8s' own source (canonical/microk8s, release 1.32, and
+canonical/microk8s-cluster-agent; docs/simulators.md lists what the simulator mirrors):
+paths, the addon catalogue of release 1.32 (names identical 1.28-1.35), guard messages the
+CLI prints, and the limits ``microk8s join`` / ``add-node`` enforce.
 """
 
 # Snap data of the running revision; the minion option ``microk8s.snap_data`` overrides it
