@@ -197,6 +197,10 @@ def test_secret_created_on_first_compile_then_kept(pillar_root, compile_pillar, 
 
 def test_concurrent_first_compiles_agree_on_one_secret(pillar_root, compile_pillar, tmp_path):
     secret_file = tmp_path / "race" / "join.secret"
+    # Salt creates its own pillar/fileserver cache directories on a first compile without
+    # exist_ok (FileExistsError when threads race there); a compile against another secret
+    # creates them first, so the threads race on the join secret only.
+    compile_pillar(pillar_root, WORKER, secret=tmp_path / "warm-up" / "join.secret")
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         pillars = list(
             pool.map(lambda _: compile_pillar(pillar_root, WORKER, secret=secret_file), range(8))
