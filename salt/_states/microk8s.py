@@ -143,12 +143,7 @@ def installed(name, channel="1.32/stable"):
     """
     ret = _ret(name)
     try:
-        if name != "microk8s":
-            raise SaltInvocationError(f"name: the snap is called 'microk8s', not {name!r}")
-        try:
-            _validate.channel(channel)
-        except ValueError as err:
-            raise SaltInvocationError(str(err)) from None
+        _check_snap_arguments(name, channel)
         current = __salt__["microk8s.installed"]()
         if current and _same_channel(current["channel"], channel):
             ret["comment"] = f"MicroK8s {current['version']} is installed from {channel}"
@@ -176,6 +171,16 @@ def installed(name, channel="1.32/stable"):
     return ret
 
 
+def _check_snap_arguments(name, channel):
+    """The arguments ``installed`` and ``upgraded`` share, refused before any command."""
+    if name != "microk8s":
+        raise SaltInvocationError(f"name: the snap is called 'microk8s', not {name!r}")
+    try:
+        _validate.channel(channel)
+    except ValueError as err:
+        raise SaltInvocationError(str(err)) from None
+
+
 def upgraded(name, channel):
     """
     This node's MicroK8s snap tracks ``channel``: ``snap refresh microk8s --channel=...`` when
@@ -191,12 +196,7 @@ def upgraded(name, channel):
     """
     ret = _ret(name)
     try:
-        if name != "microk8s":
-            raise SaltInvocationError(f"name: the snap is called 'microk8s', not {name!r}")
-        try:
-            _validate.channel(channel)
-        except ValueError as err:
-            raise SaltInvocationError(str(err)) from None
+        _check_snap_arguments(name, channel)
         current = __salt__["microk8s.installed"]()
         if not current:
             return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot upgrade it")
