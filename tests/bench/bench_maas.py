@@ -9,15 +9,15 @@ importing" event in the database) and the moment the state returned (target: < 2
 """
 
 import secrets
-import subprocess
 import time
 
 import pytest
 from saltfactories.utils.functional import Loaders
 
-import maas_lib.client as maas_client
 from kubesalt.sim.maas import host as maas_host
 from kubesalt.sim.maas.store import Store
+from tests.support.maas_bench import counted_requests  # noqa: F401 (fixture)
+from tests.support.maas_bench import run
 from tests.support.paths import EXT_DIRS
 from tests.support.postgres import free_region_address
 from tests.support.postgres import postgres_server  # noqa: F401 (session fixture)
@@ -26,31 +26,15 @@ IMPORT_SECONDS = 20.0
 CASES = [("3.7", "noble"), ("3.4", "jammy")]
 
 
-@pytest.fixture
-def counted_requests(monkeypatch):
-    counter = {"n": 0}
-    original = maas_client.MaasClient.request
-
-    def counting(self, *args, **kwargs):
-        before = self.requests
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            counter["n"] += self.requests - before
-
-    monkeypatch.setattr(maas_client.MaasClient, "request", counting)
-    return counter
-
-
-def run(argv, stdin=""):
-    res = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
 @pytest.mark.parametrize(("version", "release"), CASES)
-def test_image_sync(version, release, tmp_path, salt_factories, postgres_server,  # noqa: F811, PLR0917
-                    counted_requests):  # fmt: skip
+def test_image_sync(  # noqa: PLR0917
+    version,
+    release,
+    tmp_path,
+    salt_factories,
+    postgres_server,  # noqa: F811
+    counted_requests,  # noqa: F811
+):
     address = free_region_address()
     db = f"bench_{version.replace('.', '')}_{secrets.token_hex(3)}"
     password = secrets.token_hex(8)

@@ -13,42 +13,19 @@ in the one client, ``maas_lib.client``).
 """
 
 import secrets
-import subprocess
 import time
 
-import pytest
 from maas.client import login
 from saltfactories.utils.functional import Loaders
 
-import maas_lib.client as maas_client
 from kubesalt.sim.maas import host as maas_host
+from tests.support.maas_bench import counted_requests  # noqa: F401 (fixture)
+from tests.support.maas_bench import run
 from tests.support.paths import EXT_DIRS
 from tests.support.postgres import free_region_address
 from tests.support.postgres import postgres_server  # noqa: F401 (session fixture)
 
 DEPLOY_SECONDS = 30.0
-
-
-@pytest.fixture
-def counted_requests(monkeypatch):
-    counter = {"n": 0}
-    original = maas_client.MaasClient.request
-
-    def counting(self, *args, **kwargs):
-        before = self.requests
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            counter["n"] += self.requests - before
-
-    monkeypatch.setattr(maas_client.MaasClient, "request", counting)
-    return counter
-
-
-def run(argv, stdin=""):
-    res = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
 
 
 def test_two_machines_deployed(tmp_path, salt_factories, postgres_server, counted_requests):  # noqa: F811
