@@ -7,6 +7,7 @@ daemon the simulator started is stopped at teardown.
 
 import asyncio
 import dataclasses
+import logging
 import pathlib
 import secrets
 import subprocess
@@ -162,3 +163,25 @@ def libmaas_client(initialised_region, libmaas_loop):
     """Canonical's python-libmaas client, logged in as the admin (its sync API)."""
     asyncio.set_event_loop(libmaas_loop)
     return login(initialised_region.maas_url, username="admin", password=LIBMAAS_ADMIN_PASSWORD)
+
+
+class DebugLogs:
+    """Every log record at DEBUG, except the test harness's own echo of the call arguments
+    (saltfactories logs ``state.single(...)`` with its kwargs; Salt itself does not)."""
+
+    def __init__(self, caplog):
+        self.caplog = caplog
+
+    @property
+    def text(self):
+        return "\n".join(
+            f"{r.name} {r.getMessage()}"
+            for r in self.caplog.records
+            if not r.name.startswith("saltfactories")
+        )
+
+
+@pytest.fixture
+def debug_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    return DebugLogs(caplog)

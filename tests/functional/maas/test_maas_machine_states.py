@@ -6,7 +6,6 @@ real, and again without changes; faults end with MAAS's status and message.
 """
 
 import json
-import logging
 import pathlib
 import time
 
@@ -47,27 +46,6 @@ def enlisted(initialised_region, libmaas_client):
     return {m.hostname: m.system_id for m in made}
 
 
-class SaltLogs:
-    """Every record at DEBUG but the harness's own echo of the call's arguments."""
-
-    def __init__(self, caplog):
-        self.caplog = caplog
-
-    @property
-    def text(self):
-        return "\n".join(
-            f"{r.name} {r.getMessage()}"
-            for r in self.caplog.records
-            if not r.name.startswith("saltfactories")
-        )
-
-
-@pytest.fixture
-def secret_logs(caplog):
-    caplog.set_level(logging.DEBUG)
-    return SaltLogs(caplog)
-
-
 def test_list_and_status(modules, enlisted):
     names = sorted(m["hostname"] for m in modules.maas.machines())
     assert names == ["fun-cat", "keen-owl"]
@@ -96,7 +74,7 @@ def test_allocate_by_tag_and_the_409_text(modules, enlisted):
     assert allocated["owner"] == "admin"
 
 
-def test_machine_deployed(states, modules, enlisted, secret_logs):
+def test_machine_deployed(states, modules, enlisted, debug_logs):
     args = {"distro_series": "jammy", "user_data": USER_DATA, "poll": 0.1, "poll_max": 0.3}
     ret = states.maas.machine_deployed("keen-owl", test=True, **args)
     assert ret.result is None
@@ -114,7 +92,7 @@ def test_machine_deployed(states, modules, enlisted, secret_logs):
 
     again = states.maas.machine_deployed("keen-owl", **args)
     assert again.result is True and again.changes == {}
-    assert PRIVATE_MARK not in secret_logs.text + str(ret) + str(again)
+    assert PRIVATE_MARK not in debug_logs.text + str(ret) + str(again)
 
     other = states.maas.machine_deployed("keen-owl", distro_series="noble")
     assert other.result is False and "release it first" in other.comment
@@ -149,7 +127,7 @@ def node_pillar(loaders):
     loaders.refresh_pillar()
 
 
-def test_user_data_from_pillar(states, maas_env, enlisted, node_pillar, secret_logs):
+def test_user_data_from_pillar(states, maas_env, enlisted, node_pillar, debug_logs):
     missing = states.maas.machine_deployed("fun-cat", user_data_pillar="nodes:fun-cat:nope")
     assert missing.result is False and "user_data_pillar" in missing.comment
     assert missing.changes == {}
@@ -160,7 +138,7 @@ def test_user_data_from_pillar(states, maas_env, enlisted, node_pillar, secret_l
     assert ret.changes["user_data"] == "set (not shown)"
     record = maas_env.region.sim_dir / "deployments" / f"{enlisted['fun-cat']}.json"
     assert json.loads(record.read_text())["user_data"] == USER_DATA  # what the machine boots
-    assert PRIVATE_MARK not in secret_logs.text + str(ret)
+    assert PRIVATE_MARK not in debug_logs.text + str(ret)
     released = states.maas.machine_released("fun-cat", poll=0.1, poll_max=0.3)
     assert released.result is True and not record.exists()
 

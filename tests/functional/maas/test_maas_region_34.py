@@ -9,7 +9,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import pathlib
 import secrets
@@ -29,28 +28,6 @@ from tests.support.microk8s_sim import sim_nodes
 MAAS_VERSION = "3.4"
 ADMIN_PASSWORD = "Adm1n-pw-not-in-logs"
 pytestmark = pytest.mark.timeout(120)
-
-
-class DebugLogs:
-    """Every log record at DEBUG, except the test harness's own echo of the call arguments
-    (saltfactories logs ``state.single(...)`` with its kwargs; Salt itself does not)."""
-
-    def __init__(self, caplog):
-        self.caplog = caplog
-
-    @property
-    def text(self):
-        return "\n".join(
-            f"{r.name} {r.getMessage()}"
-            for r in self.caplog.records
-            if not r.name.startswith("saltfactories")
-        )
-
-
-@pytest.fixture
-def debug_logs(caplog):
-    caplog.set_level(logging.DEBUG)
-    return DebugLogs(caplog)
 
 
 def assert_no_secret(text, *secrets_):
