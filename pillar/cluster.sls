@@ -47,8 +47,32 @@ def _inventory(saltenv):
             log.error("kubesalt: cannot read the inventory %s: %s", path, err)
             return {}
         inventory = data.get("kubesalt") if isinstance(data, dict) else None
-        return inventory if isinstance(inventory, dict) else {}
+        return _with_baremetal(inventory) if isinstance(inventory, dict) else {}
     return {}
+
+
+def _with_baremetal(inventory):
+    """The inventory plus the bare-metal workers orch.baremetal recorded (the same
+    additions pillar/baremetal.sls makes to every minion's pillar)."""
+    pki_dir = __opts__.get("pki_dir") or "/etc/salt/pki/master"
+    path = os.path.join(pki_dir, "kubesalt", "baremetal", "machines.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            machines = json.load(handle)
+    except FileNotFoundError:
+        return inventory
+    except (OSError, ValueError) as err:
+        log.error("kubesalt: cannot read the bare-metal machines %s: %s", path, err)
+        return inventory
+    nodes = dict(inventory.get("nodes") or {})
+    microk8s = dict(inventory.get("microk8s") or {})
+    workers = list(microk8s.get("workers") or [])
+    for minion_id, machine in sorted(machines.items()):
+        nodes[minion_id] = {"roles": ["microk8s_worker"], "private_ip": machine["private_ip"]}
+        if minion_id not in workers:
+            workers.append(minion_id)
+    microk8s["workers"] = workers
+    return {**inventory, "nodes": nodes, "microk8s": microk8s}
 
 
 def secret_path(opts):

@@ -3,6 +3,7 @@
   one (dicts merge recursively, lists and scalars are replaced):
 
     _from_terraform                 the inventory, written by Terraform (never by hand)
+    baremetal                       the machines MAAS deploys (orch.baremetal) as workers
     environments.defaults           every environment
     environments.<domain>           this environment; dots of the domain become '_'
     minions.defaults.<host>         this host name, whatever the environment
@@ -25,6 +26,7 @@ base:
   '*':
     - ignore_missing: True
     - _from_terraform
+    - baremetal
     - environments.defaults
 {%- if id_ok %}
   '{{ minion_id }}':
