@@ -1,6 +1,16 @@
+# The image every host is built from: base_image_id when set (pinned), else the newest image
+# named base_image at the time an instance is created. Instances ignore later changes of
+# either (lifecycle below): a new image under the same name never rebuilds a node. Moving a
+# node to a new image is a deliberate `terraform apply -replace=...`, one node at a time
+# (docs/terraform.md, "Changing the image").
 data "openstack_images_image_v2" "base" {
+  count       = var.base_image_id == null ? 1 : 0
   name        = var.base_image
   most_recent = true
+}
+
+locals {
+  image_id = var.base_image_id != null ? var.base_image_id : data.openstack_images_image_v2.base[0].id
 }
 
 # --- ports: fixed addresses, security groups on the port -------------------------------
@@ -23,7 +33,7 @@ resource "openstack_networking_port_v2" "bastion_private" {
 
   fixed_ip {
     subnet_id  = openstack_networking_subnet_v2.private.id
-    ip_address = cidrhost(var.private_cidr, 1)
+    ip_address = local.bastion_private_ip
   }
 
   # The private network's gateway forwards other hosts' traffic: port security must let
@@ -106,17 +116,19 @@ resource "openstack_blockstorage_volume_v3" "salt_master" {
 }
 
 resource "openstack_compute_instance_v2" "salt_master" {
-  name        = local.salt_master_id
-  flavor_name = var.infra_flavor
-  user_data   = module.cloudinit.user_data_base64gzip[local.salt_master_id]
-  metadata    = { kubesalt_roles = "salt_master" }
+  name         = local.salt_master_id
+  image_id     = local.image_id
+  flavor_name  = var.infra_flavor
+  config_drive = true
+  user_data    = module.cloudinit.user_data_base64gzip[local.salt_master_id]
+  metadata     = { kubesalt_roles = "salt_master" }
 
   network {
     port = openstack_networking_port_v2.salt_master.id
   }
 
   block_device {
-    uuid                  = data.openstack_images_image_v2.base.id
+    uuid                  = local.image_id
     source_type           = "image"
     destination_type      = "local"
     boot_index            = 0
@@ -135,8 +147,8 @@ resource "openstack_compute_instance_v2" "salt_master" {
 
   lifecycle {
     # user_data forces a new instance; the master holds the cluster's keys and state, so a
-    # template change must not replace it behind the operator's back.
-    ignore_changes = [user_data]
+    # template change must not replace it behind the operator's back. The image: see above.
+    ignore_changes = [user_data, image_id, block_device[0].uuid]
   }
 }
 
@@ -144,10 +156,12 @@ resource "openstack_compute_instance_v2" "salt_master" {
 
 resource "openstack_compute_instance_v2" "bastion" {
   name        = local.bastion_id
-  image_id    = data.openstack_images_image_v2.base.id
+  image_id    = local.image_id
   flavor_name = var.infra_flavor
   user_data   = module.cloudinit.user_data_base64gzip[local.bastion_id]
   metadata    = { kubesalt_roles = "bastion" }
+  # User data from a config drive: no dependency on the metadata service (issue 11 defect 8).
+  config_drive = true
 
   network {
     port = openstack_networking_port_v2.bastion_public.id
@@ -155,15 +169,22 @@ resource "openstack_compute_instance_v2" "bastion" {
   network {
     port = openstack_networking_port_v2.bastion_private.id
   }
+  lifecycle {
+    # A new image under base_image's name (or a new base_image_id) is for new instances;
+    # replacing a node's image is `terraform apply -replace` (docs/terraform.md).
+    ignore_changes = [image_id]
+  }
 }
 
 resource "openstack_compute_instance_v2" "control_plane" {
   count       = var.num_control_planes
   name        = "${local.control_planes[count.index].hostname}.${local.domain}"
-  image_id    = data.openstack_images_image_v2.base.id
+  image_id    = local.image_id
   flavor_name = coalesce(var.control_plane_flavor, var.kube_node_flavor)
   user_data   = module.cloudinit.user_data_base64gzip["${local.control_planes[count.index].hostname}.${local.domain}"]
   metadata    = { kubesalt_roles = "microk8s_control_plane" }
+  # Hosts on the router-less private network reach no metadata service: config drive.
+  config_drive = true
 
   network {
     port = openstack_networking_port_v2.control_plane[count.index].id
@@ -174,17 +195,29 @@ resource "openstack_compute_instance_v2" "control_plane" {
       port = network.value
     }
   }
+  lifecycle {
+    # A new image under base_image's name (or a new base_image_id) is for new instances;
+    # replacing a node's image is `terraform apply -replace` (docs/terraform.md).
+    ignore_changes = [image_id]
+  }
 }
 
 resource "openstack_compute_instance_v2" "worker" {
   count       = var.num_kube_nodes
   name        = "${local.workers[count.index].hostname}.${local.domain}"
-  image_id    = data.openstack_images_image_v2.base.id
+  image_id    = local.image_id
   flavor_name = var.kube_node_flavor
   user_data   = module.cloudinit.user_data_base64gzip["${local.workers[count.index].hostname}.${local.domain}"]
   metadata    = { kubesalt_roles = "microk8s_worker" }
+  # Hosts on the router-less private network reach no metadata service: config drive.
+  config_drive = true
 
   network {
     port = openstack_networking_port_v2.worker[count.index].id
+  }
+  lifecycle {
+    # A new image under base_image's name (or a new base_image_id) is for new instances;
+    # replacing a node's image is `terraform apply -replace` (docs/terraform.md).
+    ignore_changes = [image_id]
   }
 }

@@ -14,6 +14,9 @@ locals {
     private_ip = cidrhost(var.private_cidr, 100 + i)
   }]
 
+  # The private network's gateway: SSH and API rules name this address (security.tf).
+  bastion_private_ip = cidrhost(var.private_cidr, 1)
+
   salt_master_id = "salt.${local.domain}"
   bastion_id     = "bastion.${local.domain}"
   minion_ids = concat(
@@ -70,8 +73,10 @@ module "cloudinit" {
     private_key_pem = tls_private_key.salt_master.private_key_pem
   }
 
-  # The volume is the instance's second disk (block_device below), present at first boot.
-  master_volume_device = "/dev/vdb"
+  # The volume, attached at boot (block_device in instances.tf), by its stable name: virtio
+  # disks carry the first 20 characters of the Cinder volume ID as serial (udev's by-id link);
+  # the kernel's vdX order is not guaranteed.
+  master_volume_device = "/dev/disk/by-id/virtio-${substr(openstack_blockstorage_volume_v3.salt_master.id, 0, 20)}"
   # Hosts on both networks: the private side gets no default route (netplan).
   private_interface_macs = {
     (local.bastion_id)                                    = openstack_networking_port_v2.bastion_private.mac_address

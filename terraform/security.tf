@@ -1,10 +1,14 @@
 # Security groups sit on the ports (the provider's advice). Ingress, and nothing else:
 #   bastion (public)   22/tcp from operator_cidrs
 #   bastion (private)  everything from the private network (it is the NAT gateway)
-#   every host         22/tcp from the bastion
+#   every host         22/tcp from the bastion's private address
 #   salt master        4505-4506/tcp from the private network
 #   cluster members    MicroK8s ports from cluster members only (remote group)
-#   control planes     16443/tcp from the bastion; the first one from operator_cidrs (API)
+#   control planes     16443/tcp from the bastion's private address; the first one from
+#                      operator_cidrs (API)
+# Rules about the bastion name its address, never its security group: the bastion's port
+# allows every address (allowed_address_pairs 0.0.0.0/0, it forwards for the private network),
+# and on ML2/OVS a remote group matches its members' allowed pairs too -- any source.
 # Egress keeps OpenStack's default (allow all).
 
 resource "openstack_networking_secgroup_v2" "bastion_public" {
@@ -47,7 +51,7 @@ resource "openstack_networking_secgroup_rule_v2" "host_ssh_from_bastion" {
   protocol          = "tcp"
   port_range_min    = 22
   port_range_max    = 22
-  remote_group_id   = openstack_networking_secgroup_v2.bastion_private.id
+  remote_ip_prefix  = "${local.bastion_private_ip}/32"
 }
 
 resource "openstack_networking_secgroup_v2" "salt_master" {
@@ -104,7 +108,7 @@ resource "openstack_networking_secgroup_rule_v2" "kube_api_from_bastion" {
   protocol          = "tcp"
   port_range_min    = 16443
   port_range_max    = 16443
-  remote_group_id   = openstack_networking_secgroup_v2.bastion_private.id
+  remote_ip_prefix  = "${local.bastion_private_ip}/32"
 }
 
 resource "openstack_networking_secgroup_rule_v2" "kube_api_from_operators" {

@@ -97,6 +97,17 @@ variable "base_image" {
   }
 }
 
+variable "base_image_id" {
+  type        = string
+  description = "Glance image ID every host is built from (pinned; null: the newest image named base_image when an instance is created). Instances keep the image they were built from either way; changing it is a deliberate `terraform apply -replace`, node by node (docs/terraform.md)."
+  default     = null
+
+  validation {
+    condition     = var.base_image_id == null || can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", coalesce(var.base_image_id, "x")))
+    error_message = "Variable base_image_id must be a Glance image UUID or null."
+  }
+}
+
 variable "deploy_domain_name" {
   type        = string
   description = "DNS domain of the deployment; every host is <name>.<domain> and that FQDN is its Salt minion id."

@@ -39,8 +39,24 @@ def stable_id(kind: str, name: str) -> str:
     return str(uuid.uuid5(_NS, f"{kind}/{name}"))
 
 
-def images() -> list[dict]:
-    return [{**image, "id": stable_id("image", image["name"])} for image in IMAGES]
+def images(document: dict | None = None) -> list[dict]:
+    """The built-in images, then those published into the cloud (``document["images"]``)."""
+    published = list(((document or {}).get("images") or {}).values())
+    return [{**image, "id": stable_id("image", image["name"])} for image in IMAGES] + published
+
+
+def publish_image(document: dict, name: str, created_at: str) -> str:
+    """Publish a new image under ``name`` (a cloud's weekly rebuild of its Debian image: same
+    name, new ID); returns its ID. The properties are those of the built-in image."""
+    (base,) = [image for image in IMAGES if image["name"] == name] or [IMAGES[0]]
+    ident = str(uuid.uuid4())
+    document.setdefault("images", {})[ident] = {
+        **base,
+        "name": name,
+        "created_at": created_at,
+        "id": ident,
+    }
+    return ident
 
 
 def flavors() -> list[dict]:

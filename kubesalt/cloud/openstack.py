@@ -794,7 +794,7 @@ class OpenStackProvider(Base):
         name = planned.get("image_name") if planned.get("image_name") not in (None, UNKNOWN) else ""
         name = name or os.environ.get("OS_IMAGE_NAME", "")
         if name:
-            matches = [i for i in catalogue.images() if i["name"] == name]
+            matches = [i for i in catalogue.images(self._store().read()) if i["name"] == name]
             if not matches:
                 raise ProviderError(f"No image found with name: {name}")
             if len(matches) > 1:
@@ -806,7 +806,7 @@ class OpenStackProvider(Base):
 
     def _create_compute_instance_v2(self, cloud, planned, config) -> dict:
         image_id = self._image_id(planned)
-        images = {i["id"]: i for i in catalogue.images()}
+        images = {i["id"]: i for i in catalogue.images(cloud)}
         if image_id and image_id not in images:
             raise ProviderError(
                 "Error creating OpenStack server",
@@ -997,7 +997,7 @@ class OpenStackProvider(Base):
     def _image_data(self, config) -> dict:
         matches = [
             image
-            for image in catalogue.images()
+            for image in catalogue.images(self._store().read())
             if (not config.get("name") or image["name"] == config["name"])
             and (not config.get("visibility") or image["visibility"] == config["visibility"])
         ]

@@ -10,6 +10,9 @@ reproduced here, from ``helper/schema`` of terraform-plugin-sdk v2 (``schemaMap.
 * an optional + computed block the config leaves out keeps the prior value (unknown on create);
 * a ``StateFunc`` stores a transformation (``user_data`` keeps its SHA-1, a rule's
   ``remote_ip_prefix`` is lower-cased): the plan shows and compares the transformed value;
+  a top-level config value that already equals the stored one (what core sends for an
+  attribute in ``lifecycle.ignore_changes``: the prior value) plans no change, as the real
+  provider does for ``ignore_changes = [user_data]``;
 * on create every computed attribute the config leaves null, ``id`` included, is unknown;
 * on update, a changed ``ForceNew`` attribute (at any depth, a changed element of a
   ``ForceNew`` block included) adds its path to ``requires_replace``; a replacement plans a new
@@ -83,6 +86,16 @@ def _defaults_and_state_funcs(block: dict, value: dict, config: dict | None) -> 
 
 def _unknown_computed(block: dict, value: dict, config: dict | None) -> None:
     _each_block_value(block, value, config, _mark_computed_unknown)
+
+
+def _keep_stored_values(block: dict, planned: dict, prior: dict | None, config) -> None:
+    """A StateFunc attribute whose config value is the stored (transformed) prior value."""
+    if prior is None or config is None:
+        return
+    for name, spec in block["attributes"].items():
+        stored = prior.get(name)
+        if "state_func" in spec and stored is not None and config.get(name) == stored:
+            planned[name] = stored
 
 
 def _force_new_paths(block: dict, prior, planned, path: list) -> list[list]:
@@ -171,6 +184,7 @@ def plan(resource: dict, prior: dict | None, proposed: dict | None, config: dict
         return None, []
     planned = copy.deepcopy(proposed)
     _defaults_and_state_funcs(block, planned, config)
+    _keep_stored_values(block, planned, prior, config)
     _computed_blocks(block, planned, prior, config)
     if prior is None:
         _unknown_computed(block, planned, config)

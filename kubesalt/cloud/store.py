@@ -26,6 +26,7 @@ TABLES = (
     "floating_ips",
     "volumes",
     "servers",
+    "images",
 )
 
 

@@ -1,12 +1,12 @@
 """Security groups of the applied root module as real packet filtering (kubesalt.cloud.firewall).
 
-The root module is applied to a lab cloud (it stops at the master's image rule, issue 11; every
-port exists). Each instance (or unbound port) becomes a network namespace with an interface per
-port on a bridge per network, in a switch namespace where the per-port chains are installed the
-way Neutron's iptables-hybrid driver installs them. Real TCP connections then show what the
-rules allow. The operator (203.0.113.50, in operator_cidrs) and a stranger (198.51.100.7) sit on
-the external network, beyond the router (kubesalt.cloud.backing): they reach the bastion and
-the API through the floating IPs' 1:1 NAT, their source address intact, as on OpenStack.
+The root module is applied to a lab cloud. Each instance (or unbound port) becomes a network
+namespace with an interface per port on a bridge per network, in a switch namespace where the
+per-port chains are installed the way Neutron's iptables-hybrid driver installs them. Real TCP
+connections then show what the rules allow. The operator (203.0.113.50, in operator_cidrs) and a
+stranger (198.51.100.7) sit on the external network, beyond the router (kubesalt.cloud.backing):
+they reach the bastion and the API through the floating IPs' 1:1 NAT, their source address
+intact, as on OpenStack.
 """
 
 import pathlib
@@ -61,7 +61,7 @@ def network(tmp_path_factory):
     workspace = Workspace(tmp_path_factory.mktemp("root"), cloud_dir, engine)
     workspace.prepare(lab_tfvars(KEY))
     workspace.init()
-    workspace.apply()  # stops at the master's image rule today; every port exists
+    workspace.apply()
     document = Store(cloud_dir).read()
     fabric = Fabric()
     listeners = []
@@ -130,15 +130,17 @@ def test_connection(network, source, target, port, expected):
     assert _connects(fabric, addresses, source, target, port) is expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 11 defect 4: the bastion's pair 0.0.0.0/0 is in bastion-private, the remote "
-    "group of the API rule: 16443 accepts any source",
-)
 @pytest.mark.parametrize(
-    ("source", "target"), [("stranger", "fip:k8s-master-public"), ("salt", "k8s-master")]
+    ("source", "target", "port"),
+    [
+        ("stranger", "fip:k8s-master-public", 16443),
+        ("salt", "k8s-master", 16443),
+        ("k8s-worker-0", "salt", 22),
+        ("k8s-master", "k8s-worker-0", 22),
+    ],
 )
-def test_the_api_refuses_non_members(network, source, target):
+def test_non_members_are_refused(network, source, target, port):
+    """Issue 11 defect 4: the bastion's pair 0.0.0.0/0 made any source a member of
+    bastion-private, the remote group of the SSH and API rules: 16443 and 22 accepted anyone."""
     fabric, addresses = network
-    assert not _connects(fabric, addresses, source, target, 16443)
+    assert not _connects(fabric, addresses, source, target, port)

@@ -90,22 +90,6 @@ def test_plan_of_the_root_module(root):
     )
 
 
-def test_apply_stops_only_at_the_masters_image_rule(applied):
-    """Issue 11 defect 1, as the real provider reports it: the master's image->local
-    block_device has no image_id, and the instance has no image_id/image_name either."""
-    if applied.returncode == 0:
-        pytest.skip("the root module applies cleanly (issue 11 fixed the master's block_device)")
-    assert _errors(applied.stderr) == [
-        (
-            "Neither a boot device, image ID, or image name were able to be determined",
-            "openstack_compute_instance_v2.salt_master",
-        )
-    ], applied.stderr[-3000:]
-
-
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="issue 11 defect 1: the salt master's block_device lacks image_id"
-)
 def test_apply_of_the_root_module_succeeds(applied):
     assert applied.returncode == 0, applied.stderr[-2000:]
 
@@ -122,7 +106,9 @@ def test_plan_after_apply_changes_nothing_that_exists(root, applied):
 
 
 @pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="issue 11 defect 3: user_data (ForceNew) of every host lists all hosts"
+    strict=True,
+    raises=AssertionError,
+    reason="issue 11 defect 3: user_data (ForceNew) of every host lists all hosts",
 )
 def test_plan_with_one_more_worker_adds_only_that_worker(root, applied):
     result = root.plan("-var=num_kube_nodes=3")
@@ -137,6 +123,31 @@ def test_plan_with_one_more_worker_adds_only_that_worker(root, applied):
         "openstack_networking_port_v2.worker[2]",
         'tls_private_key.minion["k8s-worker-2.lab.kubesalt.test"]',
     }
+
+
+def test_a_new_image_under_the_same_name_rebuilds_nothing(root, applied, cloud):
+    """Issue 11 defect 2: the cloud publishes a newer image under base_image's name (its
+    weekly rebuild); the next plan must not replace any instance (MicroK8s would be gone)."""
+    from kubesalt.cloud import catalogue  # noqa: PLC0415
+
+    with Store(cloud).transaction() as document:
+        image = catalogue.publish_image(
+            document, catalogue.IMAGES[0]["name"], "2026-12-01T00:00:00Z"
+        )
+    try:
+        result = root.plan("-detailed-exitcode")
+        assert result.returncode in (0, 2), result.stderr[-3000:]
+        touched = re.findall(
+            r"# (\S+) (?:must be replaced|will be updated in-place)", result.stdout
+        )
+        assert touched == [], result.stdout[-4000:]
+        # pinned by ID: the same, whatever the name lookup would say
+        pinned = root.plan("-detailed-exitcode", f"-var=base_image_id={image}")
+        assert pinned.returncode in (0, 2), pinned.stderr[-3000:]
+        assert re.findall(r"# (\S+) must be replaced", pinned.stdout) == [], pinned.stdout[-4000:]
+    finally:
+        with Store(cloud).transaction() as document:
+            document["images"].pop(image)
 
 
 # --- a small configuration: apply-time rules and destroy -------------------------------------
@@ -287,12 +298,6 @@ def test_root_module_filtering_as_intended(cloud, applied):
     assert not ingress_allowed(document, worker, "tcp", 10250, "10.1.0.1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 11 defect 4: the bastion's allowed address pair 0.0.0.0/0 is a member of "
-    "bastion_private, the remote group of the SSH and API rules (ML2/OVS)",
-)
 @pytest.mark.parametrize(
     ("port_name", "port_number"),
     [("salt", 22), ("k8s-worker-0", 22), ("k8s-master-public", 16443), ("k8s-master", 16443)],
@@ -302,6 +307,8 @@ def test_no_port_accepts_a_stranger(cloud, applied, port_name, port_number):
 
     document = Store(cloud).read()
     port = _port(document, port_name)
+    # issue 11 defect 4: the bastion's allowed address pair 0.0.0.0/0 made it a member of the
+    # remote group of the SSH and API rules with any address (ML2/OVS)
     assert not ingress_allowed(document, port, "tcp", port_number, STRANGER), why_allowed(
         document, port, "tcp", port_number, STRANGER
     )
@@ -366,23 +373,25 @@ def test_cloud_init_reads_the_config_drive(cloud, applied, tmp_path):
     assert {"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.1.0.1"} in subnet["routes"]
 
 
-def test_instances_on_a_routed_subnet_reach_the_metadata_service(cloud, applied):
+def test_only_instances_on_a_routed_subnet_reach_the_metadata_service(cloud, applied):
     from kubesalt.cloud import nova  # noqa: PLC0415
 
     document = Store(cloud).read()
-    for name in ("bastion", "k8s-master"):
-        assert nova.user_data_source(document, _server(document, name)["id"]) == "metadata"
+    reachable = {
+        s["name"].split(".")[0]
+        for s in document["servers"].values()
+        if nova.metadata_reachable(document, s["id"])
+    }
+    assert reachable == {"bastion", "k8s-master"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 11 defect 8: hosts only on the router-less private network reach no metadata "
-    "service and have no config drive",
-)
-def test_every_instance_gets_its_user_data(cloud, applied):
+def test_every_instance_gets_its_user_data_from_a_config_drive(cloud, applied):
+    """Issue 11 defect 8: hosts only on the router-less private network reached no metadata
+    service and had no config drive."""
     from kubesalt.cloud import nova  # noqa: PLC0415
 
     document = Store(cloud).read()
-    blind = [s["name"] for s in document["servers"].values() if nova.user_data_source(document, s["id"]) is None]
-    assert blind == []
+    sources = {
+        s["name"]: nova.user_data_source(document, s["id"]) for s in document["servers"].values()
+    }
+    assert set(sources.values()) == {"config-drive"}, sources

@@ -97,6 +97,16 @@ def _ingress_rules():
     return {name: rule for name, rule in rules.items() if rule["direction"] == "ingress"}
 
 
+BASTION_ADDRESS = "${local.bastion_private_ip}/32"
+
+
+def test_no_rule_trusts_the_bastions_group():
+    """Issue 11 defect 4: the bastion's private port allows every address (pair 0.0.0.0/0);
+    on ML2/OVS its group as a remote group matches any source."""
+    for name, rule in _ingress_rules().items():
+        assert "bastion_private" not in (rule.get("remote_group_id") or ""), name
+
+
 def test_no_world_open_ingress():
     for name, rule in _ingress_rules().items():
         prefix = rule.get("remote_ip_prefix")
@@ -104,7 +114,7 @@ def test_no_world_open_ingress():
         assert prefix or group, f"rule {name} has neither remote_ip_prefix nor remote_group_id"
         if prefix:
             assert not prefix.endswith("/0"), f"rule {name} is open to the world"
-            assert prefix in ("${var.private_cidr}", "${each.value}"), (
+            assert prefix in ("${var.private_cidr}", "${each.value}", BASTION_ADDRESS), (
                 f"rule {name}: unexpected source {prefix}"
             )
             if prefix == "${each.value}":
@@ -123,8 +133,8 @@ def test_ssh_only_from_operators_to_the_bastion_or_from_the_bastion():
         if low is None or (isinstance(low, int) and low <= 22 <= high):
             if rule.get("remote_ip_prefix") == "${each.value}":
                 assert "bastion_public" in rule["security_group_id"], name
-            elif rule.get("remote_group_id"):
-                assert "bastion_private" in rule["remote_group_id"], name
+            elif rule.get("remote_ip_prefix") == BASTION_ADDRESS:
+                continue
             else:
                 # Only the bastion's NAT rule opens everything, and only to the private net.
                 assert name == "bastion_forward" and rule["remote_ip_prefix"] == (
