@@ -31,11 +31,9 @@ bastion-iptables-load:
       - file: bastion-iptables-rules
 
 # Drift repair: the live rules were flushed although the file did not change.
+# (INPUT policy not DROP or no MASQUERADE rule: reloaded.)
 bastion-iptables-live:
-  cmd.run:
-    - name: /usr/sbin/iptables-restore /etc/iptables/rules.v4
-    - unless: >-
-        /usr/sbin/iptables -S INPUT | grep -qx -- '-P INPUT DROP' &&
-        /usr/sbin/iptables -t nat -S POSTROUTING | grep -q -- '-j MASQUERADE'
+  kubesalt.iptables_live:
+    - name: /etc/iptables/rules.v4
     - require:
       - cmd: bastion-iptables-load

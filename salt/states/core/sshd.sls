@@ -1,9 +1,10 @@
 {%- from "map.jinja" import kubesalt with context %}
 
+# ssh-keygen -A when the host keys are missing (a state of our own: no `creates`, see
+# tests/functional/states/test_host_states.py).
 core-sshd-host-keys:
-  cmd.run:
-    - name: /usr/bin/ssh-keygen -A
-    - creates: /etc/ssh/ssh_host_ed25519_key
+  kubesalt.ssh_host_keys:
+    - name: /etc/ssh/ssh_host_ed25519_key
 
 # sshd -t refuses to check a configuration without its privilege separation directory,
 # which only the init script creates.
@@ -29,7 +30,7 @@ core-sshd-config:
     - context:
         sshd: {{ kubesalt.sshd | json }}
     - require:
-      - cmd: core-sshd-host-keys
+      - kubesalt: core-sshd-host-keys
       - file: core-sshd-privsep-dir
 
 core-sshd-service:
