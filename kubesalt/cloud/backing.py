@@ -10,7 +10,7 @@ installs the security groups as per-port chains (:mod:`kubesalt.cloud.firewall`)
 An instance's default route goes to the gateway of a subnet that has a router, else to its
 first subnet's gateway unless that is itself (the root module's private network has the
 bastion as gateway); the root module's netplan does the same on its two-network hosts.
-Booting the instances' user-data is not part of this module (yet).
+Instances as lab hosts booting their user-data: :mod:`kubesalt.cloud.instances`.
 """
 
 from __future__ import annotations
@@ -31,15 +31,19 @@ class Wiring:
     bridges: dict[str, str]  # network id -> bridge name
 
 
+def bridge_name(network: dict, taken: set[str]) -> str:
+    """The bridge of ``network``: ``ext`` for the external one, else the end of its name."""
+    base = "ext" if network.get("external") else network["name"].rsplit("-", 1)[-1][:10]
+    name = base
+    while name in taken:
+        name = f"{base[:8]}{len(taken)}"
+    return name
+
+
 def _bridge_names(cloud: dict, network_ids: set[str]) -> dict[str, str]:
-    names = {}
+    names: dict[str, str] = {}
     for network_id in sorted(network_ids):
-        network = cloud["networks"][network_id]
-        base = "ext" if network.get("external") else network["name"].rsplit("-", 1)[-1][:10]
-        name = base
-        while name in names.values():
-            name = f"{base[:8]}{len(names)}"
-        names[network_id] = name
+        names[network_id] = bridge_name(cloud["networks"][network_id], set(names.values()))
     return names
 
 
@@ -57,28 +61,39 @@ def wire(fabric: Fabric, cloud: dict) -> Wiring:
     routes: dict[str, str] = {}
     for port in sorted(ports, key=lambda p: p["name"]):
         owner = port["device_id"] or port["name"] or port["id"]
-        subnet = cloud["subnets"][port["fixed_ips"][0]["subnet_id"]]
-        prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
-        ip = port["fixed_ips"][0]["ip_address"]
-        iface = f"eth{sum(1 for o in wiring.owners.values() if o == owner)}"
-        device = fabric.attach(
-            owner, bridges[port["network_id"]], iface, f"{ip}/{prefix}", port["mac_address"]
-        )
-        wiring.bindings[port["id"]] = device
-        wiring.owners[port["id"]] = owner
-        wiring.addresses[port["name"]] = (owner, ip)
-        gateway = subnet["gateway_ip"]
-        if gateway and gateway != ip and (owner not in routes or subnet["id"] in routed_subnets):
+        gateway, routed = attach_port(fabric, cloud, port, owner, wiring)
+        if gateway and (owner not in routes or routed):
             routes[owner] = gateway
     for owner, gateway in routes.items():
         fabric.run(owner, ["ip", "route", "replace", "default", "via", gateway])
     for router in cloud["routers"].values():
-        _router(fabric, cloud, router, bridges, wiring)
+        router_fabric(fabric, cloud, router, bridges, wiring)
     fabric.apply_firewall(firewall.iptables_restore(cloud, wiring.bindings))
     return wiring
 
 
-def _router(fabric: Fabric, cloud: dict, router: dict, bridges: dict, wiring: Wiring) -> None:
+def attach_port(
+    fabric: Fabric, cloud: dict, port: dict, owner: str, wiring: Wiring
+) -> tuple[str | None, bool]:
+    """Give ``owner`` an interface for ``port`` (the next ``ethN``) on its network's bridge;
+    return the port's subnet gateway (None when there is none or it is the port itself) and
+    whether a router serves that subnet."""
+    routed_subnets = {i["subnet_id"] for r in cloud["routers"].values() for i in r["interfaces"]}
+    subnet = cloud["subnets"][port["fixed_ips"][0]["subnet_id"]]
+    prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
+    ip = port["fixed_ips"][0]["ip_address"]
+    iface = f"eth{sum(1 for o in wiring.owners.values() if o == owner)}"
+    device = fabric.attach(
+        owner, wiring.bridges[port["network_id"]], iface, f"{ip}/{prefix}", port["mac_address"]
+    )
+    wiring.bindings[port["id"]] = device
+    wiring.owners[port["id"]] = owner
+    wiring.addresses[port["name"]] = (owner, ip)
+    gateway = subnet["gateway_ip"]
+    return (gateway if gateway and gateway != ip else None), subnet["id"] in routed_subnets
+
+
+def router_fabric(fabric: Fabric, cloud: dict, router: dict, bridges: dict, wiring: Wiring) -> None:
     if not router["external_fixed_ips"]:
         return
     external = router["external_fixed_ips"][0]

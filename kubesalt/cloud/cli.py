@@ -22,7 +22,7 @@ def _dir(args) -> pathlib.Path:
 
 
 def cmd_up(args) -> int:
-    env = install.install(_dir(args))
+    env = install.install(_dir(args), hosts=args.hosts)
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
@@ -88,9 +88,13 @@ def register(subparsers) -> None:
         help="the cloud's directory (default $KUBESALT_CLOUD_DIR, else $KUBESALT_LAB_DIR/cloud)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "up", help="create the cloud and print its client environment"
-    ).set_defaults(func=cmd_up)
+    up = commands.add_parser("up", help="create the cloud and print its client environment")
+    up.add_argument(
+        "--hosts",
+        action="store_true",
+        help="back it with lab hosts and networks: instances boot (needs root; docs/lab.md)",
+    )
+    up.set_defaults(func=cmd_up)
     commands.add_parser("env", help="print the client environment (eval it)").set_defaults(
         func=cmd_env
     )
@@ -106,7 +110,9 @@ def register(subparsers) -> None:
         "--ssh-public-key", help="the deploy user's key (default: the cloud's own, made once)"
     )
     tfvars.set_defaults(func=cmd_tfvars)
-    commands.add_parser("down", help="remove the cloud's directory").set_defaults(func=cmd_down)
+    commands.add_parser(
+        "down", help="stop the cloud's hosts and networks, remove its directory"
+    ).set_defaults(func=cmd_down)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,19 @@ def _comm(pid: int) -> str:
         return handle.read().strip()
 
 
+class _Adopted:
+    """An endpoint whose namespace belongs to a process the fabric did not start."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def kill(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
 class Fabric:
     def __init__(self):
         self.switch = _keeper()
@@ -56,6 +69,18 @@ class Fabric:
 
     def close(self) -> None:
         for process in [*self.endpoints.values(), self.switch]:
+            process.kill()
+            process.wait(timeout=10)
+
+    def adopt(self, endpoint: str, pid: int) -> None:
+        """Make the network namespace of process ``pid`` (a lab host's PID 1, which its owner
+        keeps and kills) the endpoint ``endpoint``."""
+        self.endpoints[endpoint] = _Adopted(pid)
+
+    def drop(self, endpoint: str) -> None:
+        """Forget ``endpoint``; a namespace the fabric made dies with its links."""
+        process = self.endpoints.pop(endpoint, None)
+        if process is not None:
             process.kill()
             process.wait(timeout=10)
 
@@ -117,7 +142,8 @@ class Fabric:
         return device
 
     def apply_firewall(self, rules: str) -> None:
-        self.run_switch(["iptables-restore", "--noflush"], input=rules)
+        """Replace the switch's filter table (it holds only the lab cloud's chains)."""
+        self.run_switch(["iptables-restore"], input=rules)
 
     def router(
         self,

@@ -53,10 +53,13 @@ def launcher_text(name: str) -> str:
     return f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m kubesalt.cloud serve {name} "$@"\n'
 
 
-def install(directory: str | os.PathLike) -> dict[str, str]:
-    """Create or refresh the cloud at ``directory``; return the client environment."""
+def install(directory: str | os.PathLike, hosts: bool = False) -> dict[str, str]:
+    """Create or refresh the cloud at ``directory``; return the client environment. ``hosts``:
+    instances become lab hosts (:mod:`kubesalt.cloud.instances`)."""
     root = pathlib.Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if hosts:
+        (root / "backed").write_text("instances boot as lab hosts (kubesalt.cloud.instances)\n")
     with Store(root).transaction() as document:
         catalogue.seed(document)
     plugins = root / "plugins"
@@ -111,7 +114,10 @@ def remove(directory: str | os.PathLike) -> None:
     """Delete a cloud directory this module created (only the files it writes)."""
     import shutil  # noqa: PLC0415
 
+    from kubesalt.cloud import instances  # noqa: PLC0415
+
     root = pathlib.Path(directory)
     if not (root / "cloud.json").is_file() and not (root / "terraformrc").is_file():
         return
+    instances.stop(root)
     shutil.rmtree(root)

@@ -147,7 +147,25 @@ class OpenStackProvider(Base):
         short = type_name.removeprefix("openstack_")
         with self._store().transaction() as cloud:
             view = getattr(self, f"_create_{short}")(cloud, known(planned), known(config))
+        self._backing(view["id"] if type_name == "openstack_compute_instance_v2" else None)
         return settle(self._block(type_name), planned, view)
+
+    def _backing(self, server_id: str | None = None) -> None:
+        """Let a backed cloud's lab hosts and networks catch up (kubesalt.cloud.instances);
+        an instance is ACTIVE once its host runs."""
+        directory = self._store().directory
+        if not (directory / "backed").is_file():
+            return  # an API-only cloud
+        from kubesalt.cloud import instances  # noqa: PLC0415 (imports the lab: only when backed)
+
+        try:
+            status = instances.notify(directory, wait_for=server_id)
+        except RuntimeError as exc:
+            raise ProviderError("Error waiting for the lab cloud", str(exc)) from None
+        if server_id and status.get("state") == "ERROR":
+            raise ProviderError(
+                f"Error waiting for instance ({server_id}) to become ready", status["error"]
+            )
 
     def read(self, type_name: str, state: dict) -> dict | None:
         table, _ = _TABLES[type_name]
@@ -169,6 +187,7 @@ class OpenStackProvider(Base):
                 **record.get("state", {}),
                 **{k: v for k, v in planned.items() if v is not UNKNOWN},
             }
+        self._backing()
         return settle(self._block(type_name), planned, {**prior, **view})
 
     def delete(self, type_name: str, prior: dict) -> None:
@@ -181,6 +200,7 @@ class OpenStackProvider(Base):
             if deleter:
                 deleter(cloud, record)
             cloud[table].pop(prior["id"], None)
+        self._backing()
 
     # --- networks ----------------------------------------------------------------------------
     def _create_networking_network_v2(self, cloud, planned, config) -> dict:

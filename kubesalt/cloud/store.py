@@ -48,6 +48,8 @@ class Store:
         with self._locked():
             document = self._load()
             yield document
+            # What the lab's backing (kubesalt.cloud.instances) watches to reconcile.
+            document["generation"] = document.get("generation", 0) + 1
             tmp = self.path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -42,14 +42,14 @@ def set_title(title: str) -> None:
         setproctitle.setproctitle(title)
 
 
-def _write_file(root: str, path: str, text: str, mode: int = 0o644) -> None:
+def _write_file(root: str, path: str, text: str | bytes, mode: int = 0o644) -> None:
     full = os.path.join(root, path.lstrip("/"))
     os.makedirs(os.path.dirname(full), exist_ok=True)
     # /etc/resolv.conf is often a symlink to a file elsewhere: replace the link itself.
     if os.path.islink(full):
         os.unlink(full)
-    with open(full, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with open(full, "wb") as handle:
+        handle.write(text if isinstance(text, bytes) else text.encode())
     os.chmod(full, mode)
 
 

@@ -194,6 +194,97 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def image_spec(hostname: str, mountpoint: pathlib.Path, repo: pathlib.Path) -> dict:
+    """The lab's "image": the part of a host's spec (:func:`kubesalt.lab.hostinit.build_root`)
+    every lab host shares, whoever starts it (``kubesalt lab up`` or the lab cloud): the
+    project's Salt commands in /usr/local/bin, ``runlevel``, the ``kubesalt`` launcher, none of
+    the machine's own Salt state, and the machine paths a host's own /tmp would hide."""
+    bin_dir = salt_bin_dir()
+    files = {
+        "/etc/hostname": (f"{hostname}\n", 0o644),
+        # Debian's `runlevel` is systemd's here and fails without it; a sysvinit machine
+        # answers "N 2" (Salt's debian_service provider asks it for every service call).
+        "/usr/local/sbin/runlevel": ("#!/bin/sh\necho 'N 2'\n", 0o755),
+        "/usr/local/bin/kubesalt": (
+            f'#!/bin/sh\nexec env PYTHONPATH={repo} {bin_dir}/python -m kubesalt "$@"\n',
+            0o755,
+        ),
+    }
+    symlinks = [(str(bin_dir / name), f"/usr/local/bin/{name}") for name in saltconf.SALT_COMMANDS]
+    # First, so that binds into the host's own /tmp find their place.
+    needed = (repo, bin_dir.parent, pathlib.Path(os.path.realpath(sys.executable)).parents[1])
+    return {
+        "hostname": hostname,
+        "mountpoint": str(mountpoint),
+        "files": files,
+        "symlinks": symlinks,
+        "ro_binds": [(path, path) for path in machine_paths_hidden_in_hosts(needed)],
+        "remove": ["/etc/salt", "/var/cache/salt", "/var/log/salt", "/run/salt"],
+    }
+
+
+def packaged_salt_script() -> str:
+    """Shell that leaves a host as Salt's Debian packages do (saltconf.MASTER_PACKAGE_LAYOUT),
+    with the project's Salt readable by the user ``salt``: the virtualenv's interpreter may
+    live under a directory only root may enter (pyenv under /root). The host opens such
+    directories to others (o+x) in its own copy-on-write root: the machine's stay as they
+    are."""
+    needed = [
+        pathlib.Path(os.path.realpath(sys.executable)),
+        pathlib.Path(sys.base_prefix),
+        salt_bin_dir(),
+        repo_root(),
+    ]
+    closed = sorted(
+        {
+            str(directory)
+            for path in needed
+            for directory in [path, *path.parents]
+            if directory.is_dir() and not directory.stat().st_mode & 0o001
+        }
+    )
+    script = saltconf.MASTER_PACKAGE_LAYOUT
+    if closed:
+        script += "chmod o+x " + " ".join(closed) + "\n"
+    return script
+
+
+def host_command(pid: int, argv: list[str], env: dict | None = None) -> list[str]:
+    """The command line that runs ``argv`` as root in the lab host whose PID 1 is ``pid``
+    (all its namespaces, its root, a clean environment); it dies with the caller."""
+    environment = {
+        "PATH": HOST_PATH,
+        "HOME": "/root",
+        "USER": "root",
+        "LOGNAME": "root",
+        "SHELL": "/bin/bash",
+        "LANG": "C.UTF-8",
+        "TERM": os.environ.get("TERM", "dumb"),
+    }
+    environment.update(env or {})
+    return [
+        "nsenter",
+        f"--target={pid}",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--net",
+        "--pid",
+        "--root",
+        "--wd",
+        "--",
+        # nsenter forks the command into the host's PID namespace; when nsenter is killed
+        # (a timeout, a test's clean-up) the command dies with it instead of lingering.
+        "setpriv",
+        "--pdeathsig=KILL",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        *[f"{key}={value}" for key, value in environment.items()],
+        *argv,
+    ]
+
+
 class Lab:
     """One lab on this machine; its state lives under ``state_dir``."""
 
@@ -303,37 +394,7 @@ class Lab:
 
     # ------------------------------------------------------------------ running commands
     def _nsenter(self, pid: int, argv: list[str], env: dict | None = None) -> list[str]:
-        environment = {
-            "PATH": HOST_PATH,
-            "HOME": "/root",
-            "USER": "root",
-            "LOGNAME": "root",
-            "SHELL": "/bin/bash",
-            "LANG": "C.UTF-8",
-            "TERM": os.environ.get("TERM", "dumb"),
-        }
-        environment.update(env or {})
-        return [
-            "nsenter",
-            f"--target={pid}",
-            "--mount",
-            "--uts",
-            "--ipc",
-            "--net",
-            "--pid",
-            "--root",
-            "--wd",
-            "--",
-            # nsenter forks the command into the host's PID namespace; when nsenter is killed
-            # (a timeout, a test's clean-up) the command dies with it instead of lingering.
-            "setpriv",
-            "--pdeathsig=KILL",
-            "--",
-            "/usr/bin/env",
-            "-i",
-            *[f"{key}={value}" for key, value in environment.items()],
-            *argv,
-        ]
+        return host_command(pid, argv, env)
 
     def host_pid(self, host: str) -> int:
         pids = self._pids()
@@ -526,24 +587,16 @@ class Lab:
         bin_dir = salt_bin_dir()
         mountpoint = self.state_dir / "hosts" / host.name
         mountpoint.mkdir()
-        files = {
-            "/etc/hostname": (f"{host.name}\n", 0o644),
-            "/etc/hosts": (topology.etc_hosts(hosts), 0o644),
-            "/etc/resolv.conf": (topology.resolv_conf(host.domain), 0o644),
-            "/etc/mailname": (f"{host.fqdn}\n", 0o644),
-            # Debian's `runlevel` is systemd's here and fails without it; a sysvinit machine
-            # answers "N 2" (Salt's debian_service provider asks it for every service call).
-            "/usr/local/sbin/runlevel": ("#!/bin/sh\necho 'N 2'\n", 0o755),
-            "/usr/local/bin/kubesalt": (
-                f'#!/bin/sh\nexec env PYTHONPATH={repo} {bin_dir}/python -m kubesalt "$@"\n',
-                0o755,
-            ),
-        }
-        symlinks = [
-            (str(bin_dir / name), f"/usr/local/bin/{name}") for name in saltconf.SALT_COMMANDS
-        ]
+        spec = image_spec(host.name, mountpoint, repo)
+        files, symlinks, remove = spec["files"], spec["symlinks"], spec["remove"]
+        files.update(
+            {
+                "/etc/hosts": (topology.etc_hosts(hosts), 0o644),
+                "/etc/resolv.conf": (topology.resolv_conf(host.domain), 0o644),
+                "/etc/mailname": (f"{host.fqdn}\n", 0o644),
+            }
+        )
         ro_binds = []
-        remove = ["/etc/salt", "/var/cache/salt", "/var/log/salt", "/run/salt"]
         booting = bool(user_data) and host.runs_salt
         if booting:
             # cloud-init configures Salt from the seed; nothing of the machine's own
@@ -593,17 +646,8 @@ class Lab:
             ]
             if (repo / "pillar").is_dir():
                 ro_binds.append((str(repo / "pillar"), saltconf.PILLAR_DIR))
-        # First, so that binds into the host's own /tmp find their place.
-        needed = (repo, bin_dir.parent, pathlib.Path(os.path.realpath(sys.executable)).parents[1])
-        ro_binds = [(path, path) for path in machine_paths_hidden_in_hosts(needed)] + ro_binds
-        return {
-            "hostname": host.name,
-            "mountpoint": str(mountpoint),
-            "files": files,
-            "symlinks": symlinks,
-            "ro_binds": ro_binds,
-            "remove": remove,
-        }
+        spec["ro_binds"] += ro_binds
+        return spec
 
     def _start_supervisor(self, hosts: list[Host], user_data: dict | None = None) -> None:
         repo = repo_root()
@@ -741,29 +785,8 @@ class Lab:
         self._wait_ping(expected)
 
     def _install_master_as_packaged(self) -> None:
-        """The master host as Salt's Debian packages leave it (saltconf.MASTER_PACKAGE_LAYOUT),
-        and the project's Salt readable by the user ``salt``: the virtualenv's interpreter may
-        live under a directory only root may enter (pyenv under /root). The host opens such
-        directories to others (o+x) in its own copy-on-write root: the machine's stay as
-        they are."""
-        needed = [
-            pathlib.Path(os.path.realpath(sys.executable)),
-            pathlib.Path(sys.base_prefix),
-            salt_bin_dir(),
-            repo_root(),
-        ]
-        closed = sorted(
-            {
-                str(directory)
-                for path in needed
-                for directory in [path, *path.parents]
-                if directory.is_dir() and not directory.stat().st_mode & 0o001
-            }
-        )
-        script = saltconf.MASTER_PACKAGE_LAYOUT
-        if closed:
-            script += "chmod o+x " + " ".join(closed) + "\n"
-        self.exec("salt", ["sh", "-c", script], check=True)
+        """The master host as Salt's Debian packages leave it (:func:`packaged_salt_script`)."""
+        self.exec("salt", ["sh", "-c", packaged_salt_script()], check=True)
 
     def _boot_cloud_init(self, hosts: list[Host], report) -> None:
         """Run cloud-init's boot stages in every Salt host, like a booting VM, then wait for
@@ -938,8 +961,12 @@ class Lab:
         return ours and (start_time is None or _start_time(pid) == start_time)
 
     def down(self) -> float:
-        """Stop the lab (idempotent, bounded in time); return the seconds it took."""
+        """Stop the lab (idempotent, bounded in time); return the seconds it took. The lab
+        cloud in ``<state dir>/cloud`` goes too: its hosts, networks and API state."""
         started = time.monotonic()
+        from kubesalt.cloud import install as cloud_install  # noqa: PLC0415
+
+        cloud_install.remove(self.state_dir / "cloud")
         pids = self._read_json(self._pids_file) or {}
         supervisor = pids.get("supervisor")
         ours = bool(supervisor) and self._is_our_supervisor(
