@@ -53,9 +53,9 @@ lint: venv
 test: deps venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Unit and functional tiers only: seconds, for the edit-test loop.
+# Unit, functional and simulator tiers only: seconds, for the edit-test loop.
 test-fast: venv
-	$(PY) -m pytest tests/unit tests/functional $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/functional tests/sim $(PYTEST_ARGS)
 
 bench: deps venv
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from tests.functional.microk8s.simminion import free_address
-from tests.functional.microk8s.simminion import loaders_for
 from tests.support.microk8s_sim import converge_sls
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
 from tests.support.paths import EXT_DIRS
+from tests.support.simminion import free_address
+from tests.support.simminion import loaders_for
 
 TOKEN = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
 ADDONS = ["dns", "ha-cluster", "helm3", "metrics-server", "hostpath-storage"]

@@ -20,9 +20,9 @@ import time
 import pytest
 
 from microk8s_lib import upgrade
-from tests.functional.microk8s.simminion import loaders_for
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
 from tests.support.paths import EXT_DIRS
+from tests.support.simminion import loaders_for
 
 REFRESH_SECONDS = 20
 # Not 127.0.2.x (free_address): a host's agent is down for the whole refresh, and another

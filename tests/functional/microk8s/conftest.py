@@ -7,9 +7,9 @@ so one test can drive a control plane and a worker side by side. Addresses: 127.
 
 import pytest
 
-from tests.functional.microk8s.simminion import loaders_for
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
 from tests.support.microk8s_sim import microk8s_sim_module  # noqa: F401  (the fixture)
+from tests.support.simminion import loaders_for
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ when nothing matches."""
 
 import pytest
 
-from tests.functional.microk8s.simminion import free_address
+from tests.support.simminion import free_address
 
 TOKEN = "5a4b3c2d1e0f11223344556677889900"
 

@@ -11,7 +11,7 @@ import yaml
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
-from tests.functional.microk8s.simminion import free_address
+from tests.support.simminion import free_address
 
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 

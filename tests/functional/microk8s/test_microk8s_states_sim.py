@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from tests.functional.microk8s.simminion import free_address
 from tests.support.microk8s_sim import converge_sls
+from tests.support.simminion import free_address
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # Hosts take random free 127.0.2.x addresses (see free_address); this one is only named.

@@ -5,7 +5,7 @@ region_initialized accepts ``maas-test-db:///`` as ``maas init`` does."""
 
 import pytest
 
-from tests.unit.microk8s.extmod import load_ext
+from tests.support.loading import load_ext
 
 maas_states = load_ext("states", "maas")
 IMAGES = [{"os": "ubuntu", "release": "noble", "arches": ["amd64"]}]

@@ -3,7 +3,7 @@
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.unit.microk8s.extmod import load_ext
+from tests.support.loading import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

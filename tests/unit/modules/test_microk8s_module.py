@@ -10,7 +10,7 @@ from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
 from tests.support.cases import load_cases
-from tests.unit.microk8s.extmod import load_ext
+from tests.support.loading import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
@@ -521,7 +521,7 @@ def test_extra_sans_without_template(snap_data):
 def test_fingerprint_and_join_info(snap_data, cli):
     from cryptography.hazmat.primitives import serialization
 
-    from tests.unit.microk8s.test_microk8s_parsers import _self_signed_pem
+    from tests.unit.utils.microk8s_lib.test_microk8s_parsers import _self_signed_pem
 
     certificate = _self_signed_pem()
     (snap_data / "certs/server.crt").write_bytes(
