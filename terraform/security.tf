@@ -2,7 +2,7 @@
 #   bastion (public)   22/tcp from operator_cidrs
 #   bastion (private)  everything from the private network (it is the NAT gateway)
 #   every host         22/tcp from the bastion's private address
-#   salt master        4505-4506/tcp from the private network
+#   salt master        4505-4506/tcp (Salt) and 4507/tcp (admission) from the private network
 #   cluster members    MicroK8s ports from cluster members only (remote group)
 #   control planes     16443/tcp from the bastion's private address; the first one from
 #                      operator_cidrs (API)
@@ -66,6 +66,18 @@ resource "openstack_networking_secgroup_rule_v2" "salt_master_ports" {
   protocol          = "tcp"
   port_range_min    = 4505
   port_range_max    = 4506
+  remote_ip_prefix  = var.private_cidr
+}
+
+# The master's admission step (salt/_engines/kubesalt_admission.py): a node added by a
+# later apply sends its credential there to have its key accepted.
+resource "openstack_networking_secgroup_rule_v2" "salt_master_admission" {
+  security_group_id = openstack_networking_secgroup_v2.salt_master.id
+  direction         = "ingress"
+  ethertype         = "IPv4"
+  protocol          = "tcp"
+  port_range_min    = 4507
+  port_range_max    = 4507
   remote_ip_prefix  = var.private_cidr
 }
 

@@ -6,8 +6,8 @@ import pathlib
 import pytest
 import yaml
 
-from kubesalt.tf import engine as tf_engine
-from kubesalt.tf import render as tf_render
+from tests.support.rendered import render_or_skip
+from tests.support.rendered import written_files
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -18,18 +18,7 @@ MASTER = f"salt.{DOMAIN}"
 
 @pytest.fixture(scope="module")
 def rendered():
-    try:
-        engine = tf_engine.find_engine()
-    except tf_engine.TerraformError as exc:
-        pytest.skip(f"no Terraform engine: {exc}")
-    return tf_render.render(tf_render.lab_variables(1, 1, domain=DOMAIN), engine)
-
-
-def _files(rendered, minion_id):
-    return {
-        f["path"]: f["content"]
-        for f in yaml.safe_load(rendered.user_data[minion_id])["write_files"]
-    }
+    return render_or_skip(1, 1, DOMAIN)
 
 
 def _place(directory, files):
@@ -44,7 +33,7 @@ def _place(directory, files):
 
 def test_rendered_keys_authenticate_without_acceptance(salt_factories, rendered):
     auth_events = []
-    master_files = _files(rendered, MASTER)
+    master_files = written_files(rendered, MASTER)
     master = salt_factories.salt_master_daemon(
         "keys-master",
         overrides={"hash_type": "sha256"},
@@ -59,7 +48,7 @@ def test_rendered_keys_authenticate_without_acceptance(salt_factories, rendered)
             f"minions/{WORKER}": (master_files[f"/srv/pki/master/minions/{WORKER}"], 0o644),
         },
     )
-    worker_files = _files(rendered, WORKER)
+    worker_files = written_files(rendered, WORKER)
     minion_conf = yaml.safe_load(worker_files["/etc/salt/minion.d/10-kubesalt-bootstrap.conf"])
     # A short daemon name (the factory's directory; AF_UNIX paths hold at most 108 bytes),
     # the rendered FQDN as the minion id.

@@ -5,6 +5,7 @@ import os
 import pathlib
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -37,7 +38,9 @@ def host(tmp_path):
     (tree / "salt").mkdir(parents=True)
     env_file = tmp_path / "bootstrap.env"
 
-    def run(roles, wait=3, drop=(), path_dirs=("/usr/bin", "/bin"), salt_present="3008.4"):
+    def run(
+        roles, wait=3, drop=(), path_dirs=("/usr/bin", "/bin"), salt_present="3008.4", *, env=None
+    ):
         for name in drop:
             (stub_dir / name).unlink()
         env_file.write_text(
@@ -56,6 +59,9 @@ def host(tmp_path):
                     "STATE_TREE_PATH": str(tree),
                     "STATE_TREE_REPOSITORY": "",
                     "STATE_TREE_REF": "main",
+                    "MASTER_CACHE_DIR": str(tmp_path / "cache"),
+                    "ADMISSION_FILE": str(tmp_path / "no-admission.json"),
+                    **(env or {}),
                 }.items()
             )
         )
@@ -154,3 +160,60 @@ def test_missing_salt_without_apt_fails_clearly(host, tmp_path):
     assert proc.returncode == 1
     assert "not a Debian/Ubuntu image: install Salt 3008 on the image" in proc.stdout
     assert calls == []
+
+
+@pytest.fixture
+def admission_step():
+    """A stand-in for the master's admission engine: records requests, answers as told."""
+    answers, requests = [], []
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((MASTER_IP, 4507))
+        listener.listen(8)
+        listener.settimeout(1)
+
+        def serve():
+            while answers:
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    requests.append(conn.makefile("rb").readline().decode())
+                    conn.sendall((answers.pop(0) + "\n").encode())
+
+        yield answers, requests, serve
+
+
+def test_a_node_requests_admission_until_the_master_accepts(
+    host, master_port, admission_step, tmp_path
+):
+    answers, requests, serve = admission_step
+    request = '{"id": "node.example.internal", "credential": "c"}'
+    (tmp_path / "admission.json").write_text(request + "\n")
+    answers.extend(['{"result": "pending"}', '{"result": "accepted", "reason": "ok"}'])
+    thread = threading.Thread(target=serve)
+    thread.start()
+    proc, calls = host(
+        ["microk8s_worker"], wait=30, env={"ADMISSION_FILE": str(tmp_path / "admission.json")}
+    )
+    thread.join(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert requests == [request + "\n"] * 2
+    assert "the salt master admitted node.example.internal" in proc.stdout
+    assert calls == ["service salt-minion restart"]
+
+
+def test_a_refused_admission_fails_the_bootstrap(host, master_port, admission_step, tmp_path):
+    answers, _requests, serve = admission_step
+    (tmp_path / "admission.json").write_text("{}\n")
+    answers.append('{"result": "refused", "reason": "the credential is not valid"}')
+    thread = threading.Thread(target=serve)
+    thread.start()
+    proc, _calls = host(
+        ["microk8s_worker"], wait=30, env={"ADMISSION_FILE": str(tmp_path / "admission.json")}
+    )
+    thread.join(timeout=30)
+    assert proc.returncode == 1
+    assert "refused to admit node.example.internal" in proc.stdout
+    assert "the credential is not valid" in proc.stdout

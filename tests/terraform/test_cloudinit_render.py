@@ -250,9 +250,14 @@ def test_bastion_gets_forwarding_and_two_network_hosts_netplan(ha_render):
 def test_hosts_and_resolv_conf(ha_render):
     files = _files(_documents(ha_render)["k8s-worker-1.ha.example.internal"])
     hosts = files["/etc/hosts"]["content"].splitlines()
-    assert "10.1.0.5 salt.ha.example.internal salt" in hosts
-    assert "10.1.0.101 k8s-worker-1.ha.example.internal k8s-worker-1" in hosts
-    assert len(hosts) == 2 + 8
+    # Only localhost, the host itself and the master (issue 11 defect 3: nothing in a
+    # host's user-data depends on the other hosts; Salt's core.hosts writes their lines).
+    assert hosts == [
+        "127.0.0.1 localhost",
+        "::1 localhost ip6-localhost ip6-loopback",
+        "10.1.0.101 k8s-worker-1.ha.example.internal k8s-worker-1",
+        "10.1.0.5 salt.ha.example.internal salt",
+    ]
     resolv = files["/etc/resolv.conf"]["content"]
     assert "search ha.example.internal\n" in resolv
     assert "nameserver 1.1.1.1\n" in resolv
@@ -305,3 +310,49 @@ def test_salt_reads_the_minion_configuration_and_pins_the_master(lab_render, tmp
     assert opts["master_finger"] == salt.utils.crypt.pem_finger(
         path=str(master_pub), sum_type=opts["hash_type"]
     )
+
+
+def test_no_user_data_but_the_masters_depends_on_the_other_hosts(terraform):
+    """Issue 11 defect 3 at render level: with the same keys, one more worker changes the
+    user-data of no existing host but the master's (whose changes are ignored)."""
+    two = tf_render.lab_variables(control_planes=1, workers=2, key_bits=2048)
+    three = tf_render.lab_variables(control_planes=1, workers=3, key_bits=2048)
+    three["master_key"] = two["master_key"]
+    three["minion_keys"].update(two["minion_keys"])
+    before, after = tf_render.render(two, terraform), tf_render.render(three, terraform)
+    changed = sorted(i for i, ud in before.user_data.items() if after.user_data[i] != ud)
+    assert changed == ["salt.lab.kubesalt.test"]
+    assert sorted(set(after.user_data) - set(before.user_data)) == ["k8s-worker-2.lab.kubesalt.test"]
+
+
+def test_admission_credentials_are_the_masters(lab_render):
+    """What Terraform puts in each host's admission.json is what the master's admission
+    step computes from its own private key and the host's public key."""
+    from kubesalt_lib import admission  # noqa: PLC0415
+
+    master_files = _files(_documents(lab_render)["salt.lab.kubesalt.test"])
+    secret = admission.secret_from_master_key(master_files["/srv/pki/master/master.pem"]["content"])
+    for minion_id, document in _documents(lab_render).items():
+        files = _files(document)
+        assert files["/etc/kubesalt/admission.json"]["permissions"] == "0600"
+        request = admission.parse_request(files["/etc/kubesalt/admission.json"]["content"])
+        node = lab_render.inventory["kubesalt"]["nodes"][minion_id]
+        pending = files["/etc/salt/pki/minion/minion.pub"]["content"]
+        assert (request["id"], request["roles"], request["private_ip"]) == (
+            minion_id,
+            node["roles"],
+            node["private_ip"],
+        )
+        assert admission.decide(request, secret, None, pending)[0] in ("accept", "refused")
+        assert request["credential"] == admission.credential(
+            secret, minion_id, admission.pub_sha256(pending), node["roles"], node["private_ip"]
+        )
+
+
+def test_the_masters_cache_and_join_secret_are_on_its_volume(ha_render):
+    master = _files(_documents(ha_render)["salt.ha.example.internal"])
+    config = yaml.safe_load(master["/etc/salt/master.d/10-kubesalt-bootstrap.conf"]["content"])
+    assert config["cachedir"] == "/srv/cache/salt/master"
+    assert config["pki_dir"] == "/srv/pki/master"  # the join secret: <pki_dir>/kubesalt/
+    volume = _documents(ha_render)["salt.ha.example.internal"]["mounts"]
+    assert volume == [["LABEL=kubesalt-srv", "/srv", "ext4", "defaults,nofail", "0", "2"]]

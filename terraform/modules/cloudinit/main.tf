@@ -11,7 +11,11 @@ locals {
   state_tree_path = trimsuffix(var.state_tree.path, "/")
   pillar_dir      = "/srv/pillar"
   master_pki_dir  = "/srv/pki/master"
-  minion_pki_dir  = "/etc/salt/pki/minion"
+  # The master's cache (minion data, mine, jobs, the bootstrap runner's record) also lives
+  # on the volume; the join secret lives in pki_dir (<pki_dir>/kubesalt/join.secret).
+  master_cache_dir = "/srv/cache/salt/master"
+  admission_port   = 4507
+  minion_pki_dir   = "/etc/salt/pki/minion"
 
   nodes = concat(
     [{ hostname = var.salt_master.hostname, roles = ["salt_master"], private_ip = var.salt_master.private_ip, public_ip = null }],
@@ -46,10 +50,15 @@ locals {
   }
   inventory_yaml = "# Written by Terraform (terraform/modules/cloudinit); do not edit by hand.\n${yamlencode(local.inventory)}"
 
-  etc_hosts = join("", concat(
-    ["127.0.0.1 localhost\n", "::1 localhost ip6-localhost ip6-loopback\n"],
-    [for id, n in local.nodes_by_id : "${n.private_ip} ${id} ${n.hostname}\n"],
-  ))
+  # Only the host itself and the salt master: nothing in a host's user-data may depend on
+  # the other hosts, or adding a node would change (ForceNew: replace) every instance. Salt
+  # writes the other hosts' lines (core.hosts, from the inventory and the mine).
+  etc_hosts = {
+    for id, n in local.nodes_by_id : id => join("", concat(
+      ["127.0.0.1 localhost\n", "::1 localhost ip6-localhost ip6-loopback\n"],
+      [for hid, h in local.nodes_by_id : "${h.private_ip} ${hid} ${h.hostname}\n" if hid == id || hid == local.master_fqdn],
+    ))
+  }
   resolv_conf = join("", concat(
     ["# Written by cloud-init (kubesalt)\n", "search ${local.domain}\n"],
     [for ip in var.dns_nameservers : "nameserver ${ip}\n"],
@@ -94,6 +103,7 @@ locals {
   master_config = {
     interface         = var.salt_master.private_ip
     pki_dir           = local.master_pki_dir
+    cachedir          = local.master_cache_dir
     hash_type         = "sha256"
     auto_accept       = false
     open_mode         = false
@@ -108,7 +118,14 @@ locals {
   # run the orchestration (salt/_runners/kubesalt_bootstrap.py). The schedule is the safety
   # net for a missed start event; a finished run for the same inventory is not repeated.
   reactor_config = {
-    runner_dirs = ["${local.state_tree_path}/salt/_runners"]
+    runner_dirs  = ["${local.state_tree_path}/salt/_runners"]
+    engines_dirs = ["${local.state_tree_path}/salt/_engines"]
+    utils_dirs   = ["${local.state_tree_path}/salt/_utils"]
+    # The admission step (salt/_engines/kubesalt_admission.py): accepts a pending minion key
+    # only with a credential Terraform derived from the master's key for that id and key.
+    engines = [
+      { kubesalt_admission = { port = local.admission_port } },
+    ]
     reactor = [
       { "salt/minion/*/start" = ["salt://reactor/minion_start.sls"] },
     ]
@@ -122,6 +139,27 @@ locals {
         minutes  = 2
       }
     }
+  }
+
+  # Admission of minions the running master has not seen (a node added by a later apply;
+  # the master's user-data is never re-read). Per node: a credential over (id, the SHA-256
+  # of its public key as Salt cleans it, roles, private address), keyed by a secret derived
+  # from the master's private key, which the master holds. A double hash, so the
+  # credential of one claim gives none for another (no length extension): see
+  # salt/_utils/kubesalt_lib/admission.py, which computes the same on the master.
+  admission_secret = sha256("kubesalt-admission-v1\n${var.master_key.private_key_pem}")
+  admission_claims = {
+    for id, n in local.nodes_by_id : id => {
+      id         = id
+      pub_sha256 = sha256(trimspace(replace(var.minion_keys[id].public_key_pem, "\r\n", "\n")))
+      roles      = n.roles
+      private_ip = n.private_ip
+    }
+  }
+  admission_requests = {
+    for id, c in local.admission_claims : id => merge(c, {
+      credential = sha256("${local.admission_secret}${sha256("${local.admission_secret}|${join("|", [c.id, c.pub_sha256, join(",", c.roles), c.private_ip])}")}")
+    })
   }
 
   host_config = {
@@ -141,6 +179,9 @@ locals {
         SALT_KEY_URL          = "https://packages.broadcom.com/artifactory/api/security/keypair/SaltProjectKey/public"
         PRIVATE_CIDR          = var.networks.private_cidr
         MASTER_WAIT_SECONDS   = tostring(var.master_wait_seconds)
+        ADMISSION_PORT        = tostring(local.admission_port)
+        ADMISSION_FILE        = "/etc/kubesalt/admission.json"
+        MASTER_CACHE_DIR      = local.master_cache_dir
         MASTER_PKI_DIR        = local.master_pki_dir
         PILLAR_DIR            = local.pillar_dir
         STATE_TREE_PATH       = local.state_tree_path

@@ -6,7 +6,7 @@ locals {
   common_files = {
     for id, n in local.nodes_by_id : id => concat(
       [
-        { path = "/etc/hosts", permissions = "0644", owner = "root:root", defer = false, content = local.etc_hosts },
+        { path = "/etc/hosts", permissions = "0644", owner = "root:root", defer = false, content = local.etc_hosts[id] },
         { path = "/etc/salt/minion_id", permissions = "0644", owner = "root:root", defer = false, content = "${id}\n" },
         {
           path        = "/etc/salt/minion.d/10-kubesalt-bootstrap.conf"
@@ -35,6 +35,8 @@ locals {
         },
         { path = "/etc/kubesalt/bootstrap.env", permissions = "0644", owner = "root:root", defer = false, content = local.host_config[id].bootstrap_env },
         { path = "/usr/local/sbin/kubesalt-bootstrap", permissions = "0755", owner = "root:root", defer = false, content = local.bootstrap_script },
+        # What kubesalt-bootstrap sends the master's admission step (one JSON line).
+        { path = "/etc/kubesalt/admission.json", permissions = "0600", owner = "root:root", defer = false, content = "${jsonencode(local.admission_requests[id])}\n" },
       ],
       var.manage_resolv_conf ? [{ path = "/etc/resolv.conf", permissions = "0644", owner = "root:root", defer = false, content = local.resolv_conf }] : [],
     )

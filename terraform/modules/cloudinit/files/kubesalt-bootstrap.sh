@@ -106,12 +106,46 @@ salt_master() {
     log "cloning $STATE_TREE_REPOSITORY ($STATE_TREE_REF) into $STATE_TREE_PATH"
     git clone --quiet --depth 1 --branch "$STATE_TREE_REF" "$STATE_TREE_REPOSITORY" "$STATE_TREE_PATH"
   fi
-  # Salt 3006+ packages run the master as the user "salt": it must own its keys and pillar.
+  # The cache (and the join secret in the pki dir) on the volume too: a rebuilt master keeps
+  # its minions, their data and the same join tokens.
+  local cache_dir=${MASTER_CACHE_DIR:-/var/cache/salt/master}
+  mkdir -p "$cache_dir"
+  # Salt 3006+ packages run the master as the user "salt": it must own its keys, pillar
+  # and cache.
   if id salt >/dev/null 2>&1; then
-    chown -R salt:salt "$MASTER_PKI_DIR" "$PILLAR_DIR"
+    chown -R salt:salt "$MASTER_PKI_DIR" "$PILLAR_DIR" "$cache_dir"
   fi
   chmod 0700 "$MASTER_PKI_DIR"
   restart_service salt-master
+}
+
+# A minion the running master has not accepted in advance (a node added by a later
+# `terraform apply`) is admitted by the master's admission step (TCP $ADMISSION_PORT): it
+# accepts this host's pending key only if the credential Terraform put in
+# /etc/kubesalt/admission.json matches this id, this key, these roles and this address.
+# One JSON line out, one back: accepted, pending (no key from us yet: retry) or refused.
+request_admission() {
+  local file=${ADMISSION_FILE:-/etc/kubesalt/admission.json} reply
+  local port=${ADMISSION_PORT:-4507} deadline=$((SECONDS + MASTER_WAIT_SECONDS))
+  [ -f "$file" ] || return 0
+  while :; do
+    reply=$( (exec 3<>"/dev/tcp/$SALT_MASTER_IP/$port" &&
+      cat "$file" >&3 && timeout 30 head -n 1 <&3) 2>/dev/null || true)
+    case $reply in
+      *'"result": "accepted"'* | *'"result":"accepted"'*)
+        log "the salt master admitted $MINION_ID"
+        return 0
+        ;;
+      *'"result": "refused"'* | *'"result":"refused"'*)
+        die "the salt master refused to admit $MINION_ID: $reply"
+        ;;
+    esac
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "WARNING: no admission from the salt master $SALT_MASTER_IP:$port in ${MASTER_WAIT_SECONDS}s (last answer: ${reply:-none}); the minion keeps retrying its key"
+      return 0
+    fi
+    sleep 3
+  done
 }
 
 main() {
@@ -127,6 +161,7 @@ main() {
   if has_role salt_master; then salt_master; else install_salt salt-minion; fi
   wait_for_master
   restart_service salt-minion
+  if ! has_role salt_master; then request_admission; fi
   log "salt-minion $MINION_ID started; the master takes it from here"
 }
 
