@@ -1,5 +1,6 @@
 # kubesalt: `make demo` (a cluster in the local lab), `make test` (the whole suite),
-# `make bench` (benchmarks; figures go to docs/benchmarks.md).
+# `make demo-maas` (MAAS deploys bare-metal workers), `make bench` (benchmarks; figures go to
+# docs/benchmarks.md).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := iproute2 iptables util-linux procps openssh-server fail2ban cloud-init \
 	postgresql postgresql-client curl init-system-helpers sudo
 
-.PHONY: all deps venv lint test test-fast bench demo clean
+.PHONY: all deps venv lint test test-fast bench demo demo-maas clean
 
 all: test
 
@@ -62,6 +63,10 @@ bench: deps venv
 
 demo: deps venv
 	$(VENV)/bin/kubesalt lab demo --boot cloud-init $(DEMO_ARGS)
+
+# MAAS deploys two bare-metal machines that join as workers (orch.baremetal, docs/maas.md).
+demo-maas: deps venv
+	$(VENV)/bin/kubesalt lab demo --maas --bare-metal $(DEMO_ARGS)
 
 clean:
 	-$(VENV)/bin/kubesalt lab down 2>/dev/null

@@ -28,6 +28,18 @@ MAAS_HELP = (
 )
 
 
+BARE_METAL_OPTION = {
+    "type": int,
+    "nargs": "?",
+    "const": 2,
+    "default": 0,
+    "metavar": "N",
+    "help": "with --maas: N machines for MAAS to deploy (k8s-bm-0..N-1 at 10.1.0.120..., "
+    "default 2), powered off until the lab's power driver boots the user-data MAAS deploys "
+    "them with through real cloud-init",
+}
+
+
 def _progress(started: float):
     def report(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
@@ -49,6 +61,7 @@ def cmd_up(args) -> int:
         salt=not args.no_salt,
         boot=args.boot,
         maas=args.maas,
+        bare_metal=args.bare_metal,
     )
     _print_hosts(info["hosts"])
     return 0
@@ -105,7 +118,12 @@ def cmd_down(args) -> int:
 
 def cmd_demo(args) -> int:
     return demo.run(
-        _lab(args), workers=args.workers, domain=args.domain, boot=args.boot, maas=args.maas
+        _lab(args),
+        workers=args.workers,
+        domain=args.domain,
+        boot=args.boot,
+        maas=args.maas,
+        bare_metal=args.bare_metal,
     )
 
 
@@ -143,6 +161,7 @@ def register(subparsers) -> None:
     )
     up.add_argument("--boot", **BOOT_OPTION)
     up.add_argument("--maas", action="store_true", help=MAAS_HELP)
+    up.add_argument("--bare-metal", **BARE_METAL_OPTION)
     up.set_defaults(func=_guard(cmd_up))
 
     status = commands.add_parser("status", help="is the lab up, and its hosts")
@@ -168,6 +187,7 @@ def register(subparsers) -> None:
     demo.add_argument("--domain", default=topology.DEFAULT_DOMAIN, help="DNS domain of the hosts")
     demo.add_argument("--boot", **BOOT_OPTION)
     demo.add_argument("--maas", action="store_true", help=MAAS_HELP)
+    demo.add_argument("--bare-metal", **BARE_METAL_OPTION)
     demo.set_defaults(func=_guard(cmd_demo))
 
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from kubesalt.lab import power
 from kubesalt.lab.lab import Lab
 from kubesalt.lab.lab import LabError
 from kubesalt.lab.lab import repo_root
@@ -79,7 +80,13 @@ def _wait_bootstrap(lab: Lab, report) -> list[str]:
 
 
 def run(
-    lab: Lab, workers: int = 2, domain: str | None = None, boot: str = "salt", maas: bool = False
+    lab: Lab,
+    workers: int = 2,
+    domain: str | None = None,
+    boot: str = "salt",
+    maas: bool = False,
+    *,
+    bare_metal: int = 0,
 ) -> int:
     started = time.monotonic()
 
@@ -91,7 +98,13 @@ def run(
         lab.down()
     kwargs = {"domain": domain} if domain else {}
     info = lab.up(
-        workers=workers, control_planes=1, progress=report, boot=boot, maas=maas, **kwargs
+        workers=workers,
+        control_planes=1,
+        progress=report,
+        boot=boot,
+        maas=maas,
+        bare_metal=bare_metal,
+        **kwargs,
     )
     minions = [h["fqdn"] for h in info["hosts"] if h["runs_salt"]]
     control_plane = next(h for h in info["hosts"] if "microk8s_control_plane" in h["roles"])
@@ -103,7 +116,8 @@ def run(
             report("the bootstrap reported failures; the lab stays up")
         elif maas:
             failures += _maas(lab, minions, report)
-        return _summary(lab, info, control_plane, failures, report)
+        names = _bare_metal(lab, report, failures) if bare_metal and not failures else {}
+        return _summary(lab, info, control_plane, failures, report, names=names)
 
     report("syncing modules, states and utils to every minion (saltutil.sync_all)")
     sync = lab.salt(["--out=json", "--static", "*", "saltutil.sync_all"], timeout=SYNC_TIMEOUT)
@@ -138,8 +152,8 @@ def run(
         report(f"the roll-out reported {len(failures) or 'a'} failure(s); the lab stays up")
     if maas:
         failures += _maas(lab, minions, report)
-
-    return _summary(lab, info, control_plane, failures, report)
+    names = _bare_metal(lab, report, failures) if bare_metal and not failures else {}
+    return _summary(lab, info, control_plane, failures, report, names=names)
 
 
 def _maas(lab: Lab, minions: list[str], report) -> list[str]:
@@ -168,7 +182,82 @@ def _maas(lab: Lab, minions: list[str], report) -> list[str]:
     return []
 
 
-def _summary(lab: Lab, info: dict, control_plane: dict, failures: list, report) -> int:
+def baremetal_pillar(lab: Lab, machines: dict[str, dict]) -> dict:
+    """The orchestration pillar of ``orch.baremetal`` for the lab's bare-metal hosts:
+    minion id = the lab host's FQDN, machine = the hostname MAAS gave it."""
+    hosts = {h.name: h for h in lab.hosts()}
+    return {
+        "kubesalt": {
+            "baremetal": {
+                "machines": {
+                    hosts[name].fqdn: {
+                        "machine": machine["hostname"],
+                        "private_ip": hosts[name].private_ip,
+                    }
+                    for name, machine in sorted(machines.items())
+                },
+                # The lab writes every host's resolv.conf (its own resolver).
+                "cloudinit": {"manage_resolv_conf": False},
+            }
+        }
+    }
+
+
+def orchestrate_baremetal(lab: Lab, machines: dict[str, dict]):
+    """``salt-run state.orchestrate orch.baremetal`` on the lab's master."""
+    pillar = json.dumps(baremetal_pillar(lab, machines))
+    return lab.exec(
+        "salt",
+        ["salt-run", "--out=json", "state.orchestrate", "orch.baremetal", f"pillar={pillar}"],
+        timeout=APPLY_TIMEOUT,
+    )
+
+
+def _bare_metal(lab: Lab, report, failures: list) -> dict[str, str]:
+    """MAAS enlists and deploys the bare-metal hosts, which join as workers
+    (``orch.baremetal``); then a plain highstate, whose changes are reported. Returns
+    ``{lab host: Kubernetes node name}`` (MAAS's hostname)."""
+    machines = power.enlist(lab, report)
+    names = {host: machine["hostname"] for host, machine in machines.items()}
+    listed = ", ".join(
+        f"{host} is {machine['hostname']} ({machine['status']})"
+        for host, machine in sorted(machines.items())
+    )
+    report(f"MAAS: {listed}")
+    report("bare metal: salt-run state.orchestrate orch.baremetal (MAAS deploys, they join)")
+    apply = orchestrate_baremetal(lab, machines)
+    found = _failed_states(_json(apply.stdout).get("data", {}))
+    if apply.returncode != 0 or found:
+        print("\n".join(found[:30]) or (apply.stdout + apply.stderr)[-3000:])
+        report(f"orch.baremetal reported {len(found) or 'a'} failure(s); the lab stays up")
+        failures += found or ["orch.baremetal failed"]
+        return names
+    report("a plain salt '*' state.highstate after it:")
+    highstate = lab.salt(["--out=json", "--static", "*", "state.highstate"], timeout=APPLY_TIMEOUT)
+    returns = _json(highstate.stdout)
+    changed = sorted(
+        f"{minion}: {result.get('__id__', state_id)}"
+        for minion, states in returns.items()
+        if isinstance(states, dict)
+        for state_id, result in states.items()
+        if isinstance(result, dict) and result.get("changes")
+    )
+    failed = _failed_states(returns)
+    report(f"the highstate changed {len(changed)} state(s), {len(failed)} failed")
+    print("\n".join(changed[:30] + failed[:30]))
+    failures += failed
+    return names
+
+
+def _summary(
+    lab: Lab,
+    info: dict,
+    control_plane: dict,
+    failures: list,
+    report,
+    *,
+    names: dict[str, str] | None = None,
+) -> int:
     """Print ``salt-call microk8s.status`` from the control plane and the nodes table."""
     # --local: the modules the master synced are in the minion's cache; the call does not
     # wait on the master, which restarts itself at the end of the orchestration.
@@ -189,14 +278,16 @@ def _summary(lab: Lab, info: dict, control_plane: dict, failures: list, report) 
         ready = {node.get("name"): node.get("ready") for node in nodes}
     print()
     print(f"{'NODE':<34} {'ROLES':<24} {'PRIVATE IP':<12} READY")
-    for host in info["hosts"]:
-        if not host["runs_salt"]:
-            continue
-        k8s = any(role.startswith("microk8s") for role in host["roles"])
-        state = ("yes" if ready.get(host["name"]) else "no") if k8s else "-"
+    names = names or {}
+    hosts = [h for h in info["hosts"] if h["runs_salt"] or h["name"] in names]
+    for host in hosts:
+        k8s = host["name"] in names or any(r.startswith("microk8s") for r in host["roles"])
+        node_name = names.get(host["name"], host["name"])
+        state = ("yes" if ready.get(node_name) else "no") if k8s else "-"
         print(f"{host['fqdn']:<34} {','.join(host['roles']):<24} {host['private_ip']:<12} {state}")
     k8s_hosts = [h for h in info["hosts"] if any(r.startswith("microk8s") for r in h["roles"])]
-    all_ready = all(ready.get(h["name"]) for h in k8s_hosts)
+    k8s_hosts += [h for h in info["hosts"] if h["name"] in names]
+    all_ready = all(ready.get(names.get(h["name"], h["name"])) for h in k8s_hosts)
     report(
         f"done: {sum(1 for v in ready.values() if v)}/{len(k8s_hosts)} Kubernetes nodes Ready"
         f" ({'cluster ready' if all_ready else 'cluster NOT ready'})"

@@ -343,6 +343,7 @@ class Lab:
                 private_ip=h.get("private_ip"),
                 public_ip=h.get("public_ip"),
                 runs_salt=h["runs_salt"],
+                bare_metal=h.get("bare_metal", False),
             )
             for h in info["hosts"]
         ]
@@ -475,6 +476,7 @@ class Lab:
         salt: bool = True,
         boot: str = "salt",
         maas: bool = False,
+        bare_metal: int = 0,
     ) -> dict:
         """Bring the lab up; on any failure or Ctrl-C tear everything down and re-raise.
 
@@ -483,7 +485,9 @@ class Lab:
         ``cloud-init`` (each host boots from the user-data Terraform renders, through real
         cloud-init and a NoCloud seed, exactly like an OpenStack VM: docs/terraform.md).
         ``maas``: add the MAAS hosts (``maas-region`` with its PostgreSQL, ``maas-rack-0/1``)
-        with the MAAS simulator installed (docs/maas.md).
+        with the MAAS simulator installed (docs/maas.md). ``bare_metal``: that many machines
+        for MAAS to deploy (``k8s-bm-N``, powered off until the lab's power driver boots the
+        user-data MAAS deploys them with through real cloud-init: :mod:`kubesalt.lab.power`).
         """
         report = progress or (lambda message: None)
         if boot not in BOOT_MODES:
@@ -492,7 +496,9 @@ class Lab:
         if problem:
             raise LabError(problem)
         try:
-            hosts = topology.build_hosts(workers, control_planes, domain, maas=maas)
+            hosts = topology.build_hosts(
+                workers, control_planes, domain, maas=maas, bare_metal=bare_metal
+            )
         except topology.TopologyError as exc:
             raise LabError(str(exc)) from None
         user_data = None
@@ -510,7 +516,7 @@ class Lab:
             with _interrupt_on_sigterm():
                 self._clean_state_dir()
                 report(f"starting {len(hosts)} hosts: {', '.join(h.name for h in hosts)}")
-                self._start_supervisor(hosts, user_data)
+                self._start_supervisor(hosts, user_data, power_driver=bool(bare_metal and salt))
                 timings["hosts"] = time.monotonic() - started
                 report("wiring the public and private networks")
                 self._wire_network(hosts)
@@ -598,6 +604,16 @@ class Lab:
         )
         ro_binds = []
         booting = bool(user_data) and host.runs_salt
+        if host.bare_metal:
+            # Powered off: cloud-init has never run; the power driver writes the NoCloud seed
+            # MAAS's deployment carries and boots it (kubesalt.lab.power).
+            files[nocloud.DATASOURCE_CFG_PATH] = (nocloud.DATASOURCE_CFG, 0o644)
+            remove += ["/var/lib/cloud", nocloud.SEED_DIR]
+            files["/etc/init.d/salt-minion"] = (
+                saltconf.init_script("salt-minion", str(bin_dir / "salt-minion"), "Salt minion"),
+                0o755,
+            )
+            symlinks += saltconf.rc_links("salt-minion")
         if booting:
             # cloud-init configures Salt from the seed; nothing of the machine's own
             # cloud-init state may make it think this instance already booted.
@@ -649,9 +665,14 @@ class Lab:
         spec["ro_binds"] += ro_binds
         return spec
 
-    def _start_supervisor(self, hosts: list[Host], user_data: dict | None = None) -> None:
+    def _start_supervisor(
+        self, hosts: list[Host], user_data: dict | None = None, *, power_driver: bool = False
+    ) -> None:
         repo = repo_root()
         spec = {
+            # The bare-metal machines' power driver (kubesalt.lab.power), a child of the
+            # supervisor: it dies with the lab.
+            "power_driver": power_driver,
             "hosts": [self._host_spec(host, hosts, repo, user_data) for host in hosts],
             "die_with_pid": os.getpid() if self.die_with_caller else None,
             # The private network's resolver, in the switch namespace (kubesalt.lab.dns).
@@ -762,6 +783,7 @@ class Lab:
                     "private_ip": h.private_ip,
                     "public_ip": h.public_ip,
                     "runs_salt": h.runs_salt,
+                    "bare_metal": h.bare_metal,
                 }
                 for h in hosts
             ],
@@ -797,30 +819,52 @@ class Lab:
             f"({', '.join(' '.join(stage[1:]) for stage in nocloud.CLOUD_INIT_STAGES)})"
         )
 
-        def boot(host: Host) -> None:
-            for stage in nocloud.CLOUD_INIT_STAGES:
-                run = self.exec(host.name, list(stage), timeout=CLOUD_INIT_TIMEOUT)
-                if run.returncode != 0:
-                    self._keep_cloud_init_log(host)
-                    output = (run.stderr + run.stdout).strip()[-1500:]
-                    raise LabError(
-                        f"{host.name}: {' '.join(stage)} failed (exit {run.returncode}); "
-                        f"its cloud-init logs are in {self.state_dir / 'logs'}:\n{output}"
-                    )
-
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            for future in [pool.submit(boot, host) for host in minions]:
+            for future in [pool.submit(self.boot_cloud_init, host.name) for host in minions]:
                 future.result()
         report("waiting for every minion to answer test.ping")
         self._wait_ping([h.minion_id for h in minions], CLOUD_INIT_TIMEOUT)
 
-    def _keep_cloud_init_log(self, host: Host) -> None:
+    def boot_cloud_init(
+        self,
+        host: str,
+        user_data: str | None = None,
+        *,
+        instance_id: str | None = None,
+        hostname: str | None = None,
+    ) -> None:
+        """Boot ``host`` like a VM: real cloud-init's stages, from the NoCloud seed its root
+        holds, or from ``user_data`` (with ``instance_id`` and ``hostname`` for the
+        meta-data: a new instance id runs the per-instance modules again), written first.
+        The one way the lab boots user-data (hosts of ``--boot cloud-init``, bare-metal
+        machines MAAS deploys); on failure the host's cloud-init logs are kept in
+        ``<state dir>/logs`` and the error says where."""
+        if user_data is not None:
+            seed = nocloud.seed_files(user_data, instance_id or host, hostname or host)
+            script = "set -e; umask 077; mkdir -p " + nocloud.SEED_DIR
+            self.exec(host, ["sh", "-c", script], check=True)
+            for path, text in seed.items():
+                mode = "0600" if path.endswith("/user-data") else "0644"
+                write = f"set -e; umask 077; cat > {path}.tmp; chmod {mode} {path}.tmp; "
+                write += f"mv {path}.tmp {path}"
+                self.exec(host, ["sh", "-c", write], check=True, input=text)
+        for stage in nocloud.CLOUD_INIT_STAGES:
+            run = self.exec(host, list(stage), timeout=CLOUD_INIT_TIMEOUT)
+            if run.returncode != 0:
+                self._keep_cloud_init_log(host)
+                output = (run.stderr + run.stdout).strip()[-1500:]
+                raise LabError(
+                    f"{host}: {' '.join(stage)} failed (exit {run.returncode}); "
+                    f"its cloud-init logs are in {self.state_dir / 'logs'}:\n{output}"
+                )
+
+    def _keep_cloud_init_log(self, host: str) -> None:
         """Copy a host's cloud-init logs out of it before the lab is torn down."""
         logs = self.state_dir / "logs"
         logs.mkdir(exist_ok=True)
         for name in ("cloud-init.log", "cloud-init-output.log"):
-            run = self.exec(host.name, ["cat", f"/var/log/{name}"])
-            (logs / f"{host.name}-{name}").write_text(run.stdout or "")
+            run = self.exec(host, ["cat", f"/var/log/{name}"])
+            (logs / f"{host}-{name}").write_text(run.stdout or "")
 
     def _parallel(self, commands: list[tuple[str, list[str]]]) -> None:
         """Run ``(host, argv)`` commands concurrently; raise the first failure."""
@@ -909,7 +953,8 @@ class Lab:
             return
         report("installing the MicroK8s simulator's snap command in every host")
         install = ["kubesalt", "sim", "microk8s", "install-snap", "--root", "/", "--address"]
-        self._parallel([(h.name, [*install, h.main_ip]) for h in hosts if h.runs_salt])
+        targets = [h for h in hosts if h.runs_salt or h.bare_metal]
+        self._parallel([(h.name, [*install, h.main_ip]) for h in targets])
 
     def _install_maas(self, hosts: list[Host], report) -> None:
         """The MAAS simulator in each MAAS host (launchers in /usr/local/bin, registering as

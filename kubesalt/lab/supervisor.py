@@ -87,6 +87,26 @@ def _stop(children: list[int], init_pids: list[int]) -> None:
         _log(f"children still alive after {STOP_TIMEOUT} s: {sorted(remaining)}")
 
 
+def _start_power_driver(state_dir: str) -> int:
+    """Fork ``python -m kubesalt.lab.power STATE_DIR`` (the bare-metal machines' power
+    driver), logging to ``STATE_DIR/power.log``; it dies with the supervisor."""
+    supervisor = os.getpid()
+    pid = os.fork()
+    if pid:
+        _log(f"power driver: pid {pid}")
+        return pid
+    try:
+        ns.set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != supervisor:
+            os._exit(1)
+        log = os.open(os.path.join(state_dir, "power.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.execv(sys.executable, [sys.executable, "-m", "kubesalt.lab.power", state_dir])  # noqa: S606
+    finally:
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     state_dir = argv[0]
     with open(os.path.join(state_dir, "spec.json"), encoding="utf-8") as handle:
@@ -126,6 +146,8 @@ def main(argv: list[str]) -> int:
         json.dump(pids, handle)
     os.rename(tmp, os.path.join(state_dir, "pids.json"))
     _log(f"lab running: {json.dumps(pids)}")
+    if spec.get("power_driver"):
+        children.append(_start_power_driver(state_dir))
 
     # From here on the signals are received synchronously (the children are all forked, so
     # none inherits the blocked mask).

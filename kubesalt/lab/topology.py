@@ -29,6 +29,10 @@ MAX_WORKERS = 150
 # MAAS (``lab up --maas``): a region with its PostgreSQL, and two racks.
 MAAS_REGION_IP = 30  # 10.1.0.30
 MAAS_RACKS = 2  # maas-rack-0 at 10.1.0.31, maas-rack-1 at 10.1.0.32
+# Bare-metal machines MAAS deploys (``lab up --maas --bare-metal N``): k8s-bm-0 at 10.1.0.120...
+FIRST_BARE_METAL_IP = 120
+MAX_BARE_METAL = 20
+BARE_METAL_ROLE = "maas_machine"
 
 # Interface names inside the hosts: the private network on eth0, the public one on eth1
 # (the outside host has only the public network, on eth0).
@@ -52,6 +56,9 @@ class Host:
     private_ip: str | None = None
     public_ip: str | None = None
     runs_salt: bool = True
+    # A machine MAAS deploys: powered off (no Salt running, not in the inventory) until the
+    # lab's power driver boots the user-data MAAS deploys it with (kubesalt.lab.power).
+    bare_metal: bool = False
 
     @property
     def fqdn(self) -> str:
@@ -102,11 +109,22 @@ def check_domain(domain: str) -> str:
 
 
 def build_hosts(
-    workers: int = 2, control_planes: int = 1, domain: str = DEFAULT_DOMAIN, *, maas: bool = False
+    workers: int = 2,
+    control_planes: int = 1,
+    domain: str = DEFAULT_DOMAIN,
+    *,
+    maas: bool = False,
+    bare_metal: int = 0,
 ) -> list[Host]:
     """The hosts of a lab, in start order: salt, bastion, control planes, workers, the MAAS
-    hosts (with ``maas``), outside."""
+    hosts (with ``maas``) and ``bare_metal`` machines for MAAS to deploy, outside."""
     check_domain(domain)
+    if not isinstance(bare_metal, int) or not 0 <= bare_metal <= MAX_BARE_METAL:
+        raise TopologyError(
+            f"--bare-metal must be between 0 and {MAX_BARE_METAL}, got {bare_metal!r}"
+        )
+    if bare_metal and not maas:
+        raise TopologyError("--bare-metal needs --maas: MAAS deploys the bare-metal machines")
     if not isinstance(control_planes, int) or not 1 <= control_planes <= MAX_CONTROL_PLANES:
         raise TopologyError(
             f"--control-planes must be between 1 and {MAX_CONTROL_PLANES}, got {control_planes!r}"
@@ -146,6 +164,17 @@ def build_hosts(
         )
     if maas:
         hosts += maas_hosts(domain)
+    hosts += [
+        Host(
+            f"k8s-bm-{index}",
+            domain,
+            (BARE_METAL_ROLE,),
+            private_ip=_private(FIRST_BARE_METAL_IP + index),
+            runs_salt=False,
+            bare_metal=True,
+        )
+        for index in range(bare_metal)
+    ]
     hosts.append(Host("outside", domain, (), public_ip=OUTSIDE_PUBLIC_IP, runs_salt=False))
     return hosts
 

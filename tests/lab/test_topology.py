@@ -169,3 +169,30 @@ def test_maas_hosts_with_their_roles_in_the_inventory():
     )
     # Without --maas the lab is unchanged.
     assert not any(name.startswith("maas") for name in _by_name(topology.build_hosts()))
+
+
+def test_bare_metal_machines_are_powered_off_and_not_in_the_inventory():
+    hosts = _by_name(topology.build_hosts(workers=0, maas=True, bare_metal=2))
+    machines = [h for h in hosts.values() if h.bare_metal]
+    assert [(h.name, h.private_ip, h.roles) for h in machines] == [
+        ("k8s-bm-0", "10.1.0.120", ("maas_machine",)),
+        ("k8s-bm-1", "10.1.0.121", ("maas_machine",)),
+    ]
+    assert not any(h.runs_salt for h in machines)
+    # orch.baremetal adds them to the inventory once MAAS has deployed them.
+    nodes = topology.inventory(list(hosts.values()))["kubesalt"]["nodes"]
+    assert not any(node.startswith("k8s-bm") for node in nodes)
+    assert "k8s-bm-0.lab.kubesalt.test" in topology.etc_hosts(list(hosts.values()))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bare_metal": 1}, "--bare-metal needs --maas"),
+        ({"bare_metal": -1, "maas": True}, "--bare-metal must be between 0 and 20"),
+        ({"bare_metal": 21, "maas": True}, "--bare-metal must be between 0 and 20"),
+    ],
+)
+def test_bad_bare_metal_counts_name_the_option(kwargs, message):
+    with pytest.raises(topology.TopologyError, match=message):
+        topology.build_hosts(**kwargs)

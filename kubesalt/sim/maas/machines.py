@@ -14,8 +14,9 @@ never reports: the step times out as MAAS's status monitor does).
 
 A machine entering Deploying is written to ``var/lib/kubesalt-sim-maas/deployments/
 <system_id>.json`` (0600: it holds the user-data) with its hostname, MACs, power settings,
-distro series and the decoded user-data: that is what a power driver would boot. Release
-removes it.
+distro series, the decoded user-data, an id of this deployment and the machine's status,
+rewritten when the deployment ends (Deployed, Failed deployment): that is what a power
+driver boots (the lab's: kubesalt.lab.power). Release removes it.
 """
 
 from __future__ import annotations
@@ -218,9 +219,10 @@ class Machines:
                 fields.update(agent_name="")
             if row["status"] == COMMISSIONING:
                 fields.update(cpu_count=row["cpu_count"] or 2, memory=row["memory"] or 4096)
-            self.set_status(row, success, **fields)
+            done = self.set_status(row, success, **fields)
             if success == DEPLOYED:
                 self.event(row, "Deployed", f"Deployed {row['distro_series']}")
+                self._mark_deployment(done)
             return
         if outcome == "timeout":
             minutes = float(self._knob("node_timeout")) / 60
@@ -232,7 +234,11 @@ class Machines:
         else:
             message = "Installation failed (refer to the installation log for more information)."
         self.event(row, "Marking node failed", message, level="ERROR")
-        self.set_status(row, failure, step_ends=None, step_outcome="", status_message=message)
+        failed = self.set_status(
+            row, failure, step_ends=None, step_outcome="", status_message=message
+        )
+        if row["status"] == DEPLOYING:
+            self._mark_deployment(failed)
 
     # -- the API's view -------------------------------------------------------------------
     def to_dict(self, row: dict) -> dict:
@@ -567,9 +573,21 @@ class Machines:
             "osystem": row["osystem"],
             "distro_series": row["distro_series"],
             "user_data": decoded,
+            "deployment": f"{row['step_ends']:.3f}",
+            "status": STATUS_NAMES[row["status"]],
         }
         path = self._deployment_file(row)
         path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, json.dumps(record, indent=1), 0o600)
+
+    def _mark_deployment(self, row: dict) -> None:
+        """The deployment record's status, once the deployment has ended."""
+        path = self._deployment_file(row)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        record["status"] = STATUS_NAMES[row["status"]]
         write_file(path, json.dumps(record, indent=1), 0o600)
 
     def _remove_deployment(self, row: dict) -> None:

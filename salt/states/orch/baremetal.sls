@@ -6,8 +6,8 @@
      and private address), generates each one's minion key pair and accepts its public key
      in advance, and renders its user-data with terraform/modules/cloudinit (runner
      kubesalt_baremetal.prepare; nothing returned or logged is secret);
-  2. the first MAAS region compiles a fresh pillar, which carries the user-data, and MAAS
-     deploys each machine with it (maas.baremetal: maas.machine_deployed, user_data_pillar);
+  2. every minion compiles a fresh pillar (the machines are in the inventory now); the first
+     MAAS region's carries the user-data, and MAAS deploys each machine with it (maas.baremetal: maas.machine_deployed, user_data_pillar);
   3. the master waits (bounded) until every machine's minion answers;
   4. orch.cluster joins them as workers, the normal path.
   A step that fails stops the run with its message; running it again converges.
@@ -39,10 +39,12 @@ baremetal-prepare:
     - machines: {{ machines | json }}
     - cloudinit: {{ baremetal.get('cloudinit', {}) | json }}
 
-baremetal-deployer-pillar:
+# Every minion's inventory changed (the machines are workers now: mine permissions, join
+# tokens); the first region's pillar also carries the user-data now.
+baremetal-pillar:
   salt.function:
     - name: saltutil.refresh_pillar
-    - tgt: {{ regions[0] | json }}
+    - tgt: '*'
     - kwarg:
         wait: true
     - require:
@@ -54,7 +56,7 @@ baremetal-deployed:
     - sls:
       - maas.baremetal
     - require:
-      - salt: baremetal-deployer-pillar
+      - salt: baremetal-pillar
 
 baremetal-minions:
   salt.runner:

@@ -121,7 +121,13 @@ def test_deployment_is_recorded_for_the_power_driver(client, initialised_region)
     assert data["hostname"] == "node-c" and data["user_data"] == USER_DATA.decode()
     assert data["mac_addresses"] == ["52:54:00:00:00:0d"] and data["power_type"] == "manual"
     assert oct(record.stat().st_mode & 0o777) == "0o600"
-    _wait(client, machine.system_id, {NodeStatus.DEPLOYED}).release()
+    assert data["status"] == "Deploying"
+    deployed = _wait(client, machine.system_id, {NodeStatus.DEPLOYED})
+    # The power driver boots a machine once MAAS has deployed it, and each deployment once.
+    after = json.loads(record.read_text())
+    assert after["status"] == "Deployed" and after["deployment"] == data["deployment"]
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    deployed.release()
     assert not record.exists()
 
 
@@ -159,6 +165,9 @@ def test_deploy_fails_fault(client, initialised_region):
     assert failed.status == NodeStatus.FAILED_DEPLOYMENT and failed.status_name == (
         "Failed deployment"
     )
+    # Nothing for a power driver to boot.
+    record = initialised_region.region.sim_dir / "deployments" / f"{machine.system_id}.json"
+    assert json.loads(record.read_text())["status"] == "Failed deployment"
     failed.release()
     _wait(client, machine.system_id, {NodeStatus.READY})
 
