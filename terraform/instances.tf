@@ -98,10 +98,12 @@ resource "openstack_networking_floatingip_v2" "bastion" {
   depends_on = [openstack_networking_router_interface_v2.public]
 }
 
+# The API floating IP: on the load balancer's VIP when there is one (loadbalancer.tf), else
+# on the first control plane's public port.
 resource "openstack_networking_floatingip_v2" "kube_api" {
   count   = var.kube_api_floating_ip ? 1 : 0
   pool    = var.external_network_name
-  port_id = openstack_networking_port_v2.control_plane_public.id
+  port_id = local.kube_api_lb ? openstack_lb_loadbalancer_v2.kube_api[0].vip_port_id : openstack_networking_port_v2.control_plane_public.id
 
   depends_on = [openstack_networking_router_interface_v2.public]
 }

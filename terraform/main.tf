@@ -51,6 +51,8 @@ module "cloudinit" {
     private_ip = openstack_networking_port_v2.worker[i].all_fixed_ips[0]
   }]
   floating_ip = var.kube_api_floating_ip ? openstack_networking_floatingip_v2.kube_api[0].address : null
+  # More than one control plane: the API's load balancer (loadbalancer.tf).
+  api_load_balancer_vip = local.kube_api_lb ? openstack_lb_loadbalancer_v2.kube_api[0].vip_address : null
 
   microk8s_channel       = var.microk8s_channel
   salt_version           = var.salt_version

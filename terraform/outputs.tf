@@ -9,8 +9,20 @@ output "salt_master_address" {
 }
 
 output "kube_api_address" {
-  description = "Floating IP of the first control plane (Kubernetes API on 16443), or null."
-  value       = var.kube_api_floating_ip ? openstack_networking_floatingip_v2.kube_api[0].address : null
+  description = "Where the Kubernetes API (16443) is reached: the API floating IP (on the load balancer with more than one control plane, else on the first control plane), else the load balancer's VIP, else null."
+  value = (
+    var.kube_api_floating_ip ? openstack_networking_floatingip_v2.kube_api[0].address
+    : local.kube_api_lb ? openstack_lb_loadbalancer_v2.kube_api[0].vip_address : null
+  )
+}
+
+output "kube_api_load_balancer" {
+  description = "The API's Octavia load balancer (more than one control plane), or null: id, VIP address and port."
+  value = local.kube_api_lb ? {
+    id          = openstack_lb_loadbalancer_v2.kube_api[0].id
+    vip_address = openstack_lb_loadbalancer_v2.kube_api[0].vip_address
+    vip_port_id = openstack_lb_loadbalancer_v2.kube_api[0].vip_port_id
+  } : null
 }
 
 output "inventory" {

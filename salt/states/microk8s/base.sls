@@ -11,17 +11,20 @@ microk8s-base-running:
     - name: microk8s
     - require:
       - microk8s: microk8s-base-installed
-{%- if microk8s.floating_ip and grains['id'] in microk8s.control_planes %}
+{%- if grains['id'] in microk8s.control_planes %}
+{%- set sans = ([microk8s.floating_ip] if microk8s.floating_ip else []) + microk8s.extra_sans %}
+{%- for san in sans | unique %}
 
-# The API server certificate also names the floating IP; the certificates are refreshed
-# only when the SAN was missing.
-microk8s-base-extra-san:
+# The API server certificate also names the floating IP and the API load balancer's VIP;
+# the certificates are refreshed only when a SAN was missing.
+microk8s-base-extra-san-{{ san }}:
   microk8s.extra_san_present:
-    - name: {{ microk8s.floating_ip | json }}
+    - name: {{ san | json }}
     - require:
       - microk8s: microk8s-base-running
     - require_in:
       - module: microk8s-base-mine-update
+{%- endfor %}
 {%- endif %}
 
 # Publish the private address (and, on control planes, the join address and certificate

@@ -40,6 +40,10 @@ locals {
           channel        = var.microk8s_channel
         },
         { for k, v in { floating_ip = var.floating_ip } : k => v if v != null },
+        # The API's load balancer: the address clients use (its floating IP, else its VIP)
+        # and its VIP as an extra certificate SAN of every control plane.
+        { for k, v in { api_address = var.api_load_balancer_vip == null ? null : coalesce(var.floating_ip, var.api_load_balancer_vip) } : k => v if v != null },
+        { for k, v in { extra_sans = var.api_load_balancer_vip == null ? null : [var.api_load_balancer_vip] } : k => v if v != null },
       )
       nodes = {
         for id, n in local.nodes_by_id : id => {

@@ -156,6 +156,17 @@ variable "floating_ip" {
   }
 }
 
+variable "api_load_balancer_vip" {
+  type        = string
+  description = "VIP of the load balancer in front of every control plane's API (optional): the API address when there is no floating IP, and an extra certificate SAN."
+  default     = null
+
+  validation {
+    condition     = var.api_load_balancer_vip == null || can(cidrnetmask("${coalesce(var.api_load_balancer_vip, "x")}/32"))
+    error_message = "Variable api_load_balancer_vip must be an IPv4 address or null."
+  }
+}
+
 variable "microk8s_channel" {
   type        = string
   description = "Snap channel of MicroK8s, e.g. 1.32/stable."

@@ -17,7 +17,14 @@ from tests.support.paths import REPO_ROOT
 
 EXAMPLE = yaml.safe_load((REPO_ROOT / "pillar.example").read_text(encoding="utf-8"))
 INVENTORY_KEYS = ("domain", "networks", "salt_master", "nodes")
-MICROK8S_INVENTORY_KEYS = ("control_planes", "workers", "floating_ip", "channel")
+MICROK8S_INVENTORY_KEYS = (
+    "control_planes",
+    "workers",
+    "floating_ip",
+    "api_address",
+    "extra_sans",
+    "channel",
+)
 JOIN_SECRET = "0123456789abcdef" * 4
 
 

@@ -155,10 +155,10 @@ def test_addons_from_pillar_with_current_names(node_loaders):
     assert disabled == {"registry"}
 
 
-def test_floating_ip_san_on_control_planes_only(node_loaders):
+def test_floating_ip_and_load_balancer_sans_on_control_planes_only(node_loaders):
     master = node_loaders(MASTER).modules.state.show_sls("microk8s.base")
     sans = by_function(master, "microk8s.extra_san_present")
-    assert [args["name"] for args in sans.values()] == ["10.0.0.20"]
+    assert sorted(args["name"] for args in sans.values()) == ["10.0.0.20", "10.0.0.30"]
     worker = node_loaders(WORKER).modules.state.show_sls("microk8s.base")
     assert not by_function(worker, "microk8s.extra_san_present")
 

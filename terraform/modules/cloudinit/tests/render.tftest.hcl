@@ -304,6 +304,49 @@ run "worker_named_like_the_master" {
   expect_failures = [var.workers]
 }
 
+run "api_load_balancer_with_and_without_floating_ip" {
+  command = plan
+
+  variables {
+    control_planes = [
+      { hostname = "k8s-master", private_ip = "10.1.0.10", public_ip = "10.0.0.20" },
+      { hostname = "k8s-master-1", private_ip = "10.1.0.11" },
+      { hostname = "k8s-master-2", private_ip = "10.1.0.12" },
+    ]
+    api_load_balancer_vip = "10.0.0.30"
+  }
+
+  assert {
+    condition     = output.inventory.kubesalt.microk8s.api_address == "203.0.113.20" && output.inventory.kubesalt.microk8s.extra_sans == ["10.0.0.30"] && output.inventory.kubesalt.microk8s.floating_ip == "203.0.113.20"
+    error_message = "With a load balancer, the API address is its floating IP and its VIP is an extra SAN."
+  }
+}
+
+run "api_load_balancer_without_floating_ip" {
+  command = plan
+
+  variables {
+    control_planes = [
+      { hostname = "k8s-master", private_ip = "10.1.0.10" },
+      { hostname = "k8s-master-1", private_ip = "10.1.0.11" },
+      { hostname = "k8s-master-2", private_ip = "10.1.0.12" },
+    ]
+    floating_ip           = null
+    api_load_balancer_vip = "10.0.0.30"
+  }
+
+  assert {
+    condition     = output.inventory.kubesalt.microk8s.api_address == "10.0.0.30" && !contains(keys(output.inventory.kubesalt.microk8s), "floating_ip")
+    error_message = "Without a floating IP, the API address is the load balancer's VIP."
+  }
+}
+
+run "bad_api_load_balancer_vip" {
+  command = plan
+  variables { api_load_balancer_vip = "10.0.0" }
+  expect_failures = [var.api_load_balancer_vip]
+}
+
 run "bad_floating_ip" {
   command = plan
   variables { floating_ip = "203.0.113" }
