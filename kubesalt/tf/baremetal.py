@@ -6,7 +6,7 @@
 keeps the user-data of the bare-metal machines only. Pure helpers: no file, no Salt.
 
 A bare-metal machine keeps the hostname MAAS gave it (cloud-init sets it from MAAS's
-meta-data): :func:`keep_maas_hostname` drops the module's ``hostname``/``fqdn``; the minion id
+meta-data): :func:`for_maas` drops the module's ``hostname``/``fqdn``; the minion id
 is the inventory's all the same (``/etc/salt/minion_id`` in the user-data).
 """
 
@@ -37,6 +37,8 @@ _ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0
 _MACHINE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 # The cloud-config keys that would rename the machine.
 HOSTNAME_KEYS = ("hostname", "fqdn", "prefer_fqdn_over_hostname")
+# What kubesalt-bootstrap sends the master's admission step when the file exists.
+ADMISSION_FILE = "/etc/kubesalt/admission.json"
 
 
 class BareMetalError(ValueError):
@@ -173,12 +175,18 @@ def module_variables(
     return variables
 
 
-def keep_maas_hostname(user_data: str) -> str:
-    """The cloud-config without the keys that would rename the machine (MAAS names it)."""
+def for_maas(user_data: str) -> str:
+    """The cloud-config for a machine MAAS deploys: without the keys that would rename the
+    machine (MAAS names it), and without the admission request (``/etc/kubesalt/admission.json``:
+    the master accepted this machine's key in advance, and the request's credential would be
+    derived from the placeholder master key)."""
     header = "#cloud-config\n"
     if not user_data.startswith(header):
         raise BareMetalError("the rendered user-data is not a #cloud-config document")
     document = yaml.safe_load(user_data[len(header) :])
     for key in HOSTNAME_KEYS:
         document.pop(key, None)
+    document["write_files"] = [
+        f for f in document.get("write_files") or [] if f.get("path") != ADMISSION_FILE
+    ]
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=4096)

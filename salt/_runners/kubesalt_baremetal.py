@@ -187,7 +187,7 @@ def prepare(machines=None, cloudinit=None):
         raise CommandExecutionError(f"kubesalt_baremetal: rendering the user-data: {exc}") from exc
     result = {}
     for minion_id, machine in checked.items():
-        user_data = baremetal.keep_maas_hostname(rendered.user_data[minion_id])
+        user_data = baremetal.for_maas(rendered.user_data[minion_id])
         _write_private(os.path.join(store, f"{minion_id}.user-data"), user_data)
         result[minion_id] = {
             **machine,

@@ -86,7 +86,8 @@ def test_keys_accepted_in_advance_and_user_data_private(master, cloud_init, tmp_
         assert files["/etc/salt/pki/minion/minion.pem"] == private
         assert files["/etc/salt/pki/minion/minion_master.pub"] == (pki / "master.pub").read_text()
         assert document["runcmd"] == [["/usr/local/sbin/kubesalt-bootstrap", "microk8s_worker"]]
-        # Every other host's address, and this one's, in /etc/hosts.
+        # Accepted in advance: no admission request (its credential would be meaningless).
+        assert "/etc/kubesalt/admission.json" not in files
         assert f"{machine['private_ip']} {minion_id} " in files["/etc/hosts"]
         assert "/etc/resolv.conf" not in files
         path = tmp_path / f"{minion_id}.yaml"
