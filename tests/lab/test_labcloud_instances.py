@@ -2,8 +2,8 @@
 (kubesalt.cloud.instances): each instance is a host with its own hostname and its ports' fixed
 IPs, booting its user data through Debian's real cloud-init from what Nova gives it.
 
-One cloud for the module (applied once). Until issue 11 defect 1 is fixed the master's instance
-fails at apply: the tests check the instances that apply.
+One cloud for the module (applied once, then once more with one more worker: issue 11
+defect 3, the running master admits it).
 """
 
 from __future__ import annotations
@@ -119,6 +119,47 @@ def test_instances_boot_their_user_data_through_cloud_init(cloud):
         log = _run(pid, ["cat", "/var/log/cloud-init-output.log"]).stdout
         assert f"kubesalt-bootstrap: bootstrapping {name}" in log
         assert "apt-get install" not in log
+
+
+ADMIT_TIMEOUT = 600.0
+DOMAIN = "lab.kubesalt.test"
+
+
+def _wait_for_log(cloud, name, text, timeout):
+    deadline = time.monotonic() + timeout
+    log = ""
+    while time.monotonic() < deadline:
+        log = _run(
+            instances.host_pid(cloud["dir"], name), ["cat", "/var/log/cloud-init-output.log"]
+        )
+        if text in log.stdout:
+            return
+        time.sleep(3)
+    raise AssertionError(f"{name}: no {text!r} in {timeout:.0f}s:\n{log.stdout[-2500:]}")
+
+
+def test_one_more_worker_is_admitted_by_the_running_master(cloud):
+    """Issue 11 defect 3 in the lab cloud: `terraform apply` with num_kube_nodes + 1 creates
+    one instance and touches no other; the running master (whose user-data never listed the
+    new worker) admits its key through the admission step and lists it in its inventory."""
+    assert cloud["apply"].returncode == 0, cloud["apply"].stderr[-3000:]
+    first = f"k8s-worker-0.{DOMAIN}"
+    _wait_for_log(cloud, first, f"the salt master admitted {first}", ADMIT_TIMEOUT)
+    before = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}
+    started = time.monotonic()
+    result = cloud["workspace"].apply("-var=num_kube_nodes=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}
+    new = f"k8s-worker-1.{DOMAIN}"
+    assert {name: after.get(name) for name in before} == before  # nobody replaced
+    assert set(after) - set(before) == {new}
+    _wait_for_log(cloud, new, f"the salt master admitted {new}", ADMIT_TIMEOUT)
+    print(f"terraform apply (+1 worker) to admitted: {time.monotonic() - started:.0f} s")
+    master = instances.host_pid(cloud["dir"], f"salt.{DOMAIN}")
+    accepted = _run(master, ["salt-key", "--out=json", "-l", "acc"]).stdout
+    assert new in accepted, accepted
+    inventory = _run(master, ["cat", "/srv/pillar/_from_terraform.sls"]).stdout
+    assert new in inventory, inventory
 
 
 def test_destroy_leaves_nothing(cloud):
