@@ -163,6 +163,28 @@ def addons(config=None):
     return _cluster.addon_plan((_config(config).get("microk8s") or {}).get("addons") or {})
 
 
+def launch_config(config=None):
+    """
+    Return MicroK8s' launch configuration for this node (written to ``/etc/microk8s.yaml``
+    before the snap is installed): pod and service networks from
+    ``kubesalt:networks:pod_cidr``/``service_cidr``, the service network's first address as
+    a certificate SAN, the cluster DNS address, and the kubelet's ``--node-ip`` pinned to
+    this node's ``private_ip`` from the inventory (when it has one).
+
+    config
+        The merged ``kubesalt`` data. Defaults to this minion's ``kubesalt`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kubesalt.launch_config
+    """
+    config = _config(config)
+    node = (config.get("nodes") or {}).get(__opts__["id"]) or {}
+    return _cluster.launch_config(config.get("networks") or {}, node.get("private_ip"))
+
+
 def join_plan(config=None):
     """
     Return how this node joins the MicroK8s cluster.

@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from kubesalt.sim.microk8s import catalog
+from kubesalt.sim.microk8s import cni
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import roles_of
 from kubesalt.sim.microk8s.host import write_file
@@ -376,6 +377,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if refusal:
             return self.error(*refusal[0])
         host.set_lock("no-cert-reissue")
+        cni.patch_autodetect(host, joiner_ip)
         self.reply(200, join_payload(host, state, joiner_ip, worker))
 
     def register(self, body: dict) -> None:
@@ -460,7 +462,7 @@ def join_payload(host: Host, state: dict, joiner_ip: str, worker: bool) -> dict:
         "service_account_key": "",
         "ca_key": None,
         "control_plane_nodes": None,
-        "cluster_cidr": "10.1.0.0/16",
+        "cluster_cidr": cni.cluster_cidr(host),
     }
     if worker:
         payload["control_plane_nodes"] = [

@@ -278,11 +278,20 @@ class Host:
             "addons": sorted(a if "/" in a else f"core/{a}" for a in addons),
         }
 
+    def node_ip(self) -> str:
+        """The kubelet's ``--node-ip`` if set, else the node's address (the default-route
+        interface's unless the simulator was told another), as the kubelet picks it."""
+        with contextlib.suppress(OSError):
+            for line in (self.data / "args/kubelet").read_text().splitlines():
+                if line.startswith("--node-ip="):
+                    return line.split("=", 1)[1].strip()
+        return self.address
+
     def node_record(self, role: str) -> dict:
         meta = self.snap_meta() or {}
         return {
             "name": self.hostname,
-            "address": self.address,
+            "address": self.node_ip(),
             "role": role,
             "created": time.time(),
             "version": meta.get("version", ""),

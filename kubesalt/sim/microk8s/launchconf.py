@@ -111,7 +111,14 @@ def csr_template(extra_sans: list) -> str:
     )
 
 
-def _reconcile_args(host: Host, name: str, changes: dict) -> None:
+def _arg_text(value) -> str:
+    """A value as Go's YAML reads it into a string (``true``, not Python's ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def set_args(host: Host, name: str, changes: dict) -> None:
     """Set (or, for null, remove) ``--flag=value`` lines in ``args/<name>``."""
     path = host.data / "args" / name
     try:
@@ -121,7 +128,7 @@ def _reconcile_args(host: Host, name: str, changes: dict) -> None:
     for flag, value in changes.items():
         lines = [line for line in lines if line.split("=", 1)[0].split(" ", 1)[0] != flag]
         if value is not None:
-            lines.append(f"{flag}={value}")
+            lines.append(f"{flag}={_arg_text(value)}")
     write_file(path, "\n".join(lines) + "\n")
 
 
@@ -148,7 +155,7 @@ def apply(host: Host, parts: list[dict], *, pre_init: bool) -> None:
             write_file(host.data / "args" / name, str(contents))
         for key, name in ARG_FILES.items():
             if part.get(key):
-                _reconcile_args(host, name, part[key])
+                set_args(host, name, part[key])
         if part.get("extraSANs") is not None:
             write_file(host.certs / "csr.conf.template", csr_template(part["extraSANs"]))
         join = part.get("join") or {}

@@ -23,6 +23,8 @@ import yaml
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import certs
+from kubesalt.sim.microk8s import cni
+from kubesalt.sim.microk8s import launchconf
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import roles_of
 from kubesalt.sim.microk8s.host import write_file
@@ -371,10 +373,25 @@ def cmd_join(host: Host, args: list) -> int:
         verify=verify,
         fingerprint=fingerprint,
     )
+    own_cidr = cni.cluster_cidr(host)
+    if info.get("cluster_cidr") and info["cluster_cidr"] != own_cidr:
+        out(
+            "WARNING: Joining a cluster that has a different CIDR. "
+            "The kube-proxy CIDR configuration will be overwritten.",
+            f"Cluster CIDR: {info['cluster_cidr']} -- Node CIDR: {own_cidr}(will be overwritten)",
+        )
+        launchconf.set_args(host, "kube-proxy", {"--cluster-cidr": info["cluster_cidr"]})
+    # store_base_kubelet_args + update_kubelet_node_ip: the control plane's kubelet arguments,
+    # with --node-ip (if it had one) the address this node joined from.
+    if info.get("kubelet_args"):
+        write_file(host.data / "args/kubelet", info["kubelet_args"])
+        if "--node-ip" in info["kubelet_args"]:
+            launchconf.set_args(host, "kubelet", {"--node-ip": info["hostname_override"]})
     if worker:
         join_as_worker(host, info, master_ip)
     else:
         join_as_control_plane(host, info, master_ip)
+        cni.patch_autodetect(host, master_ip)
     host.set_lock("join-in-progress", False)
     if track(host) >= (1, 29):
         out("Successfully joined the cluster.")

@@ -14,6 +14,7 @@ import yaml
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import certs
+from kubesalt.sim.microk8s import cni
 from kubesalt.sim.microk8s import launchconf
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import write_file
@@ -242,16 +243,21 @@ def install_snap(host, *, track, risk, version, revision, strict, hostname) -> N
         (data / rel).mkdir(parents=True, exist_ok=True)
     host.common.mkdir(parents=True, exist_ok=True)
     host.set_lock("ha-cluster")
+    # No --node-ip (upstream default-args): the kubelet takes the default-route address.
     write_file(
         data / "args/kubelet",
-        "--node-ip="
-        + host.address
-        + "\n--cluster-domain=cluster.local\n--cluster-dns=10.152.183.10\n",
+        "--cluster-domain=cluster.local\n--cluster-dns=10.152.183.10\n",
     )
     write_file(
         data / "args/kube-apiserver",
-        "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP\n--secure-port=16443\n",
+        "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP\n--secure-port=16443\n--service-cluster-ip-range=10.152.183.0/24\n",
     )
+    write_file(data / "args/kube-proxy", "--cluster-cidr=10.1.0.0/16\n")
+    write_file(
+        data / "args/kube-controller-manager",
+        "--service-cluster-ip-range=10.152.183.0/24\n--cluster-cidr=10.1.0.0/16\n",
+    )
+    write_file(data / "args/cni-env", cni.DEFAULT_CNI_ENV)
     write_file(
         data / "args/cluster-agent",
         "--bind=0.0.0.0:25000\n--keyfile=${SNAP_DATA}/certs/server.key\n--certfile=${SNAP_DATA}/certs/server.crt\n--timeout=240\n",
@@ -263,7 +269,8 @@ def install_snap(host, *, track, risk, version, revision, strict, hostname) -> N
     write_file(data / "certs/csr.conf.template", catalog.CSR_TEMPLATE)
     try:
         launchconf.install_time(host)
-    except (launchconf.LaunchConfigError, OSError) as exc:
+        cni.generate(host)
+    except (launchconf.LaunchConfigError, cni.CniError, OSError) as exc:
         host.purge()  # snapd undoes a failed install
         raise SnapChangeError(
             "cannot perform the following tasks:\n"

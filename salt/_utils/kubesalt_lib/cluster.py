@@ -190,3 +190,26 @@ def membership(inventory, expected_joiners, current, local):
         "pending": [minion_id for minion_id in expected_joiners if not joined(minion_id)],
         "stale": stale,
     }
+
+
+def launch_config(networks, private_ip=None):
+    """MicroK8s' launch configuration (read at snap install, ``/etc/microk8s.yaml``): the pod
+    and service networks (``extraCNIEnv``, as MicroK8s' own tests set them; its install hook
+    then writes Calico's pool, kube-proxy's and kube-controller-manager's ``--cluster-cidr``
+    and the API server's ``--service-cluster-ip-range``), the service network's first address
+    as a certificate SAN, the cluster DNS address (the tenth), and the kubelet's node IP when
+    known (the private address: without it the kubelet takes the default-route interface's)."""
+    service = ipaddress.IPv4Network(networks["service_cidr"])
+    config = {
+        "version": "0.1.0",
+        "extraCNIEnv": {
+            "IPv4_SUPPORT": True,
+            "IPv4_CLUSTER_CIDR": str(networks["pod_cidr"]),
+            "IPv4_SERVICE_CIDR": str(service),
+        },
+        "extraSANs": [str(service[1])],
+        "extraKubeletArgs": {"--cluster-dns": str(service[10])},
+    }
+    if private_ip:
+        config["extraKubeletArgs"]["--node-ip"] = str(private_ip)
+    return config

@@ -238,6 +238,24 @@ def validate(config, minion_id, sysctl_exists=None) -> None:
         raise PillarError(check.problems)
 
 
+# The hosts' networks and MicroK8s' pod (Calico pool, cluster CIDR) and service networks.
+NETWORK_KEYS = ("public_cidr", "private_cidr", "pod_cidr", "service_cidr")
+
+
+def _check_overlaps(check, cidrs):
+    """No two of the four networks may overlap (a pod or service address would shadow a
+    host's)."""
+    known = [(name, net) for name, net in cidrs.items() if net is not None]
+    for index, (name, net) in enumerate(known):
+        for other, other_net in known[index + 1 :]:
+            if net.overlaps(other_net):
+                check.fail(
+                    f"kubesalt:networks:{other}",
+                    f"{other_net} overlaps kubesalt:networks:{name} ({net}); choose networks "
+                    "that do not overlap",
+                )
+
+
 def _check_inventory(check, config):
     if config.get("domain") is not None:
         check.dns_name(config["domain"], "kubesalt:domain")
@@ -245,9 +263,10 @@ def _check_inventory(check, config):
         check.dns_name(config["salt_master"], "kubesalt:salt_master")
     networks = check.mapping(config.get("networks"), "kubesalt:networks")
     cidrs = {}
-    for name in ("public_cidr", "private_cidr"):
+    for name in NETWORK_KEYS:
         if networks.get(name) is not None:
             cidrs[name] = check.network(networks[name], f"kubesalt:networks:{name}")
+    _check_overlaps(check, cidrs)
     nodes = check.mapping(config.get("nodes"), "kubesalt:nodes")
     owners = {}
     for node_id, raw_node in sorted(nodes.items()):

@@ -1,10 +1,23 @@
 {%- from "map.jinja" import kubesalt with context %}
 {%- set microk8s = kubesalt.microk8s %}
 
+# Read once, when the snap installs (later edits do not change an installed MicroK8s): pod
+# and service networks, certificate SAN and DNS address of the service network, node IP.
+microk8s-base-launch-config:
+  file.serialize:
+    - name: /etc/microk8s.yaml
+    - serializer: yaml
+    - user: root
+    - group: root
+    - mode: '0644'
+    - dataset: {{ salt['kubesalt.launch_config'](kubesalt) | json }}
+
 microk8s-base-installed:
   microk8s.installed:
     - name: microk8s
     - channel: {{ microk8s.channel | json }}
+    - require:
+      - file: microk8s-base-launch-config
 
 microk8s-base-running:
   microk8s.running:

@@ -456,3 +456,27 @@ def test_orchestration_quotes_minion_ids(node_loaders):
     steps = render(node_loaders, published=[odd], up=[odd])
     assert args_of(steps[f"cluster-leave-{odd}"])["tgt"] == odd
     assert args_of(steps[f"cluster-mine-forget-{odd}"])["tgt"] == odd
+
+
+def test_launch_config_pins_networks_and_node_ip(node_loaders):
+    # Issue 11 defects 7 and 9: MicroK8s is installed with the pillar's pod and service
+    # networks (its own pod default is the private network) and the kubelet on the private
+    # address (else the default-route interface's, public on the first control plane).
+    high = node_loaders(MASTER).modules.state.show_sls("microk8s.base")
+    launch = by_function(high, "file.serialize")["microk8s-base-launch-config"]
+    assert launch["name"] == "/etc/microk8s.yaml"
+    assert launch["dataset"] == {
+        "version": "0.1.0",
+        "extraCNIEnv": {
+            "IPv4_SUPPORT": True,
+            "IPv4_CLUSTER_CIDR": "10.244.0.0/16",
+            "IPv4_SERVICE_CIDR": "10.152.183.0/24",
+        },
+        "extraSANs": ["10.152.183.1"],
+        "extraKubeletArgs": {
+            "--cluster-dns": "10.152.183.10",
+            "--node-ip": EXAMPLE["kubesalt"]["nodes"][MASTER]["private_ip"],
+        },
+    }
+    installed = by_function(high, "microk8s.installed")["microk8s-base-installed"]
+    assert {"file": "microk8s-base-launch-config"} in installed["require"]
