@@ -70,7 +70,9 @@ def test_restart_recovery(lab):
     assert max(seconds) <= RESTART_TARGET * 4  # a bound for a loaded machine; 0 lost
 
 
-def _pss_by_process(lab: Lab, host: str) -> dict[str, float]:
+def _pss_by_process(lab: Lab, host: str, each: list | None = None) -> dict[str, float]:
+    """PSS in MB per group (salt-master, salt-minion, other); ``each`` receives
+    ``(MB, process title)`` of every process."""
     namespace = {name: ns for ns, name in _host_namespaces(lab).items()}[host]
     groups: dict[str, float] = {}
     for entry in pathlib.Path("/proc").iterdir():
@@ -91,6 +93,8 @@ def _pss_by_process(lab: Lab, host: str) -> dict[str, float]:
         else:
             group = "other"
         groups[group] = groups.get(group, 0.0) + pss / 1024
+        if each is not None:
+            each.append((pss / 1024, cmdline.strip()[:90]))
     return groups
 
 
@@ -98,10 +102,13 @@ def test_master_host_memory(lab):
     deadline = time.monotonic() + STEADY_TIMEOUT
     while _job_processes(lab) and time.monotonic() < deadline:
         time.sleep(1)
-    groups = _pss_by_process(lab, "salt")
+    each: list = []
+    groups = _pss_by_process(lab, "salt", each)
     total = sum(groups.values())
     print(f"\n## master host PSS (load {_load()})")
     print(f"total {total:.1f} MB: " + ", ".join(f"{k} {v:.1f} MB" for k, v in groups.items()))
+    for mb, title in sorted(each, reverse=True):
+        print(f"  {mb:6.1f} MB  {title}")
 
 
 def _highstate(lab, *extra) -> tuple[float, dict]:
