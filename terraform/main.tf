@@ -28,8 +28,13 @@ locals {
 module "cloudinit" {
   source = "./modules/cloudinit"
 
-  domain   = local.domain
-  networks = { public_cidr = var.public_cidr, private_cidr = var.private_cidr }
+  domain = var.deploy_domain_name
+  networks = {
+    public_cidr  = var.public_cidr
+    private_cidr = var.private_cidr
+    pod_cidr     = var.pod_cidr
+    service_cidr = var.service_cidr
+  }
 
   # Addresses as OpenStack assigned them on the ports.
   salt_master = {

@@ -1,5 +1,8 @@
 # The Kube-on-OS variables plus what an operator needs. Every bad value fails at plan time
-# with a message naming the variable.
+# with a message naming the variable. A rule lives once, in the module that uses the value:
+# what is passed through to modules/cloudinit (domain, users and keys, root password, name
+# servers, time zone, Salt and MicroK8s versions, the state tree, the four networks'
+# overlaps) is validated there; this file validates what only the root module uses.
 
 variable "openstack_cloud" {
   type        = string
@@ -112,31 +115,22 @@ variable "deploy_domain_name" {
   type        = string
   description = "DNS domain of the deployment; every host is <name>.<domain> and that FQDN is its Salt minion id."
   default     = "kubesalt.internal"
-
-  validation {
-    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$", var.deploy_domain_name)) && length(var.deploy_domain_name) <= 200
-    error_message = "Variable deploy_domain_name must be a lower-case DNS name with at least two labels, such as cluster1.example.com."
-  }
 }
 
 variable "deploy_user" {
   type        = string
   description = "Administrative user on every host (sudo, SSH keys only)."
   default     = "kubesalt"
-
-  validation {
-    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.deploy_user)) && var.deploy_user != "root"
-    error_message = "Variable deploy_user must be a POSIX user name other than root."
-  }
 }
 
 variable "deploy_ssh_public_keys" {
   type        = list(string)
-  description = "SSH public keys of deploy_user: the way in, through the bastion."
+  description = "SSH public keys of deploy_user: the way in, through the bastion (their format is checked by modules/cloudinit)."
 
   validation {
-    condition     = length(var.deploy_ssh_public_keys) >= 1 && alltrue([for k in var.deploy_ssh_public_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+", k))])
-    error_message = "Variable deploy_ssh_public_keys must hold at least one OpenSSH public key (ssh-ed25519 AAAA...)."
+    # The only way in: the root module builds no other (modules/cloudinit checks the format).
+    condition     = length(var.deploy_ssh_public_keys) >= 1
+    error_message = "Variable deploy_ssh_public_keys must hold at least one OpenSSH public key (ssh-ed25519 AAAA...): it is the only way in."
   }
 }
 
@@ -151,15 +145,6 @@ variable "root_password" {
   description = "Root password: preferably a crypt hash ($6$... from `mkpasswd -m sha-512`); clear text lands in the instance metadata. Only with set_root_password = true."
   default     = null
   sensitive   = true
-
-  validation {
-    condition     = var.root_password == null || var.set_root_password
-    error_message = "Variable root_password is set while set_root_password is false: set set_root_password = true or remove root_password."
-  }
-  validation {
-    condition     = !var.set_root_password || length(var.root_password == null ? "" : var.root_password) >= 8
-    error_message = "Variable root_password must hold at least 8 characters when set_root_password is true."
-  }
 }
 
 variable "users" {
@@ -171,19 +156,6 @@ variable "users" {
   }))
   description = "Extra login users on every host; each needs at least one SSH public key."
   default     = []
-
-  validation {
-    condition     = alltrue([for u in var.users : length(u.ssh_keys) > 0])
-    error_message = "Variable users: every user needs at least one SSH public key in ssh_keys."
-  }
-  validation {
-    condition     = alltrue([for u in var.users : can(regex("^[a-z_][a-z0-9_-]{0,31}$", u.name)) && u.name != "root" && u.name != var.deploy_user])
-    error_message = "Variable users: every name must be a POSIX user name other than root and deploy_user."
-  }
-  validation {
-    condition     = alltrue(flatten([for u in var.users : [for k in u.ssh_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+", k))]]))
-    error_message = "Variable users: every ssh_keys entry must be an OpenSSH public key."
-  }
 }
 
 variable "operator_cidrs" {
@@ -191,8 +163,10 @@ variable "operator_cidrs" {
   description = "Networks allowed to SSH to the bastion (and to reach the Kubernetes API floating IP). The only ingress from outside."
 
   validation {
-    condition     = length(var.operator_cidrs) >= 1 && alltrue([for c in var.operator_cidrs : can(cidrnetmask(c)) && !endswith(c, "/0")])
-    error_message = "Variable operator_cidrs must list the operators' networks as IPv4 CIDRs; /0 (the whole internet) is refused."
+    # By netmask, not by spelling: 0.0.0.0/00 or 0.0.0.0/1 + 128.0.0.0/1 are the internet too.
+    # A prefix of 8 or more is a netmask starting with 255.
+    condition     = length(var.operator_cidrs) >= 1 && alltrue([for c in var.operator_cidrs : can(cidrnetmask(c)) && startswith(try(cidrnetmask(c), ""), "255.")])
+    error_message = "Variable operator_cidrs must list the operators' networks as IPv4 CIDRs with a prefix of /8 or longer (0.0.0.0/0, /00 or two /1 halves would open the bastion to the internet)."
   }
 }
 
@@ -202,8 +176,9 @@ variable "public_cidr" {
   default     = "10.0.0.0/16"
 
   validation {
-    condition     = can(cidrnetmask(var.public_cidr)) && try(tonumber(split("/", var.public_cidr)[1]) <= 24, false)
-    error_message = "Variable public_cidr must be an IPv4 CIDR of /24 or larger."
+    # The address plan: bastion .10, control plane .20, the DHCP pool from .200.0 (network.tf).
+    condition     = can(cidrnetmask(var.public_cidr)) && try(tonumber(split("/", var.public_cidr)[1]) >= 8 && tonumber(split("/", var.public_cidr)[1]) <= 16, false)
+    error_message = "Variable public_cidr must be an IPv4 CIDR from /8 to /16 (the DHCP pool starts at .200.0)."
   }
 }
 
@@ -213,59 +188,45 @@ variable "private_cidr" {
   default     = "10.1.0.0/16"
 
   validation {
-    condition     = can(cidrnetmask(var.private_cidr)) && try(tonumber(split("/", var.private_cidr)[1]) <= 16, false) && var.private_cidr != var.public_cidr
-    error_message = "Variable private_cidr must be an IPv4 CIDR of /16 or larger (workers start at .0.100, the pool at .200.0), different from public_cidr."
+    condition     = can(cidrnetmask(var.private_cidr)) && try(tonumber(split("/", var.private_cidr)[1]) >= 8 && tonumber(split("/", var.private_cidr)[1]) <= 16, false)
+    error_message = "Variable private_cidr must be an IPv4 CIDR from /8 to /16 (workers start at .0.100, the DHCP pool at .200.0)."
   }
+}
+
+variable "pod_cidr" {
+  type        = string
+  description = "Kubernetes pod network (MicroK8s' cluster CIDR and Calico IP pool). MicroK8s' own default, 10.1.0.0/16, is the default private_cidr: this one must overlap none of public_cidr, private_cidr and service_cidr (checked by modules/cloudinit)."
+  default     = "10.244.0.0/16"
+}
+
+variable "service_cidr" {
+  type        = string
+  description = "Kubernetes service network (MicroK8s' service CIDR; the API's ClusterIP is its first address). Must overlap none of the other three networks."
+  default     = "10.152.183.0/24"
 }
 
 variable "dns_nameservers" {
   type        = list(string)
   description = "Name servers of both subnets and of every host's resolv.conf."
   default     = ["1.1.1.1", "1.0.0.1"]
-
-  validation {
-    condition     = length(var.dns_nameservers) >= 1 && length(var.dns_nameservers) <= 3 && alltrue([for ip in var.dns_nameservers : can(cidrnetmask("${ip}/32"))])
-    error_message = "Variable dns_nameservers must list one to three IPv4 addresses."
-  }
 }
 
 variable "timezone" {
   type        = string
   description = "Time zone of every host."
   default     = "Etc/UTC"
-
-  validation {
-    condition     = can(regex("^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", var.timezone))
-    error_message = "Variable timezone must be a tz database name such as Etc/UTC."
-  }
 }
 
 variable "salt_version" {
   type        = string
   description = "Salt release pinned on the hosts (a major such as 3008, or 3008.4); 3008.3 or later."
   default     = "3008"
-
-  validation {
-    # 3008.3 fixed saltstack/salt#67947: older minions may stay disconnected after a master
-    # restart ('AsyncAuth' object has no attribute '_creds').
-    condition = can(regex("^[0-9]{4}(\\.[0-9]+)?$", var.salt_version)) && try(
-      tonumber(split(".", var.salt_version)[0]) > 3008
-      || (tonumber(split(".", var.salt_version)[0]) == 3008 && tonumber(concat(split(".", var.salt_version), ["3"])[1]) >= 3),
-      false
-    )
-    error_message = "Variable salt_version must be Salt 3008.3 or later, as a major (3008) or a release (3008.4): older minions stay disconnected after a master restart (saltstack/salt#67947)."
-  }
 }
 
 variable "microk8s_channel" {
   type        = string
   description = "MicroK8s snap channel."
   default     = "1.32/stable"
-
-  validation {
-    condition     = can(regex("^(latest|[0-9]+\\.[0-9]+)(-[a-z0-9]+)?/(stable|candidate|beta|edge)(/[a-z0-9-]+)?$", var.microk8s_channel))
-    error_message = "Variable microk8s_channel must look like 1.32/stable."
-  }
 }
 
 variable "salt_master_volume_size" {
@@ -294,20 +255,10 @@ variable "kube_api_floating_ip" {
 variable "state_tree_repository" {
   type        = string
   description = "Git URL of the kubesalt tree (salt/ and pillar/) the salt master clones into /srv/kubesalt."
-
-  validation {
-    condition     = can(regex("^(https://|ssh://|git@)[A-Za-z0-9@:/_.~+-]+$", var.state_tree_repository))
-    error_message = "Variable state_tree_repository must be an https://, ssh:// or git@ URL."
-  }
 }
 
 variable "state_tree_ref" {
   type        = string
   description = "Branch or tag of state_tree_repository."
   default     = "main"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9/_.-]+$", var.state_tree_ref))
-    error_message = "Variable state_tree_ref must be a branch or tag name."
-  }
 }

@@ -98,7 +98,12 @@ def test_inventory_has_the_contracted_shape(lab_render):
     assert lab_render.inventory == {
         "kubesalt": {
             "domain": domain,
-            "networks": {"public_cidr": "10.0.0.0/16", "private_cidr": "10.1.0.0/16"},
+            "networks": {
+                "public_cidr": "10.0.0.0/16",
+                "private_cidr": "10.1.0.0/16",
+                "pod_cidr": "10.244.0.0/16",
+                "service_cidr": "10.152.183.0/24",
+            },
             "salt_master": f"salt.{domain}",
             "microk8s": {
                 "control_planes": [f"k8s-master.{domain}"],

@@ -21,6 +21,7 @@ from kubesalt.cloud import install
 from kubesalt.cloud.store import Store
 from kubesalt.cloud.workspace import Workspace, lab_tfvars
 from kubesalt.tf import engine as tf_engine
+from tests.support.cases import load_cases
 from tests.support.paths import REPO_ROOT
 
 DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample operator@example.com"
@@ -204,6 +205,66 @@ def test_a_new_image_under_the_same_name_rebuilds_nothing(root, applied, cloud):
     finally:
         with Store(cloud).transaction() as document:
             document["images"].pop(image)
+
+
+def _plan_with(root, name: str, variables: dict):
+    """Plan with an extra tfvars file, as an operator writes one (values in a file)."""
+    (root.workdir / f"{name}.tfvars.json").write_text(json.dumps(variables), encoding="utf-8")
+    result = root.plan(f"-var-file={name}.tfvars.json")
+    return result, " ".join((result.stdout + result.stderr).split())
+
+
+def _batches(cases: list[dict]) -> list[list[dict]]:
+    """Cases that can share one plan: no variable set twice, no failing variable twice
+    (Terraform reports every failed validation of a plan)."""
+    batches: list[list[dict]] = []
+    for case in cases:
+        if case.get("alone"):
+            batches.append([case])
+            continue
+        for batch in batches:
+            if batch[0].get("alone"):
+                continue
+            keys = {k for c in batch for k in c["vars"]}
+            if not keys & set(case["vars"]) and case["variable"] not in {
+                c["variable"] for c in batch
+            }:
+                batch.append(case)
+                break
+        else:
+            batches.append([case])
+    return batches
+
+
+PASSTHROUGH_BAD = _batches([p.values[0] for p in load_cases(__file__, "root_passthrough_bad")])
+
+
+@pytest.mark.parametrize(
+    "batch", PASSTHROUGH_BAD, ids=[f"batch{i}" for i in range(len(PASSTHROUGH_BAD))]
+)
+def test_bad_input_passed_through_fails_in_the_module_naming_the_variable(root, batch):
+    """Issue 14: rules on the values the root passes to modules/cloudinit live there once;
+    bad input set at the root still fails the plan with the variable's name."""
+    result, output = _plan_with(root, "bad", {k: v for c in batch for k, v in c["vars"].items()})
+    assert result.returncode == 1, output[-3000:]
+    for case in batch:
+        assert f"Variable {case['variable']}" in output, f"{case['id']}: {output[-3000:]}"
+    assert output.count("Invalid value for variable") == len(batch), output[-4000:]
+
+
+def test_no_validation_error_prints_the_root_password(root):
+    """Issue 11 defect 6: a failed validation in the root module printed the sensitive
+    root_password (Terraform 1.11 shows a root variable's value in the diagnostic, sensitive or
+    not); validated in modules/cloudinit, the value arrives marked sensitive and is not shown."""
+    secret = "Correct-Horse-Battery-Staple-42"
+    for variables in (
+        {"root_password": secret},
+        {"root_password": secret[:5], "set_root_password": True},
+    ):
+        result, output = _plan_with(root, "secret", variables)
+        assert result.returncode == 1, output[-3000:]
+        assert "Variable root_password" in output, output[-3000:]
+        assert secret[:5] not in output, output[-3000:]
 
 
 # --- a small configuration: apply-time rules and destroy -------------------------------------

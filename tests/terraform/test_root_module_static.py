@@ -32,6 +32,25 @@ UNVALIDATED = {
     "kube_api_floating_ip": "a bool",
     "salt_master_volume_type": "any Cinder type, or null",
 }
+# Root variables whose rules live in modules/cloudinit, the module they are passed to (one
+# place, issue 14), by the module variable that carries them.
+VALIDATED_IN_CLOUDINIT = {
+    "deploy_domain_name": "domain",
+    "deploy_user": "deploy_user",
+    "deploy_ssh_public_keys": "deploy_ssh_public_keys",
+    "root_password": "root_password",
+    "users": "users",
+    "dns_nameservers": "dns_nameservers",
+    "timezone": "timezone",
+    "salt_version": "salt_version",
+    "microk8s_channel": "microk8s_channel",
+    "state_tree_repository": "state_tree",
+    "state_tree_ref": "state_tree",
+    "public_cidr": "networks",
+    "private_cidr": "networks",
+    "pod_cidr": "networks",
+    "service_cidr": "networks",
+}
 MICROK8S_PORTS = {("tcp", 16443), ("tcp", 25000), ("tcp", 19001), ("tcp", 10250), ("udp", 4789)}
 
 
@@ -74,17 +93,53 @@ def test_required_variables_exist():
     assert REQUIRED_VARIABLES <= set(_variables())
 
 
+def _module_variables():
+    return {
+        _unquote(name): body
+        for block in _load_dir(CLOUDINIT_DIR)["variable"]
+        for name, body in block.items()
+    }
+
+
+def _module_call():
+    (call,) = [body for block in _root()["module"] for name, body in block.items()]
+    return call
+
+
 @pytest.mark.parametrize("name", sorted(_variables()))
 def test_every_variable_is_typed_described_and_validated(name):
     body = _variables()[name]
     assert body.get("type"), f"variable {name} has no type"
     assert len(_unquote(body.get("description", ""))) > 15, f"variable {name} is not described"
-    if name not in UNVALIDATED:
+    if name in VALIDATED_IN_CLOUDINIT:
+        target = VALIDATED_IN_CLOUDINIT[name]
+        assert f"var.{name}" in str(_module_call()), f"{name} is not passed to modules/cloudinit"
+        assert _module_variables()[target].get("validation"), f"{target} has no validation"
+    elif name not in UNVALIDATED:
         assert body.get("validation"), f"variable {name} has no validation"
-        for validation in body["validation"]:
-            assert f"Variable {name}" in _unquote(validation["error_message"]), (
-                f"variable {name}: the error message must name the variable"
-            )
+    for validation in body.get("validation", []):
+        assert f"Variable {name}" in _unquote(validation["error_message"]), (
+            f"variable {name}: the error message must name the variable"
+        )
+
+
+def _patterns(body):
+    """The regex patterns and comparisons a variable's validations use."""
+    text = " ".join(str(v["condition"]) for v in body.get("validation", []))
+    return set(re.findall(r'regex\("((?:[^"\\]|\\.)+)"', text))
+
+
+@pytest.mark.parametrize("name", sorted(VALIDATED_IN_CLOUDINIT))
+def test_each_rule_lives_once(name):
+    """Issue 14: no rule of modules/cloudinit is repeated in the root module (they had drifted:
+    `users` named like deploy_user was refused in one place only)."""
+    root = _variables()[name]
+    module = _module_variables()[VALIDATED_IN_CLOUDINIT[name]]
+    shared = _patterns(root) & _patterns(module)
+    assert not shared, f"{name}: the same rule in both modules: {shared}"
+    # the root keeps only what only it knows: the way in, its own address plan
+    if name not in ("deploy_ssh_public_keys", "public_cidr", "private_cidr"):
+        assert not root.get("validation"), f"{name} is validated in the root module too"
 
 
 def test_secrets_are_sensitive():

@@ -30,8 +30,15 @@ locals {
   # tree and the lab. Optional keys are left out rather than set to null.
   inventory = {
     kubesalt = {
-      domain      = local.domain
-      networks    = { public_cidr = var.networks.public_cidr, private_cidr = var.networks.private_cidr }
+      domain = local.domain
+      # pod_cidr and service_cidr: MicroK8s' cluster CIDR / Calico pool and service CIDR
+      # (salt/states/microk8s reads kubesalt:networks:pod_cidr and :service_cidr).
+      networks = {
+        public_cidr  = var.networks.public_cidr
+        private_cidr = var.networks.private_cidr
+        pod_cidr     = var.networks.pod_cidr
+        service_cidr = var.networks.service_cidr
+      }
       salt_master = local.master_fqdn
       microk8s = merge(
         {

@@ -5,7 +5,7 @@ variable "domain" {
 
   validation {
     condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$", var.domain)) && length(var.domain) <= 200
-    error_message = "Variable domain must be a lower-case DNS name with at least two labels (e.g. example.internal), got \"${var.domain}\"."
+    error_message = "Variable domain (deploy_domain_name in the root module) must be a lower-case DNS name with at least two labels (e.g. example.internal), got \"${var.domain}\"."
   }
 }
 
@@ -13,16 +13,32 @@ variable "networks" {
   type = object({
     public_cidr  = string
     private_cidr = string
+    pod_cidr     = optional(string, "10.244.0.0/16")
+    service_cidr = optional(string, "10.152.183.0/24")
   })
-  description = "Public network (behind the router, the bastion's side) and private network (every host) CIDRs."
+  description = "Public network (behind the router, the bastion's side), private network (every host), and the Kubernetes pod and service networks (MicroK8s' cluster CIDR and Calico pool, service CIDR): four IPv4 networks, none overlapping another."
   default = {
     public_cidr  = "10.0.0.0/16"
     private_cidr = "10.1.0.0/16"
   }
 
   validation {
-    condition     = can(cidrnetmask(var.networks.public_cidr)) && can(cidrnetmask(var.networks.private_cidr)) && var.networks.public_cidr != var.networks.private_cidr
-    error_message = "Variable networks must hold two different IPv4 CIDRs (public_cidr, private_cidr)."
+    # Each one a network address with its prefix (10.1.0.0/16, not 10.1.2.3/16).
+    condition = alltrue([for c in values(var.networks) :
+      can(cidrnetmask(c)) && try(cidrsubnet(c, 0, 0) == c, false)
+    ])
+    error_message = "Variable networks: public_cidr, private_cidr, pod_cidr and service_cidr must be IPv4 networks written as their network address and prefix, such as 10.1.0.0/16."
+  }
+  validation {
+    # Two networks overlap when, cut to the shorter of their two prefixes, they are the same.
+    condition = alltrue([for pair in setproduct(values(var.networks), values(var.networks)) :
+      pair[0] == pair[1] || try(
+        cidrhost("${split("/", pair[0])[0]}/${min(tonumber(split("/", pair[0])[1]), tonumber(split("/", pair[1])[1]))}", 0)
+        != cidrhost("${split("/", pair[1])[0]}/${min(tonumber(split("/", pair[0])[1]), tonumber(split("/", pair[1])[1]))}", 0),
+        false
+      )
+    ]) && length(distinct(values(var.networks))) == 4
+    error_message = "Variable networks: public_cidr, private_cidr, pod_cidr and service_cidr must not overlap (MicroK8s' own pod default 10.1.0.0/16 is the usual private network: choose another pod_cidr)."
   }
 }
 
@@ -262,8 +278,8 @@ variable "deploy_ssh_public_keys" {
   default     = []
 
   validation {
-    condition     = alltrue([for k in var.deploy_ssh_public_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+", k))])
-    error_message = "Variable deploy_ssh_public_keys must hold OpenSSH public keys (ssh-ed25519 AAAA..., ssh-rsa AAAA...)."
+    condition     = alltrue([for k in var.deploy_ssh_public_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\\r\\n]*)?$", k))])
+    error_message = "Variable deploy_ssh_public_keys must hold OpenSSH public keys, one per entry (ssh-ed25519 AAAA... comment; no line breaks)."
   }
 }
 
@@ -286,7 +302,7 @@ variable "users" {
     error_message = "Variable users: every name must be a POSIX user name (not root)."
   }
   validation {
-    condition     = alltrue(flatten([for u in var.users : [for k in u.ssh_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+", k))]]))
+    condition     = alltrue(flatten([for u in var.users : [for k in u.ssh_keys : can(regex("^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\\r\\n]*)?$", k))]]))
     error_message = "Variable users: every ssh_keys entry must be an OpenSSH public key."
   }
   validation {
@@ -394,12 +410,14 @@ variable "extra_minion_config" {
 
 variable "extra_master_config" {
   type        = any
-  description = "Extra Salt master options merged into the master's master.d file (site tuning); pki_dir, auto_accept and open_mode stay the module's."
+  description = "Extra Salt master options merged into the master's master.d file (site tuning); pki_dir and every option that admits minion keys without the module's checks (auto_accept, open_mode, autosign_*) stay the module's."
   default     = {}
 
   validation {
-    condition     = can(keys(var.extra_master_config)) && length(setintersection(keys(var.extra_master_config), ["pki_dir", "auto_accept", "open_mode"])) == 0
-    error_message = "Variable extra_master_config must be a mapping of Salt master options other than pki_dir, auto_accept and open_mode."
+    condition = can(keys(var.extra_master_config)) && length(setintersection(keys(var.extra_master_config), [
+      "pki_dir", "auto_accept", "open_mode", "autosign_file", "autosign_grains_dir", "autosign_timeout", "autoreject_file",
+    ])) == 0
+    error_message = "Variable extra_master_config must be a mapping of Salt master options other than pki_dir, auto_accept, open_mode, autosign_file, autosign_grains_dir, autosign_timeout and autoreject_file (minion keys are admitted by the module only)."
   }
 }
 
@@ -409,7 +427,8 @@ variable "master_wait_seconds" {
   default     = 900
 
   validation {
-    condition     = var.master_wait_seconds >= 0 && var.master_wait_seconds <= 3600
-    error_message = "Variable master_wait_seconds must be between 0 and 3600."
+    # A whole number: the bootstrap script counts it down with shell arithmetic.
+    condition     = var.master_wait_seconds >= 0 && var.master_wait_seconds <= 3600 && floor(var.master_wait_seconds) == var.master_wait_seconds
+    error_message = "Variable master_wait_seconds must be a whole number of seconds from 0 to 3600."
   }
 }

@@ -26,7 +26,7 @@ run "defaults_one_control_plane_one_worker" {
     condition = output.inventory == {
       kubesalt = {
         domain      = "example.internal"
-        networks    = { public_cidr = "10.0.0.0/16", private_cidr = "10.1.0.0/16" }
+        networks    = { public_cidr = "10.0.0.0/16", private_cidr = "10.1.0.0/16", pod_cidr = "10.244.0.0/16", service_cidr = "10.152.183.0/24" }
         salt_master = "salt.example.internal"
         microk8s = {
           control_planes = ["k8s-master.example.internal"]
@@ -257,6 +257,40 @@ run "bad_networks_same_cidr" {
   expect_failures = [var.networks]
 }
 
+run "networks_pod_cidr_overlaps_the_private_network" {
+  # MicroK8s' own default pod network is 10.1.0.0/16: the private network
+  command = plan
+  variables { networks = { public_cidr = "10.0.0.0/16", private_cidr = "10.1.0.0/16", pod_cidr = "10.1.0.0/16" } }
+  expect_failures = [var.networks]
+}
+
+run "networks_service_cidr_inside_the_public_network" {
+  command = plan
+  variables { networks = { public_cidr = "10.0.0.0/16", private_cidr = "10.1.0.0/16", service_cidr = "10.0.200.0/24" } }
+  expect_failures = [var.networks]
+}
+
+run "networks_public_inside_private" {
+  command = plan
+  variables { networks = { public_cidr = "10.1.128.0/17", private_cidr = "10.1.0.0/16" } }
+  expect_failures = [var.networks]
+}
+
+run "networks_not_a_network_address" {
+  command = plan
+  variables { networks = { public_cidr = "10.0.0.0/16", private_cidr = "10.1.2.3/16" } }
+  expect_failures = [var.networks]
+}
+
+run "networks_own_pod_and_service_cidrs" {
+  command = plan
+  variables { networks = { public_cidr = "192.168.0.0/16", private_cidr = "172.16.0.0/16", pod_cidr = "10.1.0.0/16", service_cidr = "10.152.0.0/16" } }
+  assert {
+    condition     = output.inventory.kubesalt.networks.pod_cidr == "10.1.0.0/16" && output.inventory.kubesalt.networks.service_cidr == "10.152.0.0/16"
+    error_message = "pod_cidr and service_cidr reach the inventory pillar"
+  }
+}
+
 run "bad_salt_master_address" {
   command = plan
   variables { salt_master = { hostname = "salt", private_ip = "10.1.0.500" } }
@@ -412,6 +446,43 @@ run "bad_deploy_ssh_key" {
   command = plan
   variables { deploy_ssh_public_keys = ["not a key"] }
   expect_failures = [var.deploy_ssh_public_keys]
+}
+
+run "deploy_ssh_key_with_an_embedded_line" {
+  # a second line would become a second authorized_keys entry (options, another key)
+  command = plan
+  variables { deploy_ssh_public_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey k@example\ncommand=\"sh\" ssh-rsa AAAAB3Nza x"] }
+  expect_failures = [var.deploy_ssh_public_keys]
+}
+
+run "user_key_with_an_embedded_line" {
+  command = plan
+  variables { users = [{ name = "alice", ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey\nssh-rsa AAAAB3Nza x"] }] }
+  expect_failures = [var.users]
+}
+
+run "extra_master_config_autosign_file" {
+  command = plan
+  variables { extra_master_config = { autosign_file = "/etc/salt/autosign.conf" } }
+  expect_failures = [var.extra_master_config]
+}
+
+run "extra_master_config_autosign_grains_dir" {
+  command = plan
+  variables { extra_master_config = { autosign_grains_dir = "/etc/salt/autosign_grains" } }
+  expect_failures = [var.extra_master_config]
+}
+
+run "extra_master_config_auto_accept" {
+  command = plan
+  variables { extra_master_config = { auto_accept = true } }
+  expect_failures = [var.extra_master_config]
+}
+
+run "master_wait_seconds_fractional" {
+  command = plan
+  variables { master_wait_seconds = 1.5 }
+  expect_failures = [var.master_wait_seconds]
 }
 
 run "user_without_key" {
