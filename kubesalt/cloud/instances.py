@@ -19,6 +19,10 @@ its generation moves and reconciles (:class:`Backing`):
   subnet); nothing (datasource None: no user data) when it can reach neither, as on OpenStack.
   Delete kills the host's PID 1: its namespaces, mounts and links go with it. A replaced
   instance has a new id: a fresh host;
+* **load balancers** (Octavia) → a namespace each (``lb-<id>``, the amphora) holding the VIP
+  port and the member-side ports, running :mod:`kubesalt.cloud.lbproxy` with
+  :func:`kubesalt.cloud.octavia.proxy_config`, restarted when that changes; members' health in
+  ``loadbalancers/<id>.status.json`` of the cloud directory;
 * **routers** → a namespace each with NAT (:func:`kubesalt.cloud.backing.router_fabric`),
   rebuilt when the router, its interfaces or its floating IPs change;
 * **security groups** → the switch's filter table, rewritten on every change.
@@ -42,6 +46,7 @@ import time
 from kubesalt.cloud import backing
 from kubesalt.cloud import firewall
 from kubesalt.cloud import nova
+from kubesalt.cloud import octavia
 from kubesalt.cloud.fabric import Fabric
 from kubesalt.cloud.store import Store
 from kubesalt.lab import hostinit
@@ -115,10 +120,13 @@ class Backing:
         self.wiring = backing.Wiring({}, {}, {}, {}, {})
         self.hosts: dict[str, dict] = {}  # server id -> {"keeper", "init", "hostname"}
         self.routers: dict[str, str] = {}  # router id -> what it was built from
+        self.balancers: dict[str, dict] = {}  # load balancer id -> {"proxy", "config"}
 
     def close(self) -> None:
         for host in self.hosts.values():
             _kill(host)
+        for entry in self.balancers.values():
+            _stop_proxy(entry)
         self.fabric.close()
 
     def reconcile(self, cloud: dict) -> dict[str, dict]:
@@ -136,6 +144,7 @@ class Backing:
                     self._boot(cloud, server_id)
                 except Exception as exc:  # reported as the instance's ERROR state
                     errors[server_id] = str(exc)
+        self._balance(cloud)
         for router_id in [r for r in self.routers if r not in cloud["routers"]]:
             self.fabric.drop(f"router-{router_id}")
             del self.routers[router_id]
@@ -182,16 +191,67 @@ class Backing:
             stderr=subprocess.DEVNULL,
         )
 
+    def _balance(self, cloud: dict) -> None:
+        """Each load balancer's amphora: its ports in namespace ``lb-<id>`` (default route
+        through the VIP subnet's router) and the proxy with the current configuration."""
+        balancers = cloud.get("loadbalancers", {})
+        for lb_id in [b for b in self.balancers if b not in balancers]:
+            _stop_proxy(self.balancers.pop(lb_id))
+            self._forget(f"lb-{lb_id}")
+        directory = self.directory / "loadbalancers"
+        for lb_id, lb in balancers.items():
+            endpoint = f"lb-{lb_id}"
+            entry = self.balancers.setdefault(lb_id, {"proxy": None, "config": None})
+            for port_id in [lb["vip_port_id"], *lb["member_ports"].values()]:
+                if port_id in self.wiring.owners:
+                    continue
+                port = cloud["ports"][port_id]
+                gateway, routed = backing.attach_port(
+                    self.fabric, cloud, port, endpoint, self.wiring
+                )
+                if gateway and routed:
+                    self.fabric.run(endpoint, ["ip", "route", "replace", "default", "via", gateway])
+            config = octavia.proxy_config(cloud, lb_id)
+            if config == entry["config"]:
+                continue
+            _stop_proxy(entry)
+            directory.mkdir(exist_ok=True)
+            path = directory / f"{lb_id}.json"
+            path.write_text(json.dumps(config, indent=1))
+            argv = [sys.executable, "-m", "kubesalt.cloud.lbproxy", str(path)]
+            argv.append(str(directory / f"{lb_id}.status.json"))
+            with open(directory / f"{lb_id}.log", "ab") as log:
+                entry["proxy"] = self.fabric.spawn(
+                    endpoint,
+                    ["setpriv", "--pdeathsig=KILL", *argv],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                )
+            entry["config"] = config
+
     def _remove(self, server_id: str) -> None:
         host = self.hosts.pop(server_id)
         _kill(host)
-        self.fabric.drop(server_id)
-        for port_id in [p for p, o in self.wiring.owners.items() if o == server_id]:
+        self._forget(server_id)
+
+    def _forget(self, endpoint: str) -> None:
+        """Drop ``endpoint``'s namespace and its ports from the wiring."""
+        self.fabric.drop(endpoint)
+        for port_id in [p for p, o in self.wiring.owners.items() if o == endpoint]:
             self.wiring.owners.pop(port_id)
             self.wiring.bindings.pop(port_id, None)
         self.wiring.addresses = {
-            name: value for name, value in self.wiring.addresses.items() if value[0] != server_id
+            name: value for name, value in self.wiring.addresses.items() if value[0] != endpoint
         }
+
+
+def _stop_proxy(entry: dict) -> None:
+    process = entry.get("proxy")
+    if process is not None:
+        process.kill()
+        process.wait(timeout=10)
+        entry["proxy"] = None
 
 
 def _kill(host: dict) -> None:

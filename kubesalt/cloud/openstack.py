@@ -25,6 +25,7 @@ import uuid
 import yaml
 
 from kubesalt.cloud import catalogue
+from kubesalt.cloud.octavia import Octavia
 from kubesalt.cloud.plugin import ProviderError
 from kubesalt.cloud.provider import Base
 from kubesalt.cloud.provider import known
@@ -61,9 +62,10 @@ def _not_found(kind: str, ident: str) -> ProviderError:
     return ProviderError(f"Resource not found: {kind} {ident} could not be found", "(HTTP 404)")
 
 
-class OpenStackProvider(Base):
+class OpenStackProvider(Octavia, Base):
     name = "openstack"
     schema_file = "openstack"
+    _new_mac = staticmethod(_mac)
 
     def __init__(self):
         super().__init__()
@@ -1112,4 +1114,9 @@ _TABLES = {
     "openstack_networking_floatingip_v2": ("floating_ips", "floating IP"),
     "openstack_blockstorage_volume_v3": ("volumes", "volume"),
     "openstack_compute_instance_v2": ("servers", "server"),
+    "openstack_lb_loadbalancer_v2": ("loadbalancers", "load balancer"),
+    "openstack_lb_listener_v2": ("listeners", "listener"),
+    "openstack_lb_pool_v2": ("pools", "pool"),
+    "openstack_lb_member_v2": ("members", "member"),
+    "openstack_lb_monitor_v2": ("monitors", "health monitor"),
 }

@@ -27,6 +27,12 @@ TABLES = (
     "volumes",
     "servers",
     "images",
+    # Octavia (kubesalt.cloud.octavia)
+    "loadbalancers",
+    "listeners",
+    "pools",
+    "members",
+    "monitors",
 )
 
 
