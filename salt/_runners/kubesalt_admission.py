@@ -5,7 +5,7 @@ master (its user-data is read once, at creation). ``remove`` drops the node from
 inventory pillar (``pillar/_from_terraform.sls``), deletes its accepted (or pending) key and
 its cached data, then runs the bootstrap runner, whose orchestration has the control planes
 remove the Kubernetes node that is no longer in the inventory (``kubesalt.membership``).
-Run it before the apply (the node leaves while it still runs) or after it.
+Run it after the apply (before it, the still running minion re-sends its key, left pending).
 
 Adding nodes needs no runner: the admission engine (``salt/_engines/kubesalt_admission.py``)
 admits them.

@@ -8,6 +8,7 @@ defect 3, the running master admits it).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -160,6 +161,33 @@ def test_one_more_worker_is_admitted_by_the_running_master(cloud):
     assert new in accepted, accepted
     inventory = _run(master, ["cat", "/srv/pillar/_from_terraform.sls"]).stdout
     assert new in inventory, inventory
+
+
+def test_one_worker_fewer_leaves_the_masters_keys_and_inventory(cloud):
+    """Issue 11 defect 3, -1: `terraform apply` with one worker fewer deletes that instance
+    only; then the documented runner on the master takes it out of the inventory and deletes
+    its key (converge=False: the lab cloud does not run orch.cluster yet)."""
+    master = instances.host_pid(cloud["dir"], f"salt.{DOMAIN}")
+    gone = f"k8s-worker-1.{DOMAIN}"
+    before = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}
+    result = cloud["workspace"].apply("-var=num_kube_nodes=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}
+    assert set(before) - set(after) == {gone}
+    assert {name: before[name] for name in after} == after  # nobody replaced
+    removed = _run(
+        master, ["salt-run", "--out=json", "kubesalt_admission.remove", gone, "converge=False"]
+    )
+    assert json.loads(removed.stdout) == {
+        "minion_id": gone,
+        "inventory": True,
+        "keys": ["minions"],
+    }, removed.stdout + removed.stderr
+    assert gone not in _run(master, ["salt-key", "--out=json", "-l", "all"]).stdout
+    inventory = _run(master, ["cat", "/srv/pillar/_from_terraform.sls"])
+    assert inventory.returncode == 0 and gone not in inventory.stdout
+    owner = _run(master, ["stat", "-c", "%U", "/srv/pillar/_from_terraform.sls"]).stdout.strip()
+    assert owner == "salt"  # the master still reads what root's salt-run rewrote
 
 
 def test_destroy_leaves_nothing(cloud):

@@ -191,11 +191,21 @@ def write_inventory(path, document):
 
 
 def write_atomic(path, text, mode):
-    """Write ``text`` to ``path`` through a temporary file and a rename (``mode`` on create)."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (``mode`` on create).
+
+    A file that exists keeps its owner: ``salt-run`` runs as root, the master as ``salt``,
+    which must still read what root rewrote.
+    """
     tmp = f"{path}.kubesalt-tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+        try:
+            owner = os.stat(path)
+        except FileNotFoundError:
+            owner = None
+        if owner is not None and os.geteuid() == 0:
+            os.fchown(handle.fileno(), owner.st_uid, owner.st_gid)
     os.replace(tmp, path)
