@@ -248,7 +248,7 @@ variable "salt_master_volume_type" {
 
 variable "kube_api_floating_ip" {
   type        = bool
-  description = "Give the first control plane a floating IP (its API, 16443, reachable from operator_cidrs only; added to the certificate)."
+  description = "A floating IP for the Kubernetes API (16443, reachable from operator_cidrs only; added to the certificates): on the load balancer with more than one control plane, else on the first control plane."
   default     = true
 }
 
