@@ -17,11 +17,11 @@ locals {
 
 resource "openstack_networking_port_v2" "bastion_public" {
   name               = "${var.cluster_name}-bastion-public"
-  network_id         = openstack_networking_network_v2.public.id
+  network_id         = local.public_network_id
   security_group_ids = [openstack_networking_secgroup_v2.bastion_public.id]
 
   fixed_ip {
-    subnet_id  = openstack_networking_subnet_v2.public.id
+    subnet_id  = local.public_subnet_id
     ip_address = cidrhost(var.public_cidr, 10)
   }
 }
@@ -68,11 +68,11 @@ resource "openstack_networking_port_v2" "control_plane" {
 
 resource "openstack_networking_port_v2" "control_plane_public" {
   name               = "${var.cluster_name}-k8s-master-public"
-  network_id         = openstack_networking_network_v2.public.id
+  network_id         = local.public_network_id
   security_group_ids = [openstack_networking_secgroup_v2.kube_api.id]
 
   fixed_ip {
-    subnet_id  = openstack_networking_subnet_v2.public.id
+    subnet_id  = local.public_subnet_id
     ip_address = cidrhost(var.public_cidr, 20)
   }
 }
@@ -111,19 +111,21 @@ resource "openstack_networking_floatingip_v2" "kube_api" {
 # --- the salt master and its persistent volume ----------------------------------------
 
 resource "openstack_blockstorage_volume_v3" "salt_master" {
-  name        = "${var.cluster_name}-salt-srv"
-  description = "Salt master keys, pillar and file roots (/srv)"
-  size        = var.salt_master_volume_size
-  volume_type = var.salt_master_volume_type
+  name              = "${var.cluster_name}-salt-srv"
+  description       = "Salt master keys, pillar and file roots (/srv)"
+  size              = var.salt_master_volume_size
+  volume_type       = var.salt_master_volume_type
+  availability_zone = var.availability_zones.infra
 }
 
 resource "openstack_compute_instance_v2" "salt_master" {
-  name         = local.salt_master_id
-  image_id     = local.image_id
-  flavor_name  = var.infra_flavor
-  config_drive = true
-  user_data    = module.cloudinit.user_data_base64gzip[local.salt_master_id]
-  metadata     = { kubesalt_roles = "salt_master" }
+  name              = local.salt_master_id
+  image_id          = local.image_id
+  availability_zone = var.availability_zones.infra
+  flavor_name       = var.infra_flavor
+  config_drive      = true
+  user_data         = module.cloudinit.user_data_base64gzip[local.salt_master_id]
+  metadata          = { kubesalt_roles = "salt_master" }
 
   network {
     port = openstack_networking_port_v2.salt_master.id
@@ -156,12 +158,19 @@ resource "openstack_compute_instance_v2" "salt_master" {
 
 # --- bastion, control planes, workers -------------------------------------------------
 
+resource "openstack_compute_servergroup_v2" "control_planes" {
+  count    = var.control_plane_server_group_policy == null ? 0 : 1
+  name     = "${var.cluster_name}-control-planes"
+  policies = [var.control_plane_server_group_policy]
+}
+
 resource "openstack_compute_instance_v2" "bastion" {
-  name        = local.bastion_id
-  image_id    = local.image_id
-  flavor_name = var.infra_flavor
-  user_data   = module.cloudinit.user_data_base64gzip[local.bastion_id]
-  metadata    = { kubesalt_roles = "bastion" }
+  name              = local.bastion_id
+  image_id          = local.image_id
+  availability_zone = var.availability_zones.infra
+  flavor_name       = var.infra_flavor
+  user_data         = module.cloudinit.user_data_base64gzip[local.bastion_id]
+  metadata          = { kubesalt_roles = "bastion" }
   # User data from a config drive: no dependency on the metadata service (issue 11 defect 8).
   config_drive = true
 
@@ -179,12 +188,13 @@ resource "openstack_compute_instance_v2" "bastion" {
 }
 
 resource "openstack_compute_instance_v2" "control_plane" {
-  count       = var.num_control_planes
-  name        = "${local.control_planes[count.index].hostname}.${local.domain}"
-  image_id    = local.image_id
-  flavor_name = coalesce(var.control_plane_flavor, var.kube_node_flavor)
-  user_data   = module.cloudinit.user_data_base64gzip["${local.control_planes[count.index].hostname}.${local.domain}"]
-  metadata    = { kubesalt_roles = "microk8s_control_plane" }
+  count             = var.num_control_planes
+  name              = "${local.control_planes[count.index].hostname}.${local.domain}"
+  image_id          = var.node_boot_volume == null ? local.image_id : null
+  availability_zone = length(var.availability_zones.control_planes) > 0 ? var.availability_zones.control_planes[count.index % length(var.availability_zones.control_planes)] : null
+  flavor_name       = coalesce(var.control_plane_flavor, var.kube_node_flavor)
+  user_data         = module.cloudinit.user_data_base64gzip["${local.control_planes[count.index].hostname}.${local.domain}"]
+  metadata          = { kubesalt_roles = "microk8s_control_plane" }
   # Hosts on the router-less private network reach no metadata service: config drive.
   config_drive = true
 
@@ -197,29 +207,63 @@ resource "openstack_compute_instance_v2" "control_plane" {
       port = network.value
     }
   }
+  # dqlite voters on different hypervisors (control_plane_server_group_policy).
+  dynamic "scheduler_hints" {
+    for_each = openstack_compute_servergroup_v2.control_planes
+    content {
+      group = scheduler_hints.value.id
+    }
+  }
+  # Boot from a Cinder volume made from the image (node_boot_volume), else the local disk.
+  dynamic "block_device" {
+    for_each = var.node_boot_volume == null ? [] : [var.node_boot_volume]
+    content {
+      uuid                  = local.image_id
+      source_type           = "image"
+      destination_type      = "volume"
+      volume_size           = block_device.value.size
+      volume_type           = block_device.value.type
+      boot_index            = 0
+      delete_on_termination = true
+    }
+  }
   lifecycle {
     # A new image under base_image's name (or a new base_image_id) is for new instances;
     # replacing a node's image is `terraform apply -replace` (docs/terraform.md).
-    ignore_changes = [image_id]
+    ignore_changes = [image_id, block_device]
   }
 }
 
 resource "openstack_compute_instance_v2" "worker" {
-  count       = var.num_kube_nodes
-  name        = "${local.workers[count.index].hostname}.${local.domain}"
-  image_id    = local.image_id
-  flavor_name = var.kube_node_flavor
-  user_data   = module.cloudinit.user_data_base64gzip["${local.workers[count.index].hostname}.${local.domain}"]
-  metadata    = { kubesalt_roles = "microk8s_worker" }
+  count             = var.num_kube_nodes
+  name              = "${local.workers[count.index].hostname}.${local.domain}"
+  image_id          = var.node_boot_volume == null ? local.image_id : null
+  availability_zone = length(var.availability_zones.workers) > 0 ? var.availability_zones.workers[count.index % length(var.availability_zones.workers)] : null
+  flavor_name       = var.kube_node_flavor
+  user_data         = module.cloudinit.user_data_base64gzip["${local.workers[count.index].hostname}.${local.domain}"]
+  metadata          = { kubesalt_roles = "microk8s_worker" }
   # Hosts on the router-less private network reach no metadata service: config drive.
   config_drive = true
 
   network {
     port = openstack_networking_port_v2.worker[count.index].id
   }
+  # Boot from a Cinder volume made from the image (node_boot_volume), else the local disk.
+  dynamic "block_device" {
+    for_each = var.node_boot_volume == null ? [] : [var.node_boot_volume]
+    content {
+      uuid                  = local.image_id
+      source_type           = "image"
+      destination_type      = "volume"
+      volume_size           = block_device.value.size
+      volume_type           = block_device.value.type
+      boot_index            = 0
+      delete_on_termination = true
+    }
+  }
   lifecycle {
     # A new image under base_image's name (or a new base_image_id) is for new instances;
     # replacing a node's image is `terraform apply -replace` (docs/terraform.md).
-    ignore_changes = [image_id]
+    ignore_changes = [image_id, block_device]
   }
 }

@@ -17,7 +17,7 @@ resource "openstack_lb_loadbalancer_v2" "kube_api" {
   count         = local.kube_api_lb ? 1 : 0
   name          = "${var.cluster_name}-kube-api"
   description   = "Kubernetes API (16443) of every control plane"
-  vip_subnet_id = openstack_networking_subnet_v2.public.id
+  vip_subnet_id = local.public_subnet_id
   vip_address   = cidrhost(var.public_cidr, 30)
 }
 

@@ -177,8 +177,12 @@ variable "public_cidr" {
 
   validation {
     # The address plan: bastion .10, control plane .20, the DHCP pool from .200.0 (network.tf).
-    condition     = can(cidrnetmask(var.public_cidr)) && try(tonumber(split("/", var.public_cidr)[1]) >= 8 && tonumber(split("/", var.public_cidr)[1]) <= 16, false)
-    error_message = "Variable public_cidr must be an IPv4 CIDR from /8 to /16 (the DHCP pool starts at .200.0)."
+    # (An existing public network keeps its own pool: any prefix up to /24 then.)
+    condition = can(cidrnetmask(var.public_cidr)) && try(
+      tonumber(split("/", var.public_cidr)[1]) >= 8 && tonumber(split("/", var.public_cidr)[1]) <= (var.existing_public_network == null ? 16 : 24),
+      false
+    )
+    error_message = "Variable public_cidr must be an IPv4 CIDR from /8 to /16 (the DHCP pool starts at .200.0), or up to /24 for an existing_public_network."
   }
 }
 
@@ -261,4 +265,71 @@ variable "state_tree_ref" {
   type        = string
   description = "Branch or tag of state_tree_repository."
   default     = "main"
+}
+
+variable "control_plane_server_group_policy" {
+  type        = string
+  description = "Nova server group policy of the control planes: anti-affinity (every control plane on its own hypervisor: three dqlite voters on one host is not high availability; the cloud needs as many hypervisors), soft-anti-affinity (spread when the scheduler can), or null (no server group)."
+  default     = "anti-affinity"
+
+  validation {
+    condition     = var.control_plane_server_group_policy == null || contains(["anti-affinity", "soft-anti-affinity"], coalesce(var.control_plane_server_group_policy, "x"))
+    error_message = "Variable control_plane_server_group_policy must be anti-affinity, soft-anti-affinity or null."
+  }
+}
+
+variable "availability_zones" {
+  type = object({
+    infra          = optional(string)
+    control_planes = optional(list(string), [])
+    workers        = optional(list(string), [])
+  })
+  description = "Nova availability zones per role (optional): infra for the salt master (and its volume) and the bastion; control_planes and workers are lists the nodes are spread over in turn. Unset: the cloud's default zone."
+  default     = {}
+
+  validation {
+    condition = alltrue([for zone in concat(compact([var.availability_zones.infra]), var.availability_zones.control_planes, var.availability_zones.workers) :
+      can(regex("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$", zone))
+    ])
+    error_message = "Variable availability_zones: every zone must be a non-empty name (letters, digits, _ . : -)."
+  }
+}
+
+variable "node_boot_volume" {
+  type = object({
+    size = number
+    type = optional(string)
+  })
+  description = "Boot the control planes and workers from a Cinder volume made from the image (size in GB, optional volume type; deleted with the instance) instead of the flavor's local disk. Null: local disk."
+  default     = null
+
+  validation {
+    condition     = var.node_boot_volume == null || try(var.node_boot_volume.size >= 10 && var.node_boot_volume.size <= 16384 && floor(var.node_boot_volume.size) == var.node_boot_volume.size, false)
+    error_message = "Variable node_boot_volume: size must be a whole number of GB from 10 to 16384 (MicroK8s and its images need room)."
+  }
+}
+
+variable "existing_public_network" {
+  type = object({
+    network_id = string
+    subnet_id  = string
+  })
+  description = "Reuse an existing network and subnet as the public network (already routed to the external network; its CIDR must be public_cidr, and .10 and .20 free for the bastion and the first control plane). Null: the root module creates them and a router."
+  default     = null
+
+  validation {
+    condition     = var.existing_public_network == null || try(alltrue([for id in values(var.existing_public_network) : can(regex("^[0-9a-fA-F-]{36}$", id))]), false)
+    error_message = "Variable existing_public_network: network_id and subnet_id must be Neutron UUIDs."
+  }
+}
+
+variable "existing_router_id" {
+  type        = string
+  description = "Reuse an existing router (already on the external network) for the new public subnet instead of creating one. Not with existing_public_network (its subnet is routed already)."
+  default     = null
+
+  validation {
+    condition     = var.existing_router_id == null || (can(regex("^[0-9a-fA-F-]{36}$", coalesce(var.existing_router_id, "x"))) && var.existing_public_network == null)
+    error_message = "Variable existing_router_id must be a Neutron router UUID, and is not used with existing_public_network (whose subnet is routed already)."
+  }
 }

@@ -9,6 +9,9 @@ import uuid
 
 REGION = "RegionOne"
 AVAILABILITY_ZONE = "nova"
+# Nova's availability zones in the lab (an operator's per-role choice must name one of these).
+AVAILABILITY_ZONES = ("nova", "az-2")
+VOLUME_TYPE = "__DEFAULT__"
 PROJECT_ID = uuid.uuid5(uuid.NAMESPACE_URL, "kubesalt-lab/project").hex
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "kubesalt-lab")
 

@@ -126,7 +126,7 @@ class OpenStackProvider(Octavia, Base):
 
     @staticmethod
     def _check_block_devices(planned: dict) -> None:
-        # checkBlockDeviceConfig: a volume destination needs a size or a source
+        """checkBlockDeviceConfig of the provider, in its order."""
         for device in planned.get("block_device") or []:
             if device is UNKNOWN:
                 continue
@@ -134,12 +134,24 @@ class OpenStackProvider(Octavia, Base):
                 raise ProviderError(
                     f"unknown block_device source_type {device.get('source_type')!r}"
                 )
-            if (
-                device.get("source_type") != "blank"
-                and device.get("uuid") in (None, "")
-                and device.get("source_type") in ("volume", "snapshot")
-            ):
-                raise ProviderError("You must specify a uuid for volume block devices")
+            if device.get("source_type") != "blank" and device.get("uuid") in (None, ""):
+                raise ProviderError(
+                    f"You must specify a uuid for {device.get('source_type')} block device types"
+                )
+            if (device.get("source_type"), device.get("destination_type")) == (
+                "image",
+                "volume",
+            ) and not device.get("volume_size"):
+                raise ProviderError(
+                    "You must specify a volume_size when creating a volume from an image"
+                )
+            if (device.get("source_type"), device.get("destination_type")) == (
+                "blank",
+                "local",
+            ) and not device.get("volume_size"):
+                raise ProviderError(
+                    "You must specify a volume_size when creating a blank block device"
+                )
 
     # --- dispatch ---------------------------------------------------------------------------
     def _block(self, type_name: str) -> dict:
@@ -850,9 +862,38 @@ class OpenStackProvider(Octavia, Base):
                     f"Port {port_id} is still in use. (HTTP 409)",
                 )
             networks.append(port)
+        zone = planned.get("availability_zone")
+        if zone not in (None, "", UNKNOWN) and zone not in catalogue.AVAILABILITY_ZONES:
+            raise ProviderError(
+                "Error creating OpenStack server",
+                "Bad request with: [POST /servers], error message: The requested availability "
+                "zone is not available (HTTP 400)",
+            )
+        zone = zone if zone not in (None, "", UNKNOWN) else catalogue.AVAILABILITY_ZONE
+        groups = [
+            hints.get("group")
+            for hints in planned.get("scheduler_hints") or []
+            if hints.get("group") not in (None, "", UNKNOWN)
+        ]
+        for group in groups:
+            if group not in cloud["server_groups"]:
+                raise ProviderError(
+                    "Error creating OpenStack server",
+                    f"Bad request with: [POST /servers], error message: Invalid input for field/"
+                    f"attribute group. Value: {group}. (HTTP 400)",
+                )
         volumes = []
+        boot_volumes = []
         for device in planned.get("block_device") or []:
-            if device.get("source_type") == "volume":
+            if (device.get("source_type"), device.get("destination_type")) == ("image", "volume"):
+                if device.get("uuid") not in images:
+                    raise ProviderError(
+                        "Error creating OpenStack server",
+                        f"Block Device Mapping is Invalid: failed to get image {device['uuid']}. "
+                        "(HTTP 400)",
+                    )
+                boot_volumes.append(device)
+            elif device.get("source_type") == "volume":
                 volume = cloud["volumes"].get(device.get("uuid") or "")
                 if volume is None:
                     raise _not_found("volume", device.get("uuid") or "")
@@ -877,6 +918,8 @@ class OpenStackProvider(Octavia, Base):
         for port in networks:
             port["device_id"] = ident
             port["device_owner"] = "compute:nova"
+        for group in groups:
+            cloud["server_groups"][group]["members"].append(ident)
         disks = (
             ["vda"]
             if image_id
@@ -884,6 +927,26 @@ class OpenStackProvider(Octavia, Base):
             else []
         )
         attached = []
+        for device in boot_volumes:
+            # Nova asks Cinder for a volume made from the image: the instance's root disk
+            volume_id = str(uuid.uuid4())
+            cloud["volumes"][volume_id] = {
+                "id": volume_id,
+                "name": "",
+                "size": int(device["volume_size"]),
+                "volume_type": device.get("volume_type") or catalogue.VOLUME_TYPE,
+                "image_id": device["uuid"],
+                "bootable": True,
+                "status": "in-use",
+                "attachments": [{"server_id": ident, "device": "/dev/vda"}],
+            }
+            attached.append(
+                {
+                    "volume_id": volume_id,
+                    "device": "/dev/vda",
+                    "delete_on_termination": bool(device.get("delete_on_termination")),
+                }
+            )
         for index, (volume, delete) in enumerate(volumes):
             device = f"/dev/vd{chr(ord('a') + len(disks) + index)}"
             volume["attachments"] = [{"server_id": ident, "device": device}]
@@ -901,6 +964,8 @@ class OpenStackProvider(Octavia, Base):
             "volumes": attached,
             "user_data": config.get("user_data") or "",
             "config_drive": bool(planned.get("config_drive")),
+            "availability_zone": zone,
+            "server_groups": groups,
             "metadata": dict(planned.get("metadata") or {}),
             "status": "ACTIVE",
             "created": now,
@@ -930,7 +995,7 @@ class OpenStackProvider(Octavia, Base):
         return {
             "id": ident,
             "region": catalogue.REGION,
-            "availability_zone": catalogue.AVAILABILITY_ZONE,
+            "availability_zone": zone,
             "image_id": image_id or "Attempt to boot from volume - no image supplied",
             "image_name": images[image_id]["name"] if image_id else "",
             "flavor_id": flavor["id"],
@@ -983,7 +1048,32 @@ class OpenStackProvider(Octavia, Base):
             }
         return {"all_metadata": record["metadata"]}
 
+    def _create_compute_servergroup_v2(self, cloud, planned, config) -> dict:
+        policies = list(planned.get("policies") or [])
+        allowed = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+        if any(p not in allowed for p in policies):
+            raise ProviderError(
+                "Error creating openstack_compute_servergroup_v2",
+                f"Bad request with: [POST /os-server-groups], error message: Invalid input for "
+                f"field/attribute policy. Value: {policies[0]}. (HTTP 400)",
+            )
+        ident = str(uuid.uuid4())
+        cloud["server_groups"][ident] = {
+            "id": ident,
+            "name": planned["name"],
+            "policies": policies,
+            "members": [],
+        }
+        return {"id": ident, "region": catalogue.REGION, "members": [], "rules": []}
+
+    def _delete_compute_servergroup_v2(self, cloud, record) -> None:
+        return None
+
     def _delete_compute_instance_v2(self, cloud, record) -> None:
+        for group in record.get("server_groups", []):
+            members = cloud["server_groups"].get(group, {}).get("members", [])
+            if record["id"] in members:
+                members.remove(record["id"])
         for port_id in record["ports"]:
             port = cloud["ports"].get(port_id)
             if port:
@@ -1119,4 +1209,5 @@ _TABLES = {
     "openstack_lb_pool_v2": ("pools", "pool"),
     "openstack_lb_member_v2": ("members", "member"),
     "openstack_lb_monitor_v2": ("monitors", "health monitor"),
+    "openstack_compute_servergroup_v2": ("server_groups", "server group"),
 }

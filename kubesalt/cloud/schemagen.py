@@ -34,6 +34,7 @@ import sys
 RESOURCES = (
     "openstack_blockstorage_volume_v3",
     "openstack_compute_instance_v2",
+    "openstack_compute_servergroup_v2",
     "openstack_lb_listener_v2",
     "openstack_lb_loadbalancer_v2",
     "openstack_lb_member_v2",

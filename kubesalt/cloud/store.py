@@ -33,6 +33,7 @@ TABLES = (
     "pools",
     "members",
     "monitors",
+    "server_groups",
 )
 
 

