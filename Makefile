@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := iproute2 iptables util-linux procps openssh-server fail2ban cloud-init \
 	postgresql postgresql-client curl init-system-helpers sudo
 
-.PHONY: all deps venv lint test test-fast bench demo demo-maas clean
+.PHONY: all deps venv lint test test-fast bench demo demo-lab demo-maas clean
 
 all: test
 
@@ -62,6 +62,10 @@ bench: deps venv
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)
 
 demo: deps venv
+	$(VENV)/bin/kubesalt cloud demo $(DEMO_ARGS)
+
+# The lab's own demo (no Terraform apply; MAAS modes: DEMO_ARGS="--maas ...").
+demo-lab: deps venv
 	$(VENV)/bin/kubesalt lab demo --boot cloud-init $(DEMO_ARGS)
 
 # MAAS deploys two bare-metal machines that join as workers (orch.baremetal, docs/maas.md).

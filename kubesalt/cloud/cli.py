@@ -72,6 +72,12 @@ def cmd_tfvars(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from kubesalt.cloud import demo  # noqa: PLC0415
+
+    return demo.run(workers=args.workers)
+
+
 def cmd_down(args) -> int:
     install.remove(_dir(args))
     return 0
@@ -110,6 +116,12 @@ def register(subparsers) -> None:
         "--ssh-public-key", help="the deploy user's key (default: the cloud's own, made once)"
     )
     tfvars.set_defaults(func=cmd_tfvars)
+    demo = commands.add_parser(
+        "demo",
+        help="make demo: terraform apply of terraform/ against a backed cloud, wait, summarise",
+    )
+    demo.add_argument("--workers", type=int, default=2)
+    demo.set_defaults(func=cmd_demo)
     commands.add_parser(
         "down", help="stop the cloud's hosts and networks, remove its directory"
     ).set_defaults(func=cmd_down)

@@ -12,13 +12,14 @@ its generation moves and reconciles (:class:`Backing`):
   start_host` with :func:`kubesalt.lab.lab.image_spec`): own hostname, PID/mount/UTS/net
   namespaces, a copy-on-write root on a tmpfs of their own. The "image" has Salt installed as
   its Debian packages install it (:func:`kubesalt.lab.lab.packaged_salt_script`, init scripts,
-  the ``salt`` user) and the state tree at /srv/kubesalt. Each host then boots through Debian's
-  real cloud-init (:data:`kubesalt.tf.nocloud.CLOUD_INIT_STAGES`) from the data Nova gives it
-  (:mod:`kubesalt.cloud.nova`): the OpenStack metadata tree in cloud-init's ConfigDrive seed
-  directory when the instance has a config drive *or* can reach the metadata service (a routed
-  subnet); nothing (datasource None: no user data) when it can reach neither, as on OpenStack.
-  Delete kills the host's PID 1: its namespaces, mounts and links go with it. A replaced
-  instance has a new id: a fresh host;
+  the ``salt`` user), the MicroK8s simulator's ``snap`` and a copy of the state tree at
+  /srv/kubesalt (where the bootstrap looks before cloning). Each host then boots through
+  Debian's real cloud-init (:data:`kubesalt.tf.nocloud.CLOUD_INIT_STAGES`) from the data Nova
+  gives it (:mod:`kubesalt.cloud.nova`): the OpenStack metadata tree in cloud-init's
+  ConfigDrive seed directory when the instance has a config drive *or* can reach the
+  metadata service (a routed subnet); nothing (datasource None: no user data) when it can
+  reach neither, as on OpenStack. Delete kills the host's PID 1: its namespaces, mounts and
+  links go with it. A replaced instance has a new id: a fresh host;
 * **load balancers** (Octavia) → a namespace each (``lb-<id>``, the amphora) holding the VIP
   port and the member-side ports, running :mod:`kubesalt.cloud.lbproxy` with
   :func:`kubesalt.cloud.octavia.proxy_config`, restarted when that changes; members' health in
@@ -63,6 +64,10 @@ DATASOURCE_CFG_PATH = "/etc/cloud/cloud.cfg.d/90-kubesalt-labcloud.cfg"
 # The network is the lab's (the fabric configures each port as Neutron + DHCP would).
 DATASOURCE_CFG = "datasource_list: [ConfigDrive, None]\nnetwork: {config: disabled}\n"
 BOOT_LOG = "/var/log/kubesalt-boot.log"
+# A namespace on the external network, in the lab's operator_cidrs (kubesalt.cloud.workspace):
+# where `ssh` through the bastion runs from (its network namespace only).
+OPERATOR = "operator"
+OPERATOR_IP = "203.0.113.254"
 START_TIMEOUT = 30.0
 SYNC_TIMEOUT = 180.0
 
@@ -98,16 +103,33 @@ def host_spec(cloud: dict, server_id: str, mountpoint: pathlib.Path) -> dict:
         files[f"/etc/init.d/{service}"] = (script, 0o755)
     spec["symlinks"] += saltconf.rc_links("salt-minion") + saltconf.rc_links("salt-master")
     spec["remove"] += ["/var/lib/cloud/instance", "/var/lib/cloud/instances", "/var/lib/cloud/data"]
-    # The image carries the state tree where the bootstrap looks before cloning it.
-    spec["ro_binds"].append((str(repo), saltconf.SRV))
     return spec
 
 
-def boot_script() -> str:
-    """What the host runs once started: the image's packaged Salt layout, then cloud-init's
+def node_address(cloud: dict, server_id: str) -> str:
+    """The address the MicroK8s simulator serves on: the fixed IP on a router-less subnet
+    (the cluster's private network), else the first fixed IP."""
+    routed = {i["subnet_id"] for r in cloud["routers"].values() for i in r["interfaces"]}
+    ips = [
+        ip
+        for port_id in cloud["servers"][server_id]["ports"]
+        for ip in cloud["ports"][port_id]["fixed_ips"]
+    ]
+    return next((ip for ip in ips if ip["subnet_id"] not in routed), ips[0])["ip_address"]
+
+
+def boot_script(address: str) -> str:
+    """What the host runs once started: the image's packaged Salt layout and the MicroK8s
+    simulator's ``snap`` (the image's stand-in for snapd, as in ``lab up``), then cloud-init's
     boot stages in order, as a VM's init does (output in :data:`BOOT_LOG`)."""
-    stages = "; ".join(" ".join(stage) for stage in nocloud.CLOUD_INIT_STAGES)
-    return f"{{ {lab.packaged_salt_script()}\n{stages}; }} >{BOOT_LOG} 2>&1\n"
+    stages = [" ".join(stage) for stage in nocloud.CLOUD_INIT_STAGES]
+    # Debian starts sshd once cloud-init's network stage made its host keys (ssh.service).
+    stages = "; ".join([*stages[:2], "service ssh start", *stages[2:]])
+    snap = f"kubesalt sim microk8s install-snap --root / --address {address}"
+    # The image carries a clone of the state tree where the bootstrap looks before cloning.
+    repo = lab.repo_root()
+    tree = f"mkdir -p {saltconf.SRV} && cp -a {repo}/salt {repo}/pillar {saltconf.SRV}/"
+    return f"{{ {lab.packaged_salt_script()}{snap}\n{tree}\n{stages}; }} >{BOOT_LOG} 2>&1\n"
 
 
 # --------------------------------------------------------------------------- the daemon side
@@ -135,6 +157,11 @@ class Backing:
                 name = backing.bridge_name(network, set(self.wiring.bridges.values()))
                 self.fabric.network(name)
                 self.wiring.bridges[network_id] = name
+        external = next((n for n, v in cloud["networks"].items() if v.get("external")), None)
+        if external and OPERATOR not in self.fabric.endpoints:
+            # The operator's machine on the internet side of the floating IPs.
+            bridge = self.wiring.bridges[external]
+            self.fabric.attach(OPERATOR, bridge, "eth0", f"{OPERATOR_IP}/24")
         for server_id in [s for s in self.hosts if s not in cloud["servers"]]:
             self._remove(server_id)
         errors = {}
@@ -156,6 +183,8 @@ class Backing:
                 self.routers[router_id] = built_from
         self.fabric.apply_firewall(firewall.iptables_restore(cloud, self.wiring.bindings))
         status = {s: {"state": "ACTIVE", **h} for s, h in self.hosts.items()}
+        if OPERATOR in self.fabric.endpoints:
+            status[OPERATOR] = {"state": "ACTIVE", "init": self.fabric.endpoints[OPERATOR].pid}
         status.update({s: {"state": "ERROR", "error": e} for s, e in errors.items()})
         return status
 
@@ -185,7 +214,10 @@ class Backing:
             self.fabric.run(server_id, ["ip", "route", "replace", "default", "via", gateway])
         # cloud-init runs in the background, as on a booting VM (ACTIVE is not "booted").
         subprocess.Popen(
-            lab.host_command(host["init"], ["setsid", "sh", "-c", boot_script()]),
+            lab.host_command(
+                host["init"],
+                ["setsid", "sh", "-c", boot_script(node_address(cloud, server_id))],
+            ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -412,6 +444,12 @@ def stop(directory: str | os.PathLike, timeout: float = 10.0) -> None:
     for name in (PID_FILE, STATUS):
         with contextlib.suppress(FileNotFoundError):
             (root / name).unlink()
+
+
+def operator_pid(directory: str | os.PathLike) -> int:
+    """A process in the operator's network namespace (``nsenter -t PID -n``)."""
+    status = json.loads((pathlib.Path(directory) / STATUS).read_text())["servers"]
+    return status[OPERATOR]["init"]
 
 
 def host_pid(directory: str | os.PathLike, server_name: str) -> int:

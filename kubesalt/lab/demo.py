@@ -55,7 +55,7 @@ def _orchestrate(lab: Lab):
     )
 
 
-def _wait_bootstrap(lab: Lab, report) -> list[str]:
+def wait_bootstrap(lab: Lab, report) -> list[str]:  # also kubesalt.cloud.demo.CloudHosts
     """Wait (bounded) for the master's own bootstrap (reactor: sync + orch.cluster) to finish;
     return the failed steps it reports."""
     deadline = time.monotonic() + APPLY_TIMEOUT
@@ -110,14 +110,14 @@ def run(
     control_plane = next(h for h in info["hosts"] if "microk8s_control_plane" in h["roles"])
     if boot == "cloud-init":
         report("the master syncs and orchestrates by itself once every minion answers: waiting")
-        failures = _wait_bootstrap(lab, report)
+        failures = wait_bootstrap(lab, report)
         if failures:
             print("\n".join(failures[:30]))
             report("the bootstrap reported failures; the lab stays up")
         elif maas:
             failures += _maas(lab, minions, report)
         names = _bare_metal(lab, report, failures) if bare_metal and not failures else {}
-        return _summary(lab, info, control_plane, failures, report, names=names)
+        return summary(lab, info, control_plane, failures, report, names=names)
 
     report("syncing modules, states and utils to every minion (saltutil.sync_all)")
     sync = lab.salt(["--out=json", "--static", "*", "saltutil.sync_all"], timeout=SYNC_TIMEOUT)
@@ -153,7 +153,7 @@ def run(
     if maas:
         failures += _maas(lab, minions, report)
     names = _bare_metal(lab, report, failures) if bare_metal and not failures else {}
-    return _summary(lab, info, control_plane, failures, report, names=names)
+    return summary(lab, info, control_plane, failures, report, names=names)
 
 
 def _maas(lab: Lab, minions: list[str], report) -> list[str]:
@@ -249,7 +249,7 @@ def _bare_metal(lab: Lab, report, failures: list) -> dict[str, str]:
     return names
 
 
-def _summary(
+def summary(
     lab: Lab,
     info: dict,
     control_plane: dict,
@@ -292,6 +292,8 @@ def _summary(
         f"done: {sum(1 for v in ready.values() if v)}/{len(k8s_hosts)} Kubernetes nodes Ready"
         f" ({'cluster ready' if all_ready else 'cluster NOT ready'})"
     )
+    if not hasattr(lab, "status"):  # the lab cloud's hosts: kubesalt.cloud.demo says more
+        return 0 if all_ready and not failures else 1
     print(
         "\nThe lab stays up. Explore it:\n"
         "  .venv/bin/kubesalt lab status\n"

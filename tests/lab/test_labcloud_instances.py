@@ -1,15 +1,18 @@
 """`terraform apply` of the unchanged root module against a lab cloud backed by lab hosts
 (kubesalt.cloud.instances): each instance is a host with its own hostname and its ports' fixed
-IPs, booting its user data through Debian's real cloud-init from what Nova gives it.
+IPs, booting its user data through Debian's real cloud-init from what Nova gives it; the
+cluster then comes up by itself (the master's bootstrap), `terraform plan` sees no change, and
+the README's `ssh` through the bastion works from the operator's side of the floating IPs.
 
-One cloud for the module (applied once, then once more with one more worker: issue 11
-defect 3, the running master admits it).
+One cloud for the module: applied once; the cluster comes up Ready; then applied with one
+more worker (issue 11 defect 3: the running master admits it) and one fewer; destroyed last.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -18,10 +21,12 @@ import pytest
 from kubesalt.cloud import install
 from kubesalt.cloud import instances
 from kubesalt.cloud import nova
+from kubesalt.cloud.demo import CloudHosts
 from kubesalt.cloud.store import Store
 from kubesalt.cloud.workspace import Workspace
 from kubesalt.cloud.workspace import deploy_key
 from kubesalt.cloud.workspace import lab_tfvars
+from kubesalt.lab import demo as lab_demo
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import host_command
 from kubesalt.tf import engine as tf_engine
@@ -30,6 +35,7 @@ from tests.lab.conftest import machine_snapshot
 from tests.support import lab_policy
 
 BOOT_TIMEOUT = 240.0
+TARGET = ("k8s-worker-0", "hostname")
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +126,58 @@ def test_instances_boot_their_user_data_through_cloud_init(cloud):
         log = _run(pid, ["cat", "/var/log/cloud-init-output.log"]).stdout
         assert f"kubesalt-bootstrap: bootstrapping {name}" in log
         assert "apt-get install" not in log
+
+
+def test_the_cluster_comes_up_ready(cloud):
+    hosts = CloudHosts(cloud["dir"])
+    failures = lab_demo.wait_bootstrap(hosts, lambda message: None)
+    assert failures == []
+    run = hosts.exec("k8s-master", ["salt-call", "--local", "--out=json", "microk8s.nodes"])
+    nodes = json.loads(run.stdout or "{}").get("local")
+    assert isinstance(nodes, list), run.stdout + run.stderr
+    workers = [s for s in Store(cloud["dir"]).read()["servers"].values() if "k8s-" in s["name"]]
+    assert sorted(n["name"] for n in nodes if n.get("ready")) == sorted(
+        s["name"].split(".")[0] for s in workers
+    )
+
+
+def test_plan_after_apply_shows_no_changes(cloud):
+    result = cloud["workspace"].plan("-detailed-exitcode")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def _plan_counts(text: str) -> tuple[int, int, int]:
+    found = re.search(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy", text)
+    assert found, text[-2000:]
+    return tuple(int(n) for n in found.groups())
+
+
+def test_plan_with_one_more_worker_only_adds_it(cloud):
+    result = cloud["workspace"].plan("-var", "num_kube_nodes=2")
+    add, change, destroy = _plan_counts(result.stdout)
+    assert (change, destroy) == (0, 0) and add > 0, result.stdout[-3000:]
+
+
+def test_ssh_through_the_bastion_as_the_readme_says(cloud, tmp_path):
+    """`terraform output -raw ssh_config`, then `ssh` to a node: ProxyJump through the
+    bastion's floating IP, real sshd, the deploy user's key; from the operator's address."""
+    output = cloud["workspace"].run("output", "-raw", "ssh_config")
+    assert output.returncode == 0, output.stderr
+    key = cloud["dir"] / "ssh" / "id_ed25519"
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        output.stdout + f"\nHost *\n  IdentityFile {key}\n  StrictHostKeyChecking no\n"
+        "  UserKnownHostsFile /dev/null\n  BatchMode yes\n  ConnectTimeout 20\n"
+    )
+    operator = instances.operator_pid(cloud["dir"])
+    run = subprocess.run(
+        ["nsenter", "-t", str(operator), "-n", "--", "ssh", "-F", str(config), *TARGET],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "k8s-worker-0", run.stderr[-2000:]
 
 
 ADMIT_TIMEOUT = 600.0
