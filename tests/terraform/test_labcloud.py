@@ -305,6 +305,9 @@ resource "openstack_networking_router_interface_v2" "shared" {
 output "ids" {
   value = { network_id = openstack_networking_network_v2.shared.id, subnet_id = openstack_networking_subnet_v2.shared.id }
 }
+output "router" {
+  value = openstack_networking_router_v2.site.id
+}
 """
 
 
@@ -346,6 +349,20 @@ def test_existing_network_zones_and_boot_volumes_apply(cloud, terraform, tmp_pat
         assert servers["bastion.extras.kubesalt.test"]["availability_zone"] == "nova"
     finally:
         assert workspace.destroy().returncode == 0
+    # only the router reused: a new public network and subnet, attached to it
+    router = json.loads(site.run("output", "-json").stdout)["router"]["value"]
+    del variables["existing_public_network"]
+    variables.update(public_cidr="10.0.0.0/16", existing_router_id=router)
+    workspace.prepare(variables)
+    try:
+        plan = workspace.plan()
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        created = set(re.findall(r"# (\S+) will be created", plan.stdout))
+        assert "openstack_networking_network_v2.public[0]" in created
+        assert "openstack_networking_router_v2.main[0]" not in created
+        interface = plan.stdout.split("openstack_networking_router_interface_v2.public[0]")[1]
+        assert f'router_id = "{router}"' in " ".join(interface[:600].split()), interface[:600]
+    finally:
         assert site.destroy().returncode == 0
     assert not [v for v in Store(cloud).read()["volumes"].values() if v.get("bootable")]
 
