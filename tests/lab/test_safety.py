@@ -25,20 +25,11 @@ from tests.lab.conftest import assert_nothing_left
 from tests.lab.conftest import leftovers
 from tests.lab.conftest import machine_snapshot
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 
 def _sha(path: str) -> str:
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
-def _wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_up_and_down_leave_the_machine_unchanged(lab_dir):
@@ -100,8 +91,8 @@ def test_ctrl_c_during_up_tears_everything_down(lab_dir):
     )
     try:
         # Interrupt while Salt daemons are starting inside the hosts.
-        _wait_until((lab_dir / "pids.json").exists, 60, "the hosts to start")
-        _wait_until((lab_dir / "lab.json").exists, 60, "the network to be wired")
+        wait_until((lab_dir / "pids.json").exists, 60, "the hosts to start")
+        wait_until((lab_dir / "lab.json").exists, 60, "the network to be wired")
         time.sleep(0.5)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C at the terminal sends
         output, _ = process.communicate(timeout=30)
@@ -127,7 +118,7 @@ def test_kill_9_of_the_supervisor_takes_the_lab_down(lab_dir):
         )
         pids = json.loads((lab_dir / "pids.json").read_text())
         os.kill(pids["supervisor"], signal.SIGKILL)
-        _wait_until(
+        wait_until(
             lambda: not leftovers(before, machine_snapshot(lab_dir)),
             5,
             "every lab process to die with its supervisor",
@@ -161,7 +152,7 @@ def test_a_killed_test_run_takes_its_lab_down(lab_dir):
         assert machine_snapshot(lab_dir)["namespaces"] - before["namespaces"]
         caller.kill()  # SIGKILL: no clean-up code of the caller runs
         caller.wait(timeout=10)
-        _wait_until(
+        wait_until(
             lambda: not leftovers(before, machine_snapshot(lab_dir)),
             5,
             "the lab to die with the process that made it",

@@ -1,20 +1,14 @@
 """The MAAS simulator's API description: MAAS's names, and in step with what it serves."""
 
-import importlib.util
-
 from kubesalt.sim.maas import apidoc
 from kubesalt.sim.maas import host as maas_host
 from kubesalt.sim.maas import regiond
+from tests.support.loading import load_path
 from tests.support.paths import REPO_ROOT
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "maas_api_description", REPO_ROOT / "tools" / "maas_api_description.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_path(REPO_ROOT / "tools" / "maas_api_description.py", "maas_api_description")
 
 
 def test_every_described_handler_is_served_and_nothing_else():

@@ -4,13 +4,9 @@ import json
 
 import yaml
 
+from tests.support.microk8s_sim import add_node
+
 JOINED = "Successfully joined the cluster.\n"
-
-
-def add_node(node, *extra):
-    result = node.run(["microk8s", "add-node", "--format", "json", *extra])
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def ha_nodes(node):

@@ -1,17 +1,15 @@
 """Launch configurations: install-time pre-init subset, then the agent applies the rest."""
 
-import time
-
 from cryptography import x509
+
+from tests.support.waiting import wait_until
 
 PERSISTENT = "p" * 40
 
 
 def wait_for(path, timeout=15):
-    deadline = time.monotonic() + timeout  # the agent applies files every 5 s
-    while not path.exists():
-        assert time.monotonic() < deadline, "launch configuration not applied in time"
-        time.sleep(0.2)
+    # The agent applies files every 5 s.
+    wait_until(path.exists, timeout, f"the launch configuration {path.name}", interval=0.2)
 
 
 def test_install_time_and_runtime_configuration(microk8s_sim):

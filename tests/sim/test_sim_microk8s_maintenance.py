@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.sim.test_sim_microk8s_cluster import add_node
+from tests.support.microk8s_sim import add_node
 
 POD = """apiVersion: v1
 kind: Pod

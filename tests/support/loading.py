@@ -1,14 +1,21 @@
-"""Load a Salt extension module of this repository by path (``salt/_modules`` and
-``salt/_states`` are file roots, not packages), for ``configure_loader_modules``."""
+"""Load a file of this repository by path: Salt extension modules (``salt/_modules``,
+``salt/_states``, ``salt/_runners`` are file roots, not packages), for unit tests that set
+the dunders themselves, and the scripts in ``tools/``. The one loader of the test suite."""
 
 import importlib.util
+import pathlib
 
 from tests.support.paths import SALT_DIR
 
 
-def load_ext(kind: str, name: str):
-    path = SALT_DIR / f"_{kind}" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"kubesalt_test_{kind}_{name}", path)
+def load_path(path: pathlib.Path, name: str):
+    """Execute the Python file ``path`` as a fresh module called ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_ext(kind: str, name: str):
+    """A fresh copy of ``salt/_<kind>/<name>.py`` (``kind``: modules, states, runners)."""
+    return load_path(SALT_DIR / f"_{kind}" / f"{name}.py", f"kubesalt_test_{kind}_{name}")

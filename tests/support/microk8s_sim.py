@@ -17,6 +17,7 @@ fails. Give each test its own addresses (the agents listen on ADDRESS:25000).
 from __future__ import annotations
 
 import contextlib
+import json
 import textwrap
 
 import pytest
@@ -98,3 +99,10 @@ def converge_sls(
             "    - require:\n      - microk8s: mk8s-running\n"
         )
     return text
+
+
+def add_node(node, *extra):
+    """``microk8s add-node --format json`` on simulated ``node``: the join details."""
+    result = node.run(["microk8s", "add-node", "--format", "json", *extra])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

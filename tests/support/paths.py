@@ -14,3 +14,6 @@ EXT_DIRS = {
     "states_dirs": [str(SALT_DIR / "_states")],
     "utils_dirs": [str(SALT_DIR / "_utils")],
 }
+
+TERRAFORM_DIR = REPO_ROOT / "terraform"
+CLOUDINIT_DIR = TERRAFORM_DIR / "modules" / "cloudinit"

@@ -10,13 +10,13 @@ stays untouched and down.
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import tempfile
 
 import pytest
 
 from kubesalt.sim.maas import postgres as _pg
+from tests.support.addresses import free_loopback_address
+from tests.support.addresses import free_port
 
 PG_BIN = _pg.PG_BIN
 PostgresServer = _pg.Cluster
@@ -24,25 +24,9 @@ PostgresServer = _pg.Cluster
 
 def free_region_address(port: int = 5240, first: int = 10, last: int = 250, step: int = 4) -> str:
     """A 127.0.5.x address (x in [first, last], a multiple of ``step`` from ``first``) whose
-    ``port`` is free, starting from a random block: several test sessions (another
-    engineer's ``make test``) may run simulated MAAS regions on this machine at once."""
-    blocks = list(range(first, last - step + 2, step))
-    start = secrets.randbelow(len(blocks))
-    for base in blocks[start:] + blocks[:start]:
-        address = f"127.0.5.{base}"
-        with socket.socket() as sock:
-            try:
-                sock.bind((address, port))
-            except OSError:
-                continue
-        return address
-    raise RuntimeError(f"no free 127.0.5.x address with port {port} free")
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    ``port`` is free: several test sessions (another engineer's ``make test``) may run
+    simulated MAAS regions on this machine at once."""
+    return free_loopback_address("127.0.5", port, range(first, last - step + 2, step))
 
 
 def start_postgres(host: str = "127.0.5.1", timeout: float = 60.0) -> PostgresServer:

@@ -3,30 +3,17 @@ benchmark)."""
 
 import copy
 import itertools
-import random
-import socket
 
 from saltfactories.utils.functional import Loaders
 
+from tests.support.addresses import free_loopback_address
+
 _LOADER_IDS = itertools.count()
-_HANDED_OUT: set[str] = set()
 
 
 def free_address() -> str:
-    """A random 127.0.2.x (the range of these tests) whose cluster-agent port is free now:
-    a test run must not collide with another run of the same suite on this machine."""
-    for _ in range(500):
-        address = f"127.0.2.{random.randint(10, 250)}"
-        if address in _HANDED_OUT:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((address, 25000))
-            except OSError:
-                continue
-        _HANDED_OUT.add(address)
-        return address
-    raise RuntimeError("no free address with port 25000 in 127.0.2.0/24")
+    """A 127.0.2.x (the range of these tests) whose cluster-agent port (25000) is free now."""
+    return free_loopback_address("127.0.2", 25000, range(10, 251), once=True)
 
 
 class SimLoaders(Loaders):

@@ -6,10 +6,6 @@ import pytest
 
 from kubesalt.tf import engine as tf_engine
 from kubesalt.tf import render as tf_render
-from tests.support.paths import REPO_ROOT
-
-TERRAFORM_DIR = REPO_ROOT / "terraform"
-CLOUDINIT_DIR = TERRAFORM_DIR / "modules" / "cloudinit"
 
 
 @pytest.fixture(scope="session")

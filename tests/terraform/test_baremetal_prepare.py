@@ -3,7 +3,6 @@ engine: keys generated and accepted in advance, user-data from terraform/modules
 in 0600 files (valid for cloud-init, MAAS's hostname kept, the minion id the inventory's),
 kept on a re-run, bad input refused naming the key with nothing written."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
 from kubesalt.tf import keys as salt_keys
+from tests.support.loading import load_ext
 from tests.support.paths import SALT_DIR
 
 DOMAIN = "lab.kubesalt.test"
@@ -32,11 +32,7 @@ def _no_deferred_salt_logging():
 
 
 def _load_runner():
-    path = SALT_DIR / "_runners" / "kubesalt_baremetal.py"
-    spec = importlib.util.spec_from_file_location("kubesalt_baremetal_runner", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_ext("runners", "kubesalt_baremetal")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.terraform.conftest import CLOUDINIT_DIR
+from tests.support.paths import CLOUDINIT_DIR
 
 SCRIPT = CLOUDINIT_DIR / "files" / "kubesalt-bootstrap.sh"
 MASTER_IP = "127.0.6.45"

@@ -6,8 +6,8 @@ import re
 import hcl2
 import pytest
 
-from tests.terraform.conftest import CLOUDINIT_DIR
-from tests.terraform.conftest import TERRAFORM_DIR
+from tests.support.paths import CLOUDINIT_DIR
+from tests.support.paths import TERRAFORM_DIR
 
 # The Kube-on-OS variables and the operator's additions the issue asks for.
 REQUIRED_VARIABLES = {

@@ -12,7 +12,7 @@ import hcl2
 import pytest
 
 from tests.support.cases import load_cases
-from tests.terraform.conftest import TERRAFORM_DIR
+from tests.support.paths import TERRAFORM_DIR
 
 BASE_VARS = {
     "deploy_ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperator operator@example"],

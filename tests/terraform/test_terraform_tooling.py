@@ -2,8 +2,8 @@
 
 import re
 
-from tests.terraform.conftest import CLOUDINIT_DIR
-from tests.terraform.conftest import TERRAFORM_DIR
+from tests.support.paths import CLOUDINIT_DIR
+from tests.support.paths import TERRAFORM_DIR
 
 # Every variant and every validation failure in modules/cloudinit/tests/*.tftest.hcl.
 MIN_TFTEST_RUNS = 37

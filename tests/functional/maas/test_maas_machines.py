@@ -16,6 +16,8 @@ from maas.client.enum import NodeStatus
 from maas.client.viscera.machines import FailedDeployment
 from maas.client.viscera.machines import MachineNotFound
 
+from tests.support.waiting import wait_until
+
 MAAS_VERSION = "3.4"
 pytestmark = pytest.mark.timeout(180)
 USER_DATA = b"#cloud-config\nhostname: worker-a\n"
@@ -23,13 +25,11 @@ ENLIST_CLI_ARGS = ["mac_addresses=52:54:00:00:00:20", "power_type=manual", "host
 
 
 def _wait(client, system_id, statuses, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached():
         machine = client.machines.get(system_id)
-        if machine.status in statuses:
-            return machine
-        time.sleep(0.1)
-    raise AssertionError(f"{system_id} still {machine.status_name} after {timeout} s")
+        return machine if machine.status in statuses else None
+
+    return wait_until(reached, timeout, f"{system_id} to reach status {sorted(statuses)}")
 
 
 @pytest.fixture(scope="module")

@@ -2,23 +2,15 @@
 (a mismatch stops the region), the 2.9 setting list, a version document with a build
 string."""
 
-import time
 import urllib.request
 
 import pytest
 
+from tests.support.waiting import wait_until
+
 MAAS_VERSION = "2.9"
 pytestmark = pytest.mark.timeout(120)
 OTHER_SECRET = "0123456789abcdef0123456789abcdef"
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def region_answers(url):
@@ -46,12 +38,12 @@ def test_secret_mismatch_stops_a_29_region(maas_env):
     region.secret_file.write_text(OTHER_SECRET)
     try:
         region.start_daemon("regiond")
-        assert wait_for(lambda: region.daemon_pid("regiond") is None)
+        wait_until(lambda: region.daemon_pid("regiond") is None, 10, "regiond to exit")
         assert "AssertionError" in region.logfile("regiond").read_text()
     finally:
         region.secret_file.write_text(secret)
         region.start_daemon("regiond")
-    assert wait_for(lambda: region_answers(maas_env.maas_url))
+    wait_until(lambda: region_answers(maas_env.maas_url), 10, "the region to answer")
 
 
 def test_29_settings(states):
@@ -65,9 +57,10 @@ def test_wrong_secret_knob_makes_the_rack_dead(modules, maas_env):
     rack = maas_env.racks[0]
     rack.set_faults(wrong_secret=True)
     try:
-        assert wait_for(
+        wait_until(
             lambda: modules.maas.rack_controller("rack1")["service_set"][0]["status"] == "dead",
-            timeout=10,
+            10,
+            "rack1 to be reported dead",
         )
         log = rack.logfile("rackd").read_text()
         assert "the shared secret does not match" in log

@@ -11,8 +11,6 @@ import hashlib
 import json
 import os
 import pathlib
-import secrets
-import socket
 import stat
 import subprocess
 import threading
@@ -23,6 +21,7 @@ import urllib.request
 import pytest
 
 import maas_lib.client as maas_client
+from tests.support.addresses import free_loopback_address
 from tests.support.microk8s_sim import sim_nodes
 
 MAAS_VERSION = "3.4"
@@ -346,17 +345,7 @@ def test_simulator_rejects_wrong_signatures(modules, maas_env):
 
 def _free_microk8s_address() -> str:
     """A 127.0.7.x address whose cluster-agent port (25000) is free (concurrent sessions)."""
-    offsets = list(range(2, 250))
-    first = secrets.randbelow(len(offsets))
-    for last in offsets[first:] + offsets[:first]:
-        address = f"127.0.7.{last}"
-        with socket.socket() as sock:
-            try:
-                sock.bind((address, 25000))
-            except OSError:
-                continue
-        return address
-    raise RuntimeError("no free 127.0.7.x address with port 25000 free")
+    return free_loopback_address("127.0.7", 25000, range(2, 250))
 
 
 def test_apikey_exported(states, loaders, maas_env, tmp_path, debug_logs):

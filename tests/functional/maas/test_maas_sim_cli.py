@@ -120,7 +120,7 @@ def test_rack_commands_refuse_without_prompting(sim_host):
 
 def test_postgres_cluster_for_a_lab_host():
     from kubesalt.sim.maas.store import Store
-    from tests.support.postgres import free_port
+    from tests.support.addresses import free_port
 
     kubesalt = [sys.executable, "-m", "kubesalt", "sim", "maas", "postgres"]
     directory = tempfile.mkdtemp(prefix="kubesalt-pg-cli-")  # traversable by postgres

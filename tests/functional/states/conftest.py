@@ -9,36 +9,13 @@ import copy
 import shutil
 
 import pytest
-import yaml
 from saltfactories.utils.functional import Loaders
 
 from tests.support.paths import PILLAR_DIR
-from tests.support.paths import REPO_ROOT
-
-EXAMPLE = yaml.safe_load((REPO_ROOT / "pillar.example").read_text(encoding="utf-8"))
-INVENTORY_KEYS = ("domain", "networks", "salt_master", "nodes")
-MICROK8S_INVENTORY_KEYS = (
-    "control_planes",
-    "workers",
-    "floating_ip",
-    "api_address",
-    "extra_sans",
-    "channel",
-)
-JOIN_SECRET = "0123456789abcdef" * 4
-
-
-def split_example():
-    """Return (inventory as Terraform writes it, the other settings) from pillar.example."""
-    settings = copy.deepcopy(EXAMPLE["kubesalt"])
-    inventory = {key: settings.pop(key) for key in INVENTORY_KEYS}
-    inventory["microk8s"] = {key: settings["microk8s"].pop(key) for key in MICROK8S_INVENTORY_KEYS}
-    return {"kubesalt": inventory}, {"kubesalt": settings}
-
-
-def write_sls(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
+from tests.support.state_tree import EXAMPLE
+from tests.support.state_tree import JOIN_SECRET
+from tests.support.state_tree import split_example
+from tests.support.state_tree import write_sls
 
 
 @pytest.fixture(scope="module")

@@ -5,42 +5,22 @@ import shutil
 
 import pytest
 
-from tests.functional.states.conftest import EXAMPLE
-from tests.functional.states.conftest import split_example
-from tests.functional.states.conftest import write_sls
 from tests.support.paths import EXT_DIRS
 from tests.support.paths import PILLAR_DIR
-from tests.support.paths import SALT_DIR
+from tests.support.state_tree import BASTION
+from tests.support.state_tree import EXAMPLE
+from tests.support.state_tree import FAKES
+from tests.support.state_tree import MASTER
+from tests.support.state_tree import ORCH_DIR
+from tests.support.state_tree import SALT
+from tests.support.state_tree import WORKERS
+from tests.support.state_tree import args_of
+from tests.support.state_tree import render_cluster as render
+from tests.support.state_tree import split_example
+from tests.support.state_tree import write_sls
 
-ORCH = SALT_DIR / "states" / "orch" / "cluster.sls"
-FAKES = SALT_DIR.parent / "tests" / "functional" / "states" / "fake_modules" / "runner_only"
-SALT = "salt.lab.kubesalt.test"
-BASTION = "bastion.lab.kubesalt.test"
-MASTER = "k8s-master.lab.kubesalt.test"
-WORKERS = ["k8s-worker-0.lab.kubesalt.test", "k8s-worker-1.lab.kubesalt.test"]
+ORCH = ORCH_DIR / "cluster.sls"
 GONE = "k8s-worker-9.lab.kubesalt.test"
-
-
-def render(node_loaders, published=(), up=(), preview=None):
-    loaders = node_loaders(
-        SALT,  # the master's own minion renders the orchestration
-        module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
-        kubesalt_fake_runner={
-            "cache.mine": {minion: {"kubesalt_private_ip": ["10.1.0.250"]} for minion in published},
-            "manage.up": list(up),
-            "salt.execute": preview,
-        },
-    )
-    return loaders.modules.slsutil.renderer(path=str(ORCH))
-
-
-def args_of(step):
-    ((function, items),) = ((k, v) for k, v in step.items() if not k.startswith("__"))
-    merged = {"function": function}
-    for item in items:
-        if isinstance(item, dict):
-            merged.update(item)
-    return merged
 
 
 def test_roll_out_order(node_loaders):

@@ -3,23 +3,11 @@ the backup from the first control plane that answers, then the collection on the
 the restore hands the latest archive to the first control plane through its pillar and
 withdraws it; without a backup the restore only fails, saying so."""
 
-from tests.functional.states.test_orchestration import FAKES
-from tests.functional.states.test_orchestration import MASTER
-from tests.functional.states.test_orchestration import SALT
-from tests.functional.states.test_orchestration import args_of
-from tests.support.paths import EXT_DIRS
-from tests.support.paths import SALT_DIR
+from tests.support.state_tree import MASTER
+from tests.support.state_tree import args_of
+from tests.support.state_tree import render_orch as render
 
 ARCHIVE = "/srv/kubesalt/backups/dqlite/backup-2026-12-06-04-00-00.tar.gz"
-
-
-def render(node_loaders, sls, answers):
-    loaders = node_loaders(
-        SALT,
-        module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
-        kubesalt_fake_runner=answers,
-    )
-    return loaders.modules.slsutil.renderer(path=str(SALT_DIR / "states" / "orch" / sls))
 
 
 def test_backup_from_an_answering_control_plane(node_loaders):

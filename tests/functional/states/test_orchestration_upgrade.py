@@ -3,13 +3,9 @@ double): control planes one at a time, workers in batches, each node drained, re
 waited for and uncordoned, every step requiring the one before; a refused plan changes
 nothing."""
 
-from tests.functional.states.test_orchestration import FAKES
-from tests.functional.states.test_orchestration import SALT
-from tests.functional.states.test_orchestration import args_of
-from tests.support.paths import EXT_DIRS
-from tests.support.paths import SALT_DIR
+from tests.support.state_tree import args_of
+from tests.support.state_tree import render_orch
 
-ORCH = SALT_DIR / "states" / "orch" / "upgrade.sls"
 CPS = ["cp1.lab.test", "cp2.lab.test"]
 WORKERS = ["w1.lab.test", "w2.lab.test", "w3.lab.test"]
 
@@ -33,12 +29,7 @@ PLAN = {
 
 
 def render(node_loaders, plan):
-    loaders = node_loaders(
-        SALT,
-        module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
-        kubesalt_fake_runner={"microk8s_upgrade.plan": plan},
-    )
-    return loaders.modules.slsutil.renderer(path=str(ORCH))
+    return render_orch(node_loaders, "upgrade.sls", {"microk8s_upgrade.plan": plan})
 
 
 def test_plan_order_and_requisites(node_loaders):

@@ -9,13 +9,15 @@ import shutil
 import pytest
 import salt.pillar
 
-from tests.functional.states.conftest import JOIN_SECRET
-from tests.functional.states.conftest import split_example
-from tests.functional.states.conftest import write_sls
-from tests.functional.states.test_pillar_top import MASTER
-from tests.functional.states.test_pillar_top import WORKER
-from tests.functional.states.test_pillar_top import token_for
 from tests.support.paths import PILLAR_DIR
+from tests.support.state_tree import JOIN_SECRET
+from tests.support.state_tree import MASTER
+from tests.support.state_tree import WORKERS
+from tests.support.state_tree import split_example
+from tests.support.state_tree import token_for
+from tests.support.state_tree import write_sls
+
+WORKER = WORKERS[0]
 
 DOMAIN = "lab.kubesalt.test"
 BM = f"k8s-bm-0.{DOMAIN}"

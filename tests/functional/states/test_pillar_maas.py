@@ -14,9 +14,9 @@ import stat
 import pytest
 import salt.pillar
 
-from tests.functional.states.conftest import split_example
-from tests.functional.states.conftest import write_sls
 from tests.support.paths import PILLAR_DIR
+from tests.support.state_tree import split_example
+from tests.support.state_tree import write_sls
 
 DOMAIN = "lab.kubesalt.test"
 REGION = f"maas-region.{DOMAIN}"

@@ -6,8 +6,6 @@ must not read another host's pillar, and the derived data (join tokens, mine fun
 
 import concurrent.futures
 import copy
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -15,10 +13,11 @@ import shutil
 import pytest
 import salt.pillar
 
-from tests.functional.states.conftest import JOIN_SECRET
-from tests.functional.states.conftest import split_example
-from tests.functional.states.conftest import write_sls
 from tests.support.paths import PILLAR_DIR
+from tests.support.state_tree import JOIN_SECRET
+from tests.support.state_tree import split_example
+from tests.support.state_tree import token_for
+from tests.support.state_tree import write_sls
 
 WORKER = "k8s-worker-0.lab.kubesalt.test"
 MASTER = "k8s-master.lab.kubesalt.test"
@@ -30,10 +29,6 @@ LAYERS = [
     "minions/defaults/k8s-worker-0",
     "minions/lab_kubesalt_test/k8s-worker-0",
 ]
-
-
-def token_for(minion_id):
-    return hmac.new(JOIN_SECRET.encode(), minion_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @pytest.fixture
@@ -184,10 +179,7 @@ def test_secret_created_on_first_compile_then_kept(pillar_root, compile_pillar, 
     assert oct(secret_file.parent.stat().st_mode & 0o777) == "0o700"
     assert secret_file.stat().st_uid == os.geteuid()
     tokens = first["kubesalt"]["microk8s"]["join_tokens"]
-    assert (
-        tokens[WORKER]
-        == hmac.new(secret.encode(), WORKER.encode(), hashlib.sha256).hexdigest()[:32]
-    )
+    assert tokens[WORKER] == token_for(WORKER, secret)
     again = compile_pillar(pillar_root, WORKER, secret=secret_file)
     assert again["kubesalt"]["microk8s"]["join_token"] == tokens[WORKER]
     assert secret_file.read_text(encoding="ascii").strip() == secret

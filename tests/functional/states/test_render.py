@@ -1,25 +1,24 @@
 """Every SLS renders for every role with the example pillar (MetalK8s style), the top file
 assigns states by role, and a bad pillar stops a run while it renders."""
 
-import hashlib
-import hmac
 import json
 import shutil
 
 import pytest
 
-from tests.functional.states.conftest import EXAMPLE
-from tests.functional.states.conftest import JOIN_SECRET
-from tests.functional.states.conftest import split_example
-from tests.functional.states.conftest import write_sls
-from tests.functional.states.test_orchestration import args_of
-from tests.functional.states.test_orchestration import render
 from tests.support.paths import EXT_DIRS
 from tests.support.paths import PILLAR_DIR
 from tests.support.paths import SALT_DIR
+from tests.support.state_tree import EXAMPLE
+from tests.support.state_tree import FAKE_MODULES
+from tests.support.state_tree import args_of
+from tests.support.state_tree import render_cluster as render
+from tests.support.state_tree import split_example
+from tests.support.state_tree import token_for
+from tests.support.state_tree import write_sls
 
 STATES_DIR = SALT_DIR / "states"
-FAKES = STATES_DIR.parents[1] / "tests" / "functional" / "states" / "fake_modules"
+FAKES = FAKE_MODULES
 # Our modules, then a test double of ``mine`` (masterless mine.get sees only its own data).
 WITH_FAKE_MINE = [*EXT_DIRS["module_dirs"], str(FAKES / "mine_only")]
 # The reactor and the orchestrations (rendered on the master: test_orchestration.py and
@@ -43,10 +42,6 @@ EXPECTED_TOP = {
     WORKER: ["core", "microk8s.joined"],
     "k8s-worker-1.lab.kubesalt.test": ["core", "microk8s.joined"],
 }
-
-
-def token_for(minion_id):
-    return hmac.new(JOIN_SECRET.encode(), minion_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def by_function(high, function):

@@ -1,45 +1,21 @@
 """The maas execution module with a recording ``cmd.run_all``: what reaches argv, stdin and
 error messages (secrets must not), and argument checks before any command runs."""
 
-import importlib.util
-
 import pytest
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
-from tests.support.paths import SALT_DIR
+from tests.support.fake_cmd import FakeRunAll
+from tests.support.loading import load_ext
 
-
-def _load_module():
-    # salt/_modules is a file root, not a package: load the file itself.
-    spec = importlib.util.spec_from_file_location(
-        "kubesalt_test_maas", SALT_DIR / "_modules" / "maas.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-maas = _load_module()
+maas = load_ext("modules", "maas")
 SECRET = "0123456789abcdef0123456789abcdef"
 PASSWORD = "admin-Pa55word"
 
 
-class RecordingCli:
-    def __init__(self):
-        self.calls = []
-        self.fail_with = None
-
-    def __call__(self, argv, **kwargs):
-        self.calls.append({"argv": list(argv), **kwargs})
-        if self.fail_with:
-            raise CommandExecutionError(self.fail_with.format(argv=argv))
-        return {"retcode": 0, "stdout": "", "stderr": ""}
-
-
 @pytest.fixture
 def cli():
-    return RecordingCli()
+    return FakeRunAll(default={"retcode": 0, "stdout": "", "stderr": ""})
 
 
 @pytest.fixture

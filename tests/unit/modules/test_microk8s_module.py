@@ -10,6 +10,8 @@ from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
 from tests.support.cases import load_cases
+from tests.support.certs import self_signed_certificate
+from tests.support.fake_cmd import FakeRunAll
 from tests.support.loading import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -32,35 +34,9 @@ SNAP_LIST = (
 microk8s = load_ext("modules", "microk8s")
 
 
-class ScriptedCli:
-    """Answers ``cmd.run_all`` from a list of (argv prefix, result); records every call."""
-
-    def __init__(self):
-        self.script = []
-        self.calls = []
-
-    def on(self, *prefix, stdout="", stderr="", retcode=0, times=None):
-        self.script.append(
-            {"prefix": list(prefix), "result": (stdout, stderr, retcode), "times": times}
-        )
-
-    def __call__(self, argv, **kwargs):
-        self.calls.append({"argv": list(argv), **kwargs})
-        for entry in self.script:
-            if argv[: len(entry["prefix"])] == entry["prefix"] and entry["times"] != 0:
-                if entry["times"] is not None:
-                    entry["times"] -= 1
-                stdout, stderr, retcode = entry["result"]
-                return {"stdout": stdout, "stderr": stderr, "retcode": retcode, "pid": 1}
-        raise AssertionError(f"unexpected command {argv}")
-
-    def argvs(self):
-        return [call["argv"] for call in self.calls]
-
-
 @pytest.fixture
 def cli():
-    return ScriptedCli()
+    return FakeRunAll()
 
 
 @pytest.fixture
@@ -521,9 +497,7 @@ def test_extra_sans_without_template(snap_data):
 def test_fingerprint_and_join_info(snap_data, cli):
     from cryptography.hazmat.primitives import serialization
 
-    from tests.unit.utils.microk8s_lib.test_microk8s_parsers import _self_signed_pem
-
-    certificate = _self_signed_pem()
+    certificate = self_signed_certificate()
     (snap_data / "certs/server.crt").write_bytes(
         certificate.public_bytes(serialization.Encoding.PEM)
     )

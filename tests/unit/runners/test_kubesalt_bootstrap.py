@@ -1,7 +1,6 @@
 """The bootstrap runner (salt/_runners/kubesalt_bootstrap.py) with fake runner functions."""
 
 import fcntl
-import importlib.util
 import json
 import logging
 import os
@@ -11,17 +10,9 @@ import salt._logging
 import yaml
 from salt.exceptions import CommandExecutionError
 
-from tests.support.paths import SALT_DIR
+from tests.support.loading import load_ext
 
 MINIONS = ["bastion.example.internal", "k8s-master.example.internal", "salt.example.internal"]
-
-
-def _load_runner():
-    path = SALT_DIR / "_runners" / "kubesalt_bootstrap.py"
-    spec = importlib.util.spec_from_file_location("kubesalt_bootstrap_runner", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class FakeMaster:
@@ -81,7 +72,7 @@ def inventory(tmp_path):
 
 @pytest.fixture
 def bootstrap(tmp_path, inventory):
-    runner = _load_runner()
+    runner = load_ext("runners", "kubesalt_bootstrap")
     runner.__opts__ = {
         "cachedir": str(tmp_path / "cache"),
         "kubesalt_bootstrap": {"inventory": str(inventory)},

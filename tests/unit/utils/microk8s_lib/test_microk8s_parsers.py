@@ -1,15 +1,10 @@
 """Pure helpers of microk8s_lib, driven by the cases in cases/*.yaml."""
 
-import datetime
 import hashlib
 import re
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from microk8s_lib import certs
 from microk8s_lib import cluster
@@ -19,6 +14,7 @@ from microk8s_lib import status
 from microk8s_lib import tokens
 from microk8s_lib import validate
 from tests.support.cases import load_cases
+from tests.support.certs import self_signed_certificate
 
 DEFAULT_TEMPLATE = """[ req ]
 default_bits = 2048
@@ -200,25 +196,8 @@ def test_strict_channels_take_no_classic():
     assert not validate.is_strict_channel("1.32/stable")
 
 
-def _self_signed_pem():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate
-
-
 def test_fingerprint_is_sha256_of_der():
-    certificate = _self_signed_pem()
+    certificate = self_signed_certificate()
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     expected = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
     assert certs.fingerprint(pem) == expected[:12]
