@@ -51,12 +51,22 @@ lint: venv
 	$(VENV)/bin/ruff format --check kubesalt salt tests
 	$(VENV)/bin/salt-lint $$(find salt/states pillar -name '*.sls' 2>/dev/null)
 
-test: deps venv lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Two runs. The unit, simulator and functional tiers in TEST_WORKERS processes (pytest-xdist,
+# whole files per process): their tests share nothing (own temp dirs, loaders, addresses and
+# ports) and mostly wait on simulated daemons. Then every other tier (integration, terraform,
+# lab) in one process: lab tests take the machine's lab lock one at a time and reuse labs.
+TEST_WORKERS ?= 3
+PARALLEL_TIERS := tests/unit tests/sim tests/functional
 
-# Unit, functional and simulator tiers only: seconds, for the edit-test loop.
+test: deps venv lint
+	@rc=0; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TIERS) $(PYTEST_ARGS) || rc=$$?; \
+	$(PY) -m pytest $(addprefix --ignore=,$(PARALLEL_TIERS)) $(PYTEST_ARGS) || rc=$$?; \
+	exit $$rc
+
+# Unit, simulator and functional tiers only (in parallel): the edit-test loop.
 test-fast: venv
-	$(PY) -m pytest tests/unit tests/functional tests/sim $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TIERS) $(PYTEST_ARGS)
 
 bench: deps venv
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)

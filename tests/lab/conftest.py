@@ -1,14 +1,15 @@
 """Fixtures of the lab tests: skip with the reason when the machine cannot run a lab (fail
 instead under CI=true: tests/support/lab_policy.py).
 
-A lab is expensive to bring up (about 10 s with Salt), so the tests share one per module.
-One lab at a time per machine: a fixture waits (bounded) for another lab on the machine to
-go down before it starts its own.
+A lab is expensive to bring up (15-30 s with Salt), so the tests share one per module, and
+the modules listed together in ``SHARED`` share one lab between them: they run one after
+the other, in the order listed (the collection is reordered so), each leaving the lab as
+the next one needs it. One lab at a time per machine: a fixture waits (bounded) for another
+lab on the machine to go down before it starts its own (tests/support/lab.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import subprocess
@@ -16,15 +17,29 @@ import tempfile
 
 import pytest
 
-from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import running_lab
 from tests.support import lab_policy
+from tests.support.lab import LOCK_WAIT  # noqa: F401 (re-exported for the lab modules)
+from tests.support.lab import POOL
+from tests.support.lab import lab_up
 
-LOCK_WAIT = 420.0  # < pytest-timeout (600 s) minus a lab up; the machine is shared
+# Modules that run on one lab (salt, bastion, one control plane, two workers), in this
+# order: the restarts need minions that have just come up; test_salt only reads (its
+# module sync is the first one); the roll-out needs hosts no state has touched yet.
+# (test_cluster_upgrade keeps a lab of its own: on the shared lab its backup/restore test
+# failed once, not understood yet.)
+SHARED = {
+    "cluster": (
+        "test_master_restart.py",
+        "test_salt.py",
+        "test_cluster_rollout.py",
+    ),
+}
+MODULE_ORDER = pytest.StashKey[list]()
 
 
-LAB_FIXTURES = {"salt_lab", "net_lab", "lab_dir", "needs_lab"}
+LAB_FIXTURES = {"salt_lab", "cluster_lab", "net_lab", "lab_dir", "needs_lab"}
 
 
 def _user_lab_problem() -> str | None:
@@ -40,9 +55,40 @@ def _user_lab_problem() -> str | None:
     )
 
 
-def pytest_collection_modifyitems(items):
+def _shared_name(module: str) -> str | None:
+    return next((name for name, modules in SHARED.items() if module in modules), None)
+
+
+def _group_shared_modules(items: list) -> None:
+    """Reorder ``items`` in place: the modules of each ``SHARED`` group run together, in the
+    group's order, where the first of them would have run."""
+    rank = {}
+    for name, modules in SHARED.items():
+        rank.update({module: (name, position) for position, module in enumerate(modules)})
+    first_index = {}
+    for index, item in enumerate(items):
+        name = rank.get(item.path.name, (None,))[0]
+        if name is not None:
+            first_index.setdefault(name, index)
+
+    def key(indexed):
+        index, item = indexed
+        name, position = rank.get(item.path.name, (None, 0))
+        return (first_index[name], position, index) if name else (index, 0, index)
+
+    items[:] = [item for _index, item in sorted(enumerate(items), key=key)]
+
+
+def pytest_collection_modifyitems(config, items):
     """Tests using a lab get the ``lab`` marker; if no lab can run they skip with the reason,
-    or fail under CI (:mod:`tests.support.lab_policy`)."""
+    or fail under CI (:mod:`tests.support.lab_policy`). The modules sharing a lab are
+    grouped (``SHARED``)."""
+    _group_shared_modules(items)
+    order = []
+    for item in items:
+        if not order or order[-1] != item.path.name:
+            order.append(item.path.name)
+    config.stash[MODULE_ORDER] = order
     problem = requirements_problem()
     for item in items:
         if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -55,6 +101,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.skip(reason=decided[1]))
         elif decided:
             item.add_marker(pytest.mark.lab_cannot_run(decided[1]))
+
+
+def pytest_sessionfinish(session):
+    POOL.release()  # a pooled lab never outlives the run (also after an interrupted one)
 
 
 def pytest_runtest_setup(item):
@@ -166,25 +216,25 @@ def assert_nothing_left(before: dict, after: dict) -> None:
     assert not left, f"the lab left these behind: {left}"
 
 
-@contextlib.contextmanager
-def lab_up(tmp_path_factory, **up_kwargs):
-    """A lab brought up with ``up_kwargs`` for the duration of the block, then torn down
-    (also on failure); it dies with the test process if that is killed. Skips the test
-    with the reason when this machine cannot run a lab."""
-    lab_policy.apply(requirements_problem(), pytest)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(lock_wait=LOCK_WAIT, **up_kwargs)
-    try:
-        yield lab
-    finally:
-        lab.down()
+@pytest.fixture(scope="module")
+def cluster_lab(request, tmp_path_factory):
+    """A lab with Salt (salt, bastion, one control plane, two workers): the one the modules
+    of ``SHARED["cluster"]`` share, else one for this module alone. Taken down after the
+    last module that uses it."""
+    module = request.path.name
+    name = _shared_name(module) or module
+    lab = POOL.get(name, tmp_path_factory, workers=2, control_planes=1)
+    yield lab
+    order = request.config.stash.get(MODULE_ORDER, [])
+    following = order[order.index(module) + 1] if module in order[:-1] else None
+    if following is None or _shared_name(following) != name:
+        POOL.release()
 
 
 @pytest.fixture(scope="module")
-def salt_lab(tmp_path_factory):
-    """A lab with Salt (salt, bastion, one control plane, two workers), for one module."""
-    with lab_up(tmp_path_factory, workers=2, control_planes=1) as lab:
-        yield lab
+def salt_lab(cluster_lab):
+    """A lab with Salt (salt, bastion, one control plane, two workers)."""
+    return cluster_lab
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import yaml
 
 from kubesalt.lab import saltconf
 from kubesalt.lab.lab import LabError
-from tests.lab.conftest import lab_up
 from tests.lab.test_network import _peer_seen_by_outside
 
 DOMAIN = "lab.kubesalt.test"
@@ -165,16 +164,15 @@ def cluster_nodes(lab, attempts=5):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with lab_up(tmp_path_factory, workers=2, control_planes=1) as lab:
-        salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
-        before = checksums(lab)
-        dry_run = highstate(lab, "test=True")
-        after = checksums(lab)
-        first = orchestrate(lab)
-        yield types.SimpleNamespace(
-            lab=lab, before=before, after=after, dry_run=dry_run, first=first
-        )
+def cluster(cluster_lab):
+    """The shared lab (tests/lab/conftest.py SHARED), which no state has touched yet."""
+    lab = cluster_lab
+    salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
+    before = checksums(lab)
+    dry_run = highstate(lab, "test=True")
+    after = checksums(lab)
+    first = orchestrate(lab)
+    return types.SimpleNamespace(lab=lab, before=before, after=after, dry_run=dry_run, first=first)
 
 
 @pytest.mark.lab

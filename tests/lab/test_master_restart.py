@@ -14,7 +14,6 @@ import time
 import pytest
 
 from kubesalt.lab.lab import LabError
-from tests.lab.conftest import lab_up
 
 DOMAIN = "lab.kubesalt.test"
 MINIONS = sorted(
@@ -28,10 +27,10 @@ ANSWER_BOUND = 90.0
 
 
 @pytest.fixture(scope="module")
-def fresh_lab(tmp_path_factory):
-    """A lab whose minions have just come up: nothing else runs before the restarts."""
-    with lab_up(tmp_path_factory, workers=2, control_planes=1) as lab:
-        yield lab
+def fresh_lab(cluster_lab):
+    """A lab whose minions have just come up: nothing else runs before the restarts (this
+    module comes first on the shared lab, tests/lab/conftest.py SHARED)."""
+    return cluster_lab
 
 
 def _restart_and_wait(lab) -> float:

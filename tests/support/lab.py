@@ -1,0 +1,67 @@
+"""Labs for the lab tier (tests/lab): one at a time, and kept up between consecutive test
+modules that share one.
+
+``lab_up`` brings a lab up for a block. ``POOL`` holds at most one lab across modules: the
+modules listed together in ``SHARED`` (tests/lab/conftest.py) run one after the other on
+the same lab instead of bringing up one each (a lab up with Salt takes 15-30 s, more on a
+loaded machine). A lab test never holds a pooled lab while another lab comes up: the lock
+is machine-wide (or per engineer with KUBESALT_LAB_LOCK), so ``lab_up`` releases the pool
+first and the pool releases its lab after the last module that shares it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from kubesalt.lab import Lab
+from kubesalt.lab import requirements_problem
+from tests.support import lab_policy
+
+LOCK_WAIT = 420.0  # < pytest-timeout (600 s) minus a lab up; the machine is shared
+
+
+def _start(tmp_path_factory, up_kwargs) -> Lab:
+    lab_policy.apply(requirements_problem(), pytest)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
+    lab.up(lock_wait=LOCK_WAIT, **up_kwargs)
+    return lab
+
+
+@contextlib.contextmanager
+def lab_up(tmp_path_factory, **up_kwargs):
+    """A lab brought up with ``up_kwargs`` for the duration of the block, then torn down
+    (also on failure); it dies with the test process if that is killed. Skips the test
+    with the reason when this machine cannot run a lab."""
+    POOL.release()
+    lab = _start(tmp_path_factory, up_kwargs)
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+class LabPool:
+    """At most one lab kept up across test modules, under a name."""
+
+    def __init__(self):
+        self.name = None
+        self.lab = None
+
+    def get(self, name: str, tmp_path_factory, **up_kwargs) -> Lab:
+        """The pooled lab if it is ``name``'s, else a new one (the other is taken down)."""
+        if self.lab is not None and self.name == name:
+            return self.lab
+        self.release()
+        self.lab = _start(tmp_path_factory, up_kwargs)
+        self.name = name
+        return self.lab
+
+    def release(self) -> None:
+        lab, self.lab, self.name = self.lab, None, None
+        if lab is not None:
+            lab.down()
+
+
+POOL = LabPool()
