@@ -178,27 +178,26 @@ def answer(query: bytes, zone: Zone) -> bytes | None:
     if qclass not in (CLASS_IN, TYPE_ANY):
         return reply(RCODE_NXDOMAIN, question)
 
+    rcode, answers = _answers(name, qtype, zone)
+    return reply(rcode, question, answers)
+
+
+def _answers(name: str, qtype: int, zone: Zone) -> tuple[int, list[bytes]]:
+    """The rcode and answer records of a question for ``name`` of type ``qtype``."""
     if _normal(name).endswith(".in-addr.arpa"):
         targets = zone.pointers(name)
         if targets is None:
-            return reply(RCODE_NXDOMAIN, question)
-        answers = []
-        if qtype in (TYPE_PTR, TYPE_ANY):
-            for target in targets:
-                rdata = _encode_name(target)
-                answers.append(_record(TYPE_PTR, rdata))
-        return reply(RCODE_NOERROR, question, answers)
-
+            return RCODE_NXDOMAIN, []
+        if qtype not in (TYPE_PTR, TYPE_ANY):
+            return RCODE_NOERROR, []
+        return RCODE_NOERROR, [_record(TYPE_PTR, _encode_name(target)) for target in targets]
     addresses = zone.addresses(name)
     if addresses is None:
-        return reply(RCODE_NXDOMAIN, question)
-    answers = []
-    if qtype in (TYPE_A, TYPE_ANY):
-        for address in addresses:
-            rdata = socket.inet_aton(address)
-            answers.append(_record(TYPE_A, rdata))
-    # Other types of a known name (AAAA, MX, ...): NOERROR without answers (NODATA).
-    return reply(RCODE_NOERROR, question, answers)
+        return RCODE_NXDOMAIN, []
+    if qtype not in (TYPE_A, TYPE_ANY):
+        # Other types of a known name (AAAA, MX, ...): NOERROR without answers (NODATA).
+        return RCODE_NOERROR, []
+    return RCODE_NOERROR, [_record(TYPE_A, socket.inet_aton(address)) for address in addresses]
 
 
 def server_spec(listen: list[str], records: dict, port: int = DNS_PORT) -> dict:

@@ -231,52 +231,61 @@ def run(trigger=None, force=False):
             _fire("waiting", {"trigger": trigger, "answering": up, "missing": missing})
             return {"result": "waiting", "missing": missing}
 
-        started = time.time()
-        log.warning(
-            "kubesalt bootstrap: all %d minions answer (trigger %s); syncing and running %s",
-            len(expected),
-            trigger,
-            settings["orchestration"],
-        )
-        _fire("start", {"trigger": trigger, "minions": expected, "digest": digest})
-        state = {"digest": digest, "started": started, "trigger": trigger}
-        try:
-            synced = __salt__["salt.execute"](
-                ",".join(expected),
-                "saltutil.sync_all",
-                tgt_type="list",
-                timeout=settings["sync_timeout"],
-            )
-            unsynced = sorted(set(expected) - {m for m, r in (synced or {}).items() if r})
-            if unsynced:
-                raise CommandExecutionError(
-                    f"saltutil.sync_all did not return from {', '.join(unsynced)}"
-                )
-            _fire("synced", {"minions": expected})
-            orchestration = __salt__["state.orchestrate"](
-                settings["orchestration"], saltenv=settings["saltenv"]
-            )
-            failed = _failed_states(orchestration if isinstance(orchestration, dict) else {})
-            retcode = orchestration.get("retcode", 0) if isinstance(orchestration, dict) else 1
-            if failed or retcode:
-                raise CommandExecutionError(
-                    f"{settings['orchestration']} failed (retcode {retcode}) in: "
-                    f"{', '.join(failed) or 'unknown steps'}"
-                )
-        except Exception as exc:  # any failure must be recorded and reported
-            state.update(result="failed", finished=time.time(), error=str(exc)[:2000])
-            _write_state(settings, state)
-            log.error(
-                "kubesalt bootstrap failed: %s. Fix the cause, then: salt-run "
-                "kubesalt_bootstrap.run (it also retries at the next minion start)",
-                exc,
-            )
-            _fire("failed", {"error": str(exc)[:2000], "trigger": trigger})
-            return {"result": "failed", "error": str(exc)}
+        return _converge(settings, expected, digest, trigger)
 
-        state.update(result="done", finished=time.time())
+
+def _converge(settings, expected, digest, trigger):
+    """Sync every expected minion, run the orchestration and record the outcome."""
+    started = time.time()
+    log.warning(
+        "kubesalt bootstrap: all %d minions answer (trigger %s); syncing and running %s",
+        len(expected),
+        trigger,
+        settings["orchestration"],
+    )
+    _fire("start", {"trigger": trigger, "minions": expected, "digest": digest})
+    state = {"digest": digest, "started": started, "trigger": trigger}
+    try:
+        _sync_and_orchestrate(settings, expected)
+    except Exception as exc:  # any failure must be recorded and reported
+        state.update(result="failed", finished=time.time(), error=str(exc)[:2000])
         _write_state(settings, state)
-        seconds = round(state["finished"] - started, 1)
-        log.warning("kubesalt bootstrap: %s converged in %ss", settings["orchestration"], seconds)
-        _fire("done", {"minions": expected, "seconds": seconds, "digest": digest})
-        return {"result": "done", "seconds": seconds, "minions": expected}
+        log.error(
+            "kubesalt bootstrap failed: %s. Fix the cause, then: salt-run "
+            "kubesalt_bootstrap.run (it also retries at the next minion start)",
+            exc,
+        )
+        _fire("failed", {"error": str(exc)[:2000], "trigger": trigger})
+        return {"result": "failed", "error": str(exc)}
+
+    state.update(result="done", finished=time.time())
+    _write_state(settings, state)
+    seconds = round(state["finished"] - started, 1)
+    log.warning("kubesalt bootstrap: %s converged in %ss", settings["orchestration"], seconds)
+    _fire("done", {"minions": expected, "seconds": seconds, "digest": digest})
+    return {"result": "done", "seconds": seconds, "minions": expected}
+
+
+def _sync_and_orchestrate(settings, expected):
+    """``saltutil.sync_all`` on every expected minion, then the orchestration; raises
+    CommandExecutionError naming what did not answer or which steps failed."""
+    synced = __salt__["salt.execute"](
+        ",".join(expected),
+        "saltutil.sync_all",
+        tgt_type="list",
+        timeout=settings["sync_timeout"],
+    )
+    unsynced = sorted(set(expected) - {m for m, r in (synced or {}).items() if r})
+    if unsynced:
+        raise CommandExecutionError(f"saltutil.sync_all did not return from {', '.join(unsynced)}")
+    _fire("synced", {"minions": expected})
+    orchestration = __salt__["state.orchestrate"](
+        settings["orchestration"], saltenv=settings["saltenv"]
+    )
+    failed = _failed_states(orchestration if isinstance(orchestration, dict) else {})
+    retcode = orchestration.get("retcode", 0) if isinstance(orchestration, dict) else 1
+    if failed or retcode:
+        raise CommandExecutionError(
+            f"{settings['orchestration']} failed (retcode {retcode}) in: "
+            f"{', '.join(failed) or 'unknown steps'}"
+        )

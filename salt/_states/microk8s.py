@@ -40,6 +40,7 @@ import salt.utils.data
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import microk8s_lib.cluster as _cluster
 import microk8s_lib.constants as _const
 import microk8s_lib.tokens as _tokens
 import microk8s_lib.upgrade as _upgrade
@@ -108,25 +109,6 @@ def _running_status(ret, what):
     return current
 
 
-def _same_channel(current: str, wanted: str) -> bool:
-    """Compare snap channels the way snapd abbreviates them (``1.32`` == ``1.32/stable``)."""
-
-    def normalise(channel):
-        parts = channel.split("/")
-        if len(parts) == 1:
-            if parts[0] in _const.CHANNEL_RISKS:
-                parts = ["latest", parts[0]]
-            else:
-                parts = [parts[0], "stable"]
-        return "/".join(parts)
-
-    current, wanted = normalise(current), normalise(wanted)
-    if current.endswith("/…"):
-        # snapd abbreviates a long branch to "track/risk/…".
-        return wanted.startswith(current[:-1])
-    return current == wanted
-
-
 def installed(name, channel="1.32/stable"):
     """
     The MicroK8s snap is installed (from ``channel`` when it is not installed yet).
@@ -145,7 +127,7 @@ def installed(name, channel="1.32/stable"):
     try:
         _check_snap_arguments(name, channel)
         current = __salt__["microk8s.installed"]()
-        if current and _same_channel(current["channel"], channel):
+        if current and _upgrade.same_channel(current["channel"], channel):
             ret["comment"] = f"MicroK8s {current['version']} is installed from {channel}"
             return ret
         if current:
@@ -161,13 +143,13 @@ def installed(name, channel="1.32/stable"):
             ret["comment"] = f"MicroK8s would have been installed from {channel}"
             return ret
         after = __salt__["microk8s.install"](channel)
-        if not after or not _same_channel(after["channel"], channel):
+        if not after or not _upgrade.same_channel(after["channel"], channel):
             ret["changes"] = {}
             return _error(ret, f"MicroK8s was installed but snap list shows {after or 'nothing'}")
         ret["comment"] = f"MicroK8s {after['version']} installed from {channel}"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 
@@ -216,7 +198,7 @@ def upgraded(name, channel):
             )
             return ret
         after = __salt__["microk8s.refresh"](channel)
-        if not after or not _same_channel(after["channel"], channel):
+        if not after or not _upgrade.same_channel(after["channel"], channel):
             ret["changes"] = {}
             return _error(ret, f"MicroK8s was refreshed but snap list shows {after or 'nothing'}")
         ret["changes"]["version"] = {"old": current["version"], "new": after["version"]}
@@ -226,7 +208,7 @@ def upgraded(name, channel):
         )
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 
@@ -258,7 +240,7 @@ def running(name):
         ret["comment"] = "MicroK8s started"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 
@@ -304,7 +286,7 @@ def _addon_state(name, wanted, args=None):
         ret["comment"] = f"Addon {name} {wanted}"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 
@@ -400,7 +382,7 @@ def token_registered(name, ttl=None, token=None, margin=None, token_pillar=None)
         ret["comment"] = "The join token was registered"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 
@@ -462,10 +444,6 @@ def _fingerprint_for(fingerprint, ip):
         raise SaltInvocationError(str(err)) from None
 
 
-def _member_ips(current):
-    return {node["address"].rsplit(":", 1)[0] for node in current["high_availability"]["nodes"]}
-
-
 def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
     name, token=None, worker=False, fingerprint=None, addresses=None, token_pillar=None
 ):
@@ -500,92 +478,75 @@ def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
     ret = _ret(name)
     role = _const.ROLE_WORKER if worker else _const.ROLE_CONTROL_PLANE
     try:
-        if addresses is not None:
-            targets = _targets(addresses, "addresses")
-        else:
-            targets = _targets(name, "name")
+        targets, token, checks = _join_arguments(name, token, fingerprint, addresses, token_pillar)
         label = ", ".join(f"{ip}:{port}" for ip, port in targets)
-        if token is None and token_pillar is None:
-            raise SaltInvocationError("token: give the join token (or token_pillar)")
-        token, argument = _secret(name, token, token_pillar)
-        try:
-            _validate.token(token, argument=argument)
-        except ValueError as err:
-            raise SaltInvocationError(str(err)) from None
-        checks = {ip: _fingerprint_for(fingerprint, ip) for ip, _ in targets}
         if not _is_installed():
             return _prerequisite_missing(ret, f"{_NOT_INSTALLED}: cannot join {label}")
-        own = set(__salt__["microk8s.node_addresses"]())
-        if own & {ip for ip, _ in targets}:
-            ret["comment"] = "This node is one of the cluster's control planes"
+        ips = [ip for ip, _ in targets]
+        verdict, comment = _cluster.standing(
+            ips, __salt__["microk8s.node_addresses"](), __salt__["microk8s.is_worker"](), worker
+        )
+        if verdict == _cluster.JOIN:
+            current = __salt__["microk8s.status"]()
+            if not current["running"]:
+                return _prerequisite_missing(ret, f"MicroK8s is not running: cannot join {label}")
+            verdict, comment = _cluster.membership(ips, current, worker, label)
+        if verdict == _cluster.REFUSED:
+            return _error(ret, comment)
+        if verdict == _cluster.MEMBER:
+            ret["comment"] = comment
             return ret
-        if __salt__["microk8s.is_worker"]():
-            if worker:
-                ret["comment"] = "This node is a worker of the cluster"
-                return ret
-            return _error(
-                ret,
-                "this node is a worker; to make it a control plane, run microk8s.leave here and "
-                "microk8s.remove_node on a control plane first, then join again",
-            )
-        current = __salt__["microk8s.status"]()
-        if not current["running"]:
-            return _prerequisite_missing(ret, f"MicroK8s is not running: cannot join {label}")
-        members = _member_ips(current)
-        if members & {ip for ip, _ in targets}:
-            if worker:
-                return _error(
-                    ret,
-                    "this node is a control plane of the cluster, not a worker; leave the "
-                    "cluster first to rejoin it as a worker",
-                )
-            ret["comment"] = "This node is a control plane of the cluster"
-            return ret
-        if current["high_availability"]["enabled"] and not members:
-            # A node always lists itself; no member at all means dqlite could not be read.
-            return _error(
-                ret,
-                "cannot tell whether this node is in the cluster: microk8s status lists no "
-                "dqlite member (the datastore did not answer); check 'microk8s status' and "
-                "'microk8s inspect' before joining",
-            )
-        if len(members) > 1:
-            return _error(
-                ret,
-                "this node is already a control plane of a cluster whose dqlite members are "
-                f"{', '.join(sorted(members))}, none of them {label} (if {label} is another "
-                "address of one of them, give that address); run microk8s.leave first if the "
-                "node must move",
-            )
         ret["changes"] = {"joined": {"old": False, "new": True}, "role": role}
         if _test():
             ret["result"] = None
             ret["comment"] = f"This node would have joined the cluster at {label} as a {role}"
             return ret
-        failures = []
-        for ip, port in targets:
-            connection = f"{ip}:{port}/{token}"
-            if checks[ip]:
-                connection += f"/{checks[ip]}"
-            try:
-                joined = __salt__["microk8s.join"](connection, worker=worker)
-            except CommandExecutionError as err:
-                failures.append(str(err))
-                continue
-            ret["comment"] = f"Joined the cluster through {joined['address']} as a {role}"
-            if worker and not __salt__["microk8s.is_worker"]():
-                ret["result"] = False
-                ret["comment"] += ", but MicroK8s left no clustered.lock"
-            elif not __salt__["microk8s.status"](wait_ready=not worker)["running"]:
-                # The join happened (changes stay), but the node did not become ready.
-                ret["result"] = False
-                ret["comment"] += ", but the node is not running/ready yet; check it and re-run"
-            return ret
-        ret["changes"] = {}
-        return _error(ret, "could not join the cluster: " + " | ".join(failures))
+        return _join_through(ret, targets, token, checks, worker)
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
         return _error(ret, str(err))
+
+
+def _join_arguments(name, token, fingerprint, addresses, token_pillar):
+    """The checked ``(targets, token, checks)`` of ``cluster_joined``, before any command."""
+    if addresses is not None:
+        targets = _targets(addresses, "addresses")
+    else:
+        targets = _targets(name, "name")
+    if token is None and token_pillar is None:
+        raise SaltInvocationError("token: give the join token (or token_pillar)")
+    token, argument = _secret(name, token, token_pillar)
+    try:
+        _validate.token(token, argument=argument)
+    except ValueError as err:
+        raise SaltInvocationError(str(err)) from None
+    return targets, token, {ip: _fingerprint_for(fingerprint, ip) for ip, _ in targets}
+
+
+def _join_through(ret, targets, token, checks, worker):
+    """Join through each control plane in turn until one takes the node; then check it."""
+    role = ret["changes"]["role"]
+    failures = []
+    for ip, port in targets:
+        connection = f"{ip}:{port}/{token}"
+        if checks[ip]:
+            connection += f"/{checks[ip]}"
+        try:
+            joined = __salt__["microk8s.join"](connection, worker=worker)
+        except CommandExecutionError as err:
+            failures.append(str(err))
+            continue
+        ret["comment"] = f"Joined the cluster through {joined['address']} as a {role}"
+        if worker and not __salt__["microk8s.is_worker"]():
+            ret["result"] = False
+            ret["comment"] += ", but MicroK8s left no clustered.lock"
+        elif not __salt__["microk8s.status"](wait_ready=not worker)["running"]:
+            # The join happened (changes stay), but the node did not become ready.
+            ret["result"] = False
+            ret["comment"] += ", but the node is not running/ready yet; check it and re-run"
+        return ret
+    ret["changes"] = {}
+    return _error(ret, "could not join the cluster: " + " | ".join(failures))
 
 
 def _listed(name):
@@ -617,7 +578,7 @@ def node_removed(name, force=False):
         listed = any(
             name in (node["name"], node["address"]) for node in __salt__["microk8s.nodes"]()
         )
-        in_dqlite = name in _member_ips(current)
+        in_dqlite = name in _cluster.member_ips(current)
         if not listed and not in_dqlite:
             ret["comment"] = f"Node {name} is not in the cluster"
             return ret
@@ -632,13 +593,13 @@ def node_removed(name, force=False):
             # remove-node exits 1 for a dqlite-only member even after removing it (--force).
             if listed or not force:
                 raise
-        if _listed(name) or name in _member_ips(__salt__["microk8s.status"]()):
+        if _listed(name) or name in _cluster.member_ips(__salt__["microk8s.status"]()):
             ret["changes"] = {}
             return _error(ret, f"microk8s remove-node ran, but node {name} is still there")
         ret["comment"] = f"Node {name} removed"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 
@@ -712,7 +673,7 @@ def extra_san_present(name):
         ret["comment"] = f"{name} added; server certificate refreshed"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        _error(ret, str(err))
     return ret
 
 

@@ -16,9 +16,10 @@ import re
 from microk8s_lib import constants as microk8s_constants
 from microk8s_lib import validate as microk8s_validate
 
-# DNS names made of lowercase labels. The pillar top file uses the same pattern (keep them
-# equal; tests/functional/states/test_pillar_top.py checks it): an id outside it could
-# carry fnmatch characters (*, ?, [) into pillar SLS names and read other hosts' files.
+# DNS names made of lowercase labels. The pillar top file uses the same pattern and length
+# (Jinja cannot import this module; tests/unit/states/test_kubesalt_lib.py holds them
+# equal): an id outside it could carry fnmatch characters (*, ?, [) into pillar SLS names
+# and read other hosts' files.
 MINION_ID_PATTERN = (
     r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$"
 )
@@ -267,6 +268,11 @@ def _check_inventory(check, config):
         if networks.get(name) is not None:
             cidrs[name] = check.network(networks[name], f"kubesalt:networks:{name}")
     _check_overlaps(check, cidrs)
+    _check_nodes(check, config, cidrs)
+
+
+def _check_nodes(check, config, cidrs):
+    """``kubesalt:nodes``: names, roles, addresses inside their networks and used once."""
     nodes = check.mapping(config.get("nodes"), "kubesalt:nodes")
     owners = {}
     for node_id, raw_node in sorted(nodes.items()):
@@ -302,30 +308,7 @@ def _check_inventory(check, config):
 
 def _check_microk8s(check, config):
     microk8s = check.mapping(config.get("microk8s"), "kubesalt:microk8s")
-    nodes = config.get("nodes") if isinstance(config.get("nodes"), dict) else {}
-    members = {}
-    for group, role in (
-        ("control_planes", "microk8s_control_plane"),
-        ("workers", "microk8s_worker"),
-    ):
-        key = f"kubesalt:microk8s:{group}"
-        listed = check.string_list(microk8s.get(group), key)
-        for node_id in listed:
-            if node_id in members:
-                check.fail(
-                    key, f"{node_id!r} is also listed in kubesalt:microk8s:{members[node_id]}"
-                )
-                continue
-            members[node_id] = group
-            node = nodes.get(node_id)
-            if not isinstance(node, dict):
-                check.fail(key, f"{node_id!r} is not in kubesalt:nodes")
-            elif role not in (node.get("roles") or []):
-                check.fail(key, f"{node_id!r} lacks the role {role!r} in kubesalt:nodes")
-        for node_id, node in sorted(nodes.items()):
-            if isinstance(node, dict) and role in (node.get("roles") or []):
-                if node_id not in listed:
-                    check.fail(key, f"{node_id!r} has the role {role!r} but is not listed here")
+    _check_members(check, config, microk8s)
     if microk8s.get("floating_ip") is not None:
         check.address(microk8s["floating_ip"], "kubesalt:microk8s:floating_ip")
     for index, value in enumerate(
@@ -354,6 +337,11 @@ def _check_microk8s(check, config):
             "kubesalt:microk8s:join_turn_timeout",
             f"expected a number of seconds > 0, got {turn!r}",
         )
+    _check_addons(check, microk8s)
+
+
+def _check_addons(check, microk8s):
+    """``kubesalt:microk8s:addons``: known names, arguments where an addon needs them."""
     addons = check.mapping(microk8s.get("addons"), "kubesalt:microk8s:addons")
     for name, wanted in sorted(addons.items()):
         key = f"kubesalt:microk8s:addons:{name}"
@@ -384,47 +372,43 @@ def _check_microk8s(check, config):
             )
 
 
+def _check_members(check, config, microk8s):
+    """Control planes and workers: listed once, each a node with the matching role."""
+    nodes = config.get("nodes") if isinstance(config.get("nodes"), dict) else {}
+    members = {}
+    for group, role in (
+        ("control_planes", "microk8s_control_plane"),
+        ("workers", "microk8s_worker"),
+    ):
+        key = f"kubesalt:microk8s:{group}"
+        listed = check.string_list(microk8s.get(group), key)
+        for node_id in listed:
+            if node_id in members:
+                check.fail(
+                    key, f"{node_id!r} is also listed in kubesalt:microk8s:{members[node_id]}"
+                )
+                continue
+            members[node_id] = group
+            node = nodes.get(node_id)
+            if not isinstance(node, dict):
+                check.fail(key, f"{node_id!r} is not in kubesalt:nodes")
+            elif role not in (node.get("roles") or []):
+                check.fail(key, f"{node_id!r} lacks the role {role!r} in kubesalt:nodes")
+        for node_id, node in sorted(nodes.items()):
+            if isinstance(node, dict) and role in (node.get("roles") or []):
+                if node_id not in listed:
+                    check.fail(key, f"{node_id!r} has the role {role!r} but is not listed here")
+
+
 def _check_core(check, config, sysctl_exists=None):
     locale = config.get("locale")
     if locale is not None:
         check.pattern(locale, "kubesalt:locale", _LOCALE_RE, "a locale name like C.UTF-8")
-    sysctl = check.mapping(config.get("sysctl"), "kubesalt:sysctl")
-    for name, value in sorted(sysctl.items(), key=lambda item: str(item[0])):
-        key = f"kubesalt:sysctl:{name}"
-        if not isinstance(name, str) or not _SYSCTL_RE.fullmatch(name) or ".." in name:
-            check.fail(_printable(str(key)), "not a kernel setting name like net.ipv4.ip_forward")
-            continue
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
-            check.fail(key, f"expected a number, a string or null, got {value!r}")
-        if value is not None and sysctl_exists is not None and not sysctl_exists(name):
-            check.fail(
-                key,
-                f"unknown kernel setting: this host has no {sysctl_path(name)} (a typo, or "
-                "its kernel module is not loaded); null leaves a setting alone",
-            )
+    _check_sysctl(check, config, sysctl_exists)
     limits = check.mapping(config.get("limits"), "kubesalt:limits")
     if limits.get("nofile") is not None:
         check.integer(limits["nofile"], "kubesalt:limits:nofile", minimum=1024)
-    sshd = check.mapping(config.get("sshd"), "kubesalt:sshd")
-    if sshd.get("port") is not None:
-        check.integer(sshd["port"], "kubesalt:sshd:port", minimum=1, maximum=65535)
-    if sshd.get("service") is not None:
-        check.pattern(sshd["service"], "kubesalt:sshd:service", _SERVICE_RE, "a service name")
-    check.boolean(sshd.get("allow_tcp_forwarding"), "kubesalt:sshd:allow_tcp_forwarding")
-    for index, user in enumerate(
-        check.string_list(sshd.get("allow_users"), "kubesalt:sshd:allow_users")
-    ):
-        if _has_control(user, allow_newline=False):
-            continue  # reported by text()
-        if not user or (" " in user or "\t" in user):
-            check.fail(f"kubesalt:sshd:allow_users:{index}", "expected a user name (no spaces)")
-    for index, address in enumerate(
-        check.string_list(sshd.get("listen_addresses"), "kubesalt:sshd:listen_addresses")
-    ):
-        if _has_control(address, allow_newline=False):
-            continue  # reported by text()
-        if not address or any(char.isspace() for char in address):
-            check.fail(f"kubesalt:sshd:listen_addresses:{index}", "expected an address (no spaces)")
+    _check_sshd(check, config)
     minion = check.mapping(config.get("minion"), "kubesalt:minion")
     if minion.get("service") is not None:
         check.pattern(minion["service"], "kubesalt:minion:service", _SERVICE_RE, "a service name")
@@ -441,6 +425,39 @@ def _check_core(check, config, sysctl_exists=None):
     check.string_list(packages.get("install"), "kubesalt:packages:install")
     check.boolean(packages.get("upgrade"), "kubesalt:packages:upgrade")
     check.boolean(packages.get("refresh"), "kubesalt:packages:refresh")
+    _check_users(check, config)
+    _check_files(check, config)
+
+
+def _check_files(check, config):
+    """``kubesalt:files``: absolute paths, one of source or contents, quoted modes."""
+    files = check.mapping(config.get("files"), "kubesalt:files")
+    for path, raw_spec in sorted(files.items(), key=lambda item: str(item[0])):
+        key = _printable(f"kubesalt:files:{path}")
+        if not isinstance(path, str) or not posixpath.isabs(path) or ".." in path.split("/"):
+            check.fail(key, "the key must be an absolute path without '..'")
+        elif _has_control(path, allow_newline=False):
+            continue  # reported by check.text
+        spec = check.mapping(raw_spec, key)
+        if ("source" in spec) == ("contents" in spec):
+            check.fail(key, "give exactly one of 'source' (salt://...) or 'contents'")
+        mode = spec.get("mode")
+        if mode is not None and not (isinstance(mode, str) and re.fullmatch(r"0[0-7]{3}", mode)):
+            check.fail(f"{key}:mode", "expected a quoted octal mode like '0644'")
+        for owner in ("user", "group"):
+            if spec.get(owner) is not None:
+                check.pattern(spec[owner], f"{key}:{owner}", _USER_RE, f"a {owner} name")
+        if spec.get("source") is not None and not (
+            isinstance(spec["source"], str) and re.match(r"^[a-z0-9+]+://\S+$", spec["source"])
+        ):
+            check.fail(f"{key}:source", "expected a URL like salt://files/name")
+        if spec.get("contents") is not None and not isinstance(spec["contents"], str):
+            check.fail(f"{key}:contents", "expected a string")
+        check.boolean(spec.get("secret"), f"{key}:secret")
+
+
+def _check_users(check, config):
+    """``kubesalt:users``: valid names, each present user with at least one good SSH key."""
     users = check.mapping(config.get("users"), "kubesalt:users")
     for name, raw_user in sorted(users.items()):
         key = f"kubesalt:users:{name}"
@@ -466,29 +483,47 @@ def _check_core(check, config, sysctl_exists=None):
             )
         for index, group in enumerate(check.string_list(user.get("groups"), f"{key}:groups")):
             check.pattern(group, f"{key}:groups:{index}", _USER_RE, "a group name")
-    files = check.mapping(config.get("files"), "kubesalt:files")
-    for path, raw_spec in sorted(files.items(), key=lambda item: str(item[0])):
-        key = _printable(f"kubesalt:files:{path}")
-        if not isinstance(path, str) or not posixpath.isabs(path) or ".." in path.split("/"):
-            check.fail(key, "the key must be an absolute path without '..'")
-        elif _has_control(path, allow_newline=False):
-            continue  # reported by check.text
-        spec = check.mapping(raw_spec, key)
-        if ("source" in spec) == ("contents" in spec):
-            check.fail(key, "give exactly one of 'source' (salt://...) or 'contents'")
-        mode = spec.get("mode")
-        if mode is not None and not (isinstance(mode, str) and re.fullmatch(r"0[0-7]{3}", mode)):
-            check.fail(f"{key}:mode", "expected a quoted octal mode like '0644'")
-        for owner in ("user", "group"):
-            if spec.get(owner) is not None:
-                check.pattern(spec[owner], f"{key}:{owner}", _USER_RE, f"a {owner} name")
-        if spec.get("source") is not None and not (
-            isinstance(spec["source"], str) and re.match(r"^[a-z0-9+]+://\S+$", spec["source"])
-        ):
-            check.fail(f"{key}:source", "expected a URL like salt://files/name")
-        if spec.get("contents") is not None and not isinstance(spec["contents"], str):
-            check.fail(f"{key}:contents", "expected a string")
-        check.boolean(spec.get("secret"), f"{key}:secret")
+
+
+def _check_sshd(check, config):
+    sshd = check.mapping(config.get("sshd"), "kubesalt:sshd")
+    if sshd.get("port") is not None:
+        check.integer(sshd["port"], "kubesalt:sshd:port", minimum=1, maximum=65535)
+    if sshd.get("service") is not None:
+        check.pattern(sshd["service"], "kubesalt:sshd:service", _SERVICE_RE, "a service name")
+    check.boolean(sshd.get("allow_tcp_forwarding"), "kubesalt:sshd:allow_tcp_forwarding")
+    for index, user in enumerate(
+        check.string_list(sshd.get("allow_users"), "kubesalt:sshd:allow_users")
+    ):
+        if _has_control(user, allow_newline=False):
+            continue  # reported by text()
+        if not user or (" " in user or "\t" in user):
+            check.fail(f"kubesalt:sshd:allow_users:{index}", "expected a user name (no spaces)")
+    for index, address in enumerate(
+        check.string_list(sshd.get("listen_addresses"), "kubesalt:sshd:listen_addresses")
+    ):
+        if _has_control(address, allow_newline=False):
+            continue  # reported by text()
+        if not address or any(char.isspace() for char in address):
+            check.fail(f"kubesalt:sshd:listen_addresses:{index}", "expected an address (no spaces)")
+
+
+def _check_sysctl(check, config, sysctl_exists):
+    """``kubesalt:sysctl``: setting names this host's kernel has, plain values."""
+    sysctl = check.mapping(config.get("sysctl"), "kubesalt:sysctl")
+    for name, value in sorted(sysctl.items(), key=lambda item: str(item[0])):
+        key = f"kubesalt:sysctl:{name}"
+        if not isinstance(name, str) or not _SYSCTL_RE.fullmatch(name) or ".." in name:
+            check.fail(_printable(str(key)), "not a kernel setting name like net.ipv4.ip_forward")
+            continue
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+            check.fail(key, f"expected a number, a string or null, got {value!r}")
+        if value is not None and sysctl_exists is not None and not sysctl_exists(name):
+            check.fail(
+                key,
+                f"unknown kernel setting: this host has no {sysctl_path(name)} (a typo, or "
+                "its kernel module is not loaded); null leaves a setting alone",
+            )
 
 
 def _check_bastion(check, config):
@@ -554,28 +589,7 @@ def validate_maas(config) -> None:
     check = _Checker()
     config = check.mapping(config, "maas", required=True)
     check.text(config, "maas")
-    db = check.mapping(config.get("db"), "maas:db")
-    for name in ("name", "user"):
-        if db.get(name) is not None:
-            check.pattern(db[name], f"maas:db:{name}", _PG_NAME_RE, "a PostgreSQL name")
-    password = db.get("password")
-    if password is not None:
-        if not isinstance(password, str):
-            check.fail("maas:db:password", "expected a string (quote it)")
-        elif any(char in password for char in "/@:"):
-            check.fail(
-                "maas:db:password",
-                "must not contain '/', '@' or ':' (it goes into the database URI of maas init)",
-            )
-    if db.get("host") is not None and not (
-        isinstance(db["host"], str) and re.fullmatch(r"[A-Za-z0-9._-]+", db["host"])
-    ):
-        check.fail("maas:db:host", "expected a host name or an IP address")
-    if db.get("port") is not None:
-        check.integer(db["port"], "maas:db:port", minimum=1, maximum=65535)
-    superuser = check.mapping(db.get("superuser"), "maas:db:superuser")
-    if superuser.get("db_port") is not None:
-        check.integer(superuser["db_port"], "maas:db:superuser:db_port", minimum=1, maximum=65535)
+    _check_maas_db(check, config)
     region = check.mapping(config.get("region"), "maas:region")
     url = region.get("maas_url")
     if url not in (None, "") and not (
@@ -594,20 +608,7 @@ def validate_maas(config) -> None:
             re.compile(r"[A-Za-z0-9_.@+-]+"),
             "a user name",
         )
-    rack = check.mapping(config.get("rack"), "maas:rack")
-    if rack.get("url") not in (None, "") and not (
-        isinstance(rack["url"], str) and re.fullmatch(r"https?://[^\s/]+(/\S*)?", rack["url"])
-    ):
-        check.fail("maas:rack:url", "expected an http(s):// URL")
-    secret = rack.get("secret")
-    if secret not in (None, "") and not (
-        isinstance(secret, str) and re.fullmatch(r"[0-9a-fA-F]+", secret)
-    ):
-        check.fail("maas:rack:secret", "expected the region's shared secret in hex (quote it)")
-    if rack.get("method") is not None and rack["method"] not in _RACK_METHODS:
-        check.fail("maas:rack:method", f"expected one of {', '.join(_RACK_METHODS)}")
-    if rack.get("timeout") is not None:
-        check.integer(rack["timeout"], "maas:rack:timeout", minimum=1)
+    _check_maas_rack(check, config)
     selections = config.get("selections")
     if selections is not None and not isinstance(selections, list):
         check.fail("maas:selections", "expected a list of {os, release, arches, ...}")
@@ -630,3 +631,45 @@ def validate_maas(config) -> None:
         check.mapping(config.get(name), f"maas:{name}")
     if check.problems:
         raise PillarError(check.problems)
+
+
+def _check_maas_rack(check, config):
+    rack = check.mapping(config.get("rack"), "maas:rack")
+    if rack.get("url") not in (None, "") and not (
+        isinstance(rack["url"], str) and re.fullmatch(r"https?://[^\s/]+(/\S*)?", rack["url"])
+    ):
+        check.fail("maas:rack:url", "expected an http(s):// URL")
+    secret = rack.get("secret")
+    if secret not in (None, "") and not (
+        isinstance(secret, str) and re.fullmatch(r"[0-9a-fA-F]+", secret)
+    ):
+        check.fail("maas:rack:secret", "expected the region's shared secret in hex (quote it)")
+    if rack.get("method") is not None and rack["method"] not in _RACK_METHODS:
+        check.fail("maas:rack:method", f"expected one of {', '.join(_RACK_METHODS)}")
+    if rack.get("timeout") is not None:
+        check.integer(rack["timeout"], "maas:rack:timeout", minimum=1)
+
+
+def _check_maas_db(check, config):
+    db = check.mapping(config.get("db"), "maas:db")
+    for name in ("name", "user"):
+        if db.get(name) is not None:
+            check.pattern(db[name], f"maas:db:{name}", _PG_NAME_RE, "a PostgreSQL name")
+    password = db.get("password")
+    if password is not None:
+        if not isinstance(password, str):
+            check.fail("maas:db:password", "expected a string (quote it)")
+        elif any(char in password for char in "/@:"):
+            check.fail(
+                "maas:db:password",
+                "must not contain '/', '@' or ':' (it goes into the database URI of maas init)",
+            )
+    if db.get("host") is not None and not (
+        isinstance(db["host"], str) and re.fullmatch(r"[A-Za-z0-9._-]+", db["host"])
+    ):
+        check.fail("maas:db:host", "expected a host name or an IP address")
+    if db.get("port") is not None:
+        check.integer(db["port"], "maas:db:port", minimum=1, maximum=65535)
+    superuser = check.mapping(db.get("superuser"), "maas:db:superuser")
+    if superuser.get("db_port") is not None:
+        check.integer(superuser["db_port"], "maas:db:superuser:db_port", minimum=1, maximum=65535)

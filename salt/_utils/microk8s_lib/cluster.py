@@ -1,5 +1,6 @@
-"""Parse cluster outputs (``add-node --format json``, ``kubectl get nodes -o json``) and
-explain failed ``join``/``leave``/``remove-node`` runs.
+"""Parse cluster outputs (``add-node --format json``, ``kubectl get nodes -o json``),
+decide whether a node is already in a cluster, and explain failed
+``join``/``leave``/``remove-node`` runs.
 
 Nothing here ever puts a token into a message: callers pass outputs that MicroK8s printed,
 and those may contain the token (``add-node``), so :func:`redact` is applied by the module.
@@ -154,3 +155,66 @@ def explain_join_failure(kind: str, ip: str, output: str) -> str:
             "there and that TCP port 25000 is open"
         )
     return f"joining the cluster at {ip} failed: {detail}"
+
+
+# Verdicts of the membership decisions (state ``microk8s.cluster_joined``).
+MEMBER = "member"  # already where it should be: nothing to do
+REFUSED = "refused"  # in some other role or cluster: an error saying what to do
+JOIN = "join"  # not in the cluster: join it
+
+
+def standing(targets, own_addresses, node_is_worker: bool, worker: bool) -> tuple[str, str]:
+    """What a node knows of its place before reading ``microk8s status``.
+
+    ``targets`` are the control-plane IPs to join through, ``own_addresses`` this node's
+    IPv4 addresses, ``node_is_worker`` whether it has a ``clustered.lock``, ``worker`` the
+    role wanted. Returns ``(verdict, comment)``; ``JOIN`` means: read the status and ask
+    :func:`membership`.
+    """
+    if set(own_addresses) & set(targets):
+        return MEMBER, "This node is one of the cluster's control planes"
+    if node_is_worker:
+        if worker:
+            return MEMBER, "This node is a worker of the cluster"
+        return REFUSED, (
+            "this node is a worker; to make it a control plane, run microk8s.leave here and "
+            "microk8s.remove_node on a control plane first, then join again"
+        )
+    return JOIN, ""
+
+
+def member_ips(status: dict) -> set:
+    """The IPs of the dqlite members a running node's parsed status lists."""
+    return {node["address"].rsplit(":", 1)[0] for node in status["high_availability"]["nodes"]}
+
+
+def membership(targets, status: dict, worker: bool, label: str) -> tuple[str, str]:
+    """Whether a running control-plane node is already in the cluster of ``targets``.
+
+    ``status`` is its parsed ``microk8s status``, ``label`` the targets as shown to the
+    user. Returns ``(verdict, comment)``: ``MEMBER``, ``REFUSED`` (with what to do) or
+    ``JOIN`` (a lone node: join).
+    """
+    members = member_ips(status)
+    if members & set(targets):
+        if worker:
+            return REFUSED, (
+                "this node is a control plane of the cluster, not a worker; leave the "
+                "cluster first to rejoin it as a worker"
+            )
+        return MEMBER, "This node is a control plane of the cluster"
+    if status["high_availability"]["enabled"] and not members:
+        # A node always lists itself; no member at all means dqlite could not be read.
+        return REFUSED, (
+            "cannot tell whether this node is in the cluster: microk8s status lists no "
+            "dqlite member (the datastore did not answer); check 'microk8s status' and "
+            "'microk8s inspect' before joining"
+        )
+    if len(members) > 1:
+        return REFUSED, (
+            "this node is already a control plane of a cluster whose dqlite members are "
+            f"{', '.join(sorted(members))}, none of them {label} (if {label} is another "
+            "address of one of them, give that address); run microk8s.leave first if the "
+            "node must move"
+        )
+    return JOIN, ""

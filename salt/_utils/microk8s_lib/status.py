@@ -92,52 +92,60 @@ def _split_key(line: str):
 def _parse_yaml(lines: list[str]) -> dict:
     result = empty_status(running=False)
     section = None
-    current_node = None
-    current_addon = None
+    cursor = {"node": None, "addon": None}  # the list entry being read in its section
     for raw in lines:
         if not raw.strip():
             continue
         indent = len(raw) - len(raw.lstrip(" "))
         line = raw.strip()
         if indent == 0:
-            key, _value = _split_key(line)
-            section = key
-            continue
-        if section == "microk8s":
+            section, _value = _split_key(line)
+        elif section == "microk8s":
             key, value = _split_key(line)
             if key == "running":
                 result["running"] = _bool(value, "microk8s.running")
         elif section == "high-availability":
-            if line.startswith("- "):
-                current_node = {}
-                result["high_availability"]["nodes"].append(current_node)
-                line = line[2:]
-            key, value = _split_key(line)
-            if key == "enabled" and current_node is None:
-                result["high_availability"]["enabled"] = _bool(value, "high-availability")
-            elif key in ("address", "role") and current_node is not None and indent >= 4:
-                current_node[key] = value
-            # "nodes:" (maybe empty) and the not-running "message" carry nothing more.
+            _yaml_ha_line(result["high_availability"], cursor, line, indent)
         elif section == "addons":
-            if line.startswith("- "):
-                current_addon = {}
-                line = line[2:]
-                key, value = _split_key(line)
-                if key != "name" or not value:
-                    raise ValueError(f"addon entry without a name in microk8s status: {raw!r}")
-                current_addon["name"] = value
-                result["addons"][value] = _addon_entry("")
-                continue
-            if current_addon is None:
-                # Deprecated ``--yaml`` form: "  core/dns: enabled".
-                match = _SHORT_ADDON_RE.match(line)
-                if not match:
-                    raise ValueError(f"unexpected addon line in microk8s status: {raw!r}")
-                result["addons"][match["name"]] = _addon_entry(match["status"], match["repo"])
-                continue
-            key, value = _split_key(line)
-            if key in ("repository", "description", "version", "status"):
-                result["addons"][current_addon["name"]][key] = value
+            _yaml_addon_line(result["addons"], cursor, line, raw)
+    _check_yaml_status(result)
+    return result
+
+
+def _yaml_ha_line(ha: dict, cursor: dict, line: str, indent: int) -> None:
+    if line.startswith("- "):
+        cursor["node"] = {}
+        ha["nodes"].append(cursor["node"])
+        line = line[2:]
+    key, value = _split_key(line)
+    if key == "enabled" and cursor["node"] is None:
+        ha["enabled"] = _bool(value, "high-availability")
+    elif key in ("address", "role") and cursor["node"] is not None and indent >= 4:
+        cursor["node"][key] = value
+    # "nodes:" (maybe empty) and the not-running "message" carry nothing more.
+
+
+def _yaml_addon_line(addons: dict, cursor: dict, line: str, raw: str) -> None:
+    if line.startswith("- "):
+        key, value = _split_key(line[2:])
+        if key != "name" or not value:
+            raise ValueError(f"addon entry without a name in microk8s status: {raw!r}")
+        cursor["addon"] = value
+        addons[value] = _addon_entry("")
+        return
+    if cursor["addon"] is None:
+        # Deprecated ``--yaml`` form: "  core/dns: enabled".
+        match = _SHORT_ADDON_RE.match(line)
+        if not match:
+            raise ValueError(f"unexpected addon line in microk8s status: {raw!r}")
+        addons[match["name"]] = _addon_entry(match["status"], match["repo"])
+        return
+    key, value = _split_key(line)
+    if key in ("repository", "description", "version", "status"):
+        addons[cursor["addon"]][key] = value
+
+
+def _check_yaml_status(result: dict) -> None:
     for node in result["high_availability"]["nodes"]:
         if "address" not in node:
             raise ValueError("a high-availability node without an address in microk8s status")
@@ -145,7 +153,6 @@ def _parse_yaml(lines: list[str]) -> dict:
     for name, addon in result["addons"].items():
         if addon["status"] not in ("enabled", "disabled"):
             raise ValueError(f"addon {name!r} has status {addon['status']!r} in microk8s status")
-    return result
 
 
 def _parse_pretty_or_short(lines: list[str]) -> dict:

@@ -34,6 +34,26 @@ def normalise_channel(channel: str) -> str:
     return f"{track}/{risk}"
 
 
+def same_channel(current: str, wanted: str) -> bool:
+    """Whether snap channels are the same, compared the way snapd abbreviates them
+    (``1.32`` == ``1.32/stable``, ``edge`` == ``latest/edge``; a long branch shown as
+    ``track/risk/…`` matches any branch that starts so)."""
+
+    def normalise(channel):
+        parts = str(channel).split("/")
+        if len(parts) == 1:
+            if parts[0] in constants.CHANNEL_RISKS:
+                parts = ["latest", parts[0]]
+            else:
+                parts = [parts[0], "stable"]
+        return "/".join(parts)
+
+    current, wanted = normalise(current), normalise(wanted)
+    if current.endswith("/…"):
+        return wanted.startswith(current[:-1])
+    return current == wanted
+
+
 def track_minor(channel: str) -> tuple[int, int, str]:
     """``(major, minor, flavour)`` of CHANNEL's track; ValueError for ``latest`` and others."""
     track, _ = split_channel(channel)

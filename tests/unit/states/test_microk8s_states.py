@@ -95,23 +95,6 @@ def configure_loader_modules(fake):
     }
 
 
-@pytest.mark.parametrize(
-    ("current", "wanted", "same"),
-    [
-        ("1.32/stable", "1.32/stable", True),
-        ("1.32", "1.32/stable", True),
-        ("1.32/stable", "1.32", True),
-        ("latest/edge", "edge", True),
-        ("1.32/stable", "1.33/stable", False),
-        ("1.32/beta/…", "1.32/beta/hotfix-1", True),
-        ("1.32/beta/…", "1.32/stable", False),
-        ("", "1.32/stable", False),
-    ],
-)
-def test_same_channel(current, wanted, same):
-    assert states._same_channel(current, wanted) is same
-
-
 def test_cluster_joined_tries_addresses_in_turn(fake):
     fake.join_errors = {"10.0.0.10": f"microk8s join failed: could not reach 10.0.0.10 {TOKEN}"}
     ret = states.cluster_joined("10.0.0.10, 10.0.0.11:25000", token=TOKEN, fingerprint="AB" * 6)

@@ -88,6 +88,8 @@ def test_top_file_uses_the_same_id_pattern():
     top = (PILLAR_DIR / "top.sls").read_text()
     patterns = re.findall(r"regex_match\('([^']+)'\)", top)
     assert patterns == [validate.MINION_ID_PATTERN]
+    lengths = re.findall(r"minion_id \| length <= (\d+)", top)
+    assert lengths == [str(validate.MAX_ID_LENGTH)]
 
 
 @pytest.mark.parametrize(
