@@ -46,6 +46,10 @@ import salt.utils.path
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import common_lib.command as _command
+import common_lib.options as _options
+import common_lib.redact as _redact
+import common_lib.state as _state
 import maas_lib.client as _client
 import maas_lib.config as _config
 import maas_lib.machines as _machines
@@ -76,10 +80,7 @@ def _pillar_maas():
 
 
 def _opt(name, default=None):
-    key = f"maas.{name}"
-    if key in __opts__:
-        return __opts__[key]
-    return default
+    return _options.option(__opts__, "maas", name, default)
 
 
 def _drop_cache():
@@ -89,37 +90,23 @@ def _drop_cache():
             __context__.pop(key, None)
 
 
-def _redact(text, hidden):
-    text = text or ""
-    for value in hidden:
-        if value:
-            text = text.replace(value, "****")
-    return text
-
-
 def _run(argv, what, *, stdin="", hidden=(), ok_codes=(0,), timeout=CLI_TIMEOUT):
-    """Run one MAAS command; raise CommandExecutionError (secrets masked) on failure."""
-    shown = [_redact(a, hidden) for a in argv]
-    try:
-        res = __salt__["cmd.run_all"](
-            argv,
-            python_shell=False,
-            stdin=stdin,
-            output_loglevel="quiet",
-            ignore_retcode=True,
-            timeout=timeout,
-            env={"LC_ALL": "C.UTF-8"},
-        )
-    except CommandExecutionError as err:  # e.g. no such executable: Salt's text has argv
-        raise CommandExecutionError(
-            f"{what} failed: cannot run `{' '.join(shown[:3])}`: {_redact(str(err), hidden)}"
-        ) from None
-    log.debug("maas: ran %s (exit %s)", " ".join(shown[:3]), res.get("retcode"))
-    if res.get("retcode") not in ok_codes:
-        detail = _redact((res.get("stderr") or res.get("stdout") or "").strip(), hidden)
-        raise CommandExecutionError(
-            f"{what} failed (`{' '.join(shown[:3])}` exited {res.get('retcode')}): {detail}"
-        )
+    """Run one MAAS command (``common_lib.command.run``); raise CommandExecutionError
+    (secrets masked) when it exits with a code not in ``ok_codes``. ``stdout`` is returned
+    as printed: a caller may need a value (an API key) from it."""
+    res = _command.run(
+        __salt__["cmd.run_all"],
+        argv,
+        secrets=hidden,
+        stdin=stdin,
+        timeout=timeout,
+        what=what,
+    )
+    if res["retcode"] not in ok_codes:
+        shown = " ".join(_redact.redact_argv(argv[:3], hidden))
+        detail = (res["stderr"] or res["stdout"]).strip()
+        raise CommandExecutionError(f"{what} failed (`{shown}` exited {res['retcode']}): {detail}")
+    res["stdout"] = res.pop("raw_stdout")
     return res
 
 
@@ -132,6 +119,9 @@ def _rack_cli():
 
 
 def _api_error(err):
+    if isinstance(err, _client.MaasConnectionError):
+        # Not up yet (an earlier state starts it): a missing prerequisite under test=True.
+        return _state.PrerequisiteMissing(f"MAAS API: {err}")
     if isinstance(err, _client.MaasApiError):
         hint = ""
         if err.status == 401:
@@ -162,7 +152,7 @@ def _resolve_key(api_key):
             _run([_cli(), "apikey", f"--username={username}"], "reading the API key").get("stdout")
         )
         if not keys:
-            raise CommandExecutionError(
+            raise _state.PrerequisiteMissing(
                 f"`maas apikey --username={username}` printed no key: create the admin first"
             )
         __context__[_LOCAL_KEY] = keys[0]

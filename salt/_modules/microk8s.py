@@ -47,12 +47,13 @@ import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import common_lib.command as _command
+import common_lib.options as _options
 import microk8s_lib.certs as _certs
 import microk8s_lib.cluster as _cluster
 import microk8s_lib.constants as _const
 import microk8s_lib.csr as _csr
 import microk8s_lib.kubeconfig as _kubeconfig
-import microk8s_lib.redact as _redact
 import microk8s_lib.snap as _snap
 import microk8s_lib.status as _status
 import microk8s_lib.tokens as _tokens
@@ -85,13 +86,7 @@ def __virtual__():
 
 
 def _opt(name, default=None):
-    key = f"microk8s.{name}"
-    if key in __opts__:
-        return __opts__[key]
-    nested = __opts__.get("microk8s")
-    if isinstance(nested, dict) and name in nested:
-        return nested[name]
-    return default
+    return _options.option(__opts__, "microk8s", name, default)
 
 
 def _number_opt(name, default, *, integer=False, minimum=0, maximum=None):
@@ -140,7 +135,8 @@ def _drop_cache():
 
 
 def _run(argv, secrets=(), timeout=DEFAULT_TIMEOUT, stdin="", keep_raw_stdout=False):
-    """Run ``argv``; return ``{"retcode", "stdout", "stderr"}`` with secrets masked.
+    """Run ``argv`` (``common_lib.command.run``); return ``{"retcode", "stdout", "stderr"}``
+    with secrets masked.
 
     With ``keep_raw_stdout`` the unmasked stdout is also returned as ``raw_stdout``, for a
     caller that must parse a secret out of it (``add-node``).
@@ -148,41 +144,22 @@ def _run(argv, secrets=(), timeout=DEFAULT_TIMEOUT, stdin="", keep_raw_stdout=Fa
     ``stdin=""`` gives the command an empty, closed stdin: MicroK8s hooks that prompt
     (metallb without a range, hostpath-storage disable) read EOF instead of hanging.
     """
-    shown = " ".join(_redact.redact_argv(argv, secrets))
-    log.debug("microk8s: running %s", shown)
-    try:
-        result = __salt__["cmd.run_all"](
-            argv,
-            python_shell=False,
-            output_loglevel="quiet",
-            ignore_retcode=True,
-            stdin=stdin,
-            timeout=timeout,
-            env={"LC_ALL": "C.UTF-8"},
-        )
-    except CommandExecutionError as err:
-        raise CommandExecutionError(
-            f"could not run '{shown}': {_redact.redact(err, secrets)}. Is the "
-            f"{'snap' if argv[0].endswith('snap') else 'microk8s'} command installed? "
-            "(state microk8s.installed)"
-        ) from None
-    cleaned = {
-        "retcode": result.get("retcode", 1),
-        "stdout": _redact.redact(result.get("stdout", ""), secrets),
-        "stderr": _redact.redact(result.get("stderr", ""), secrets),
-    }
-    if keep_raw_stdout:
-        cleaned["raw_stdout"] = result.get("stdout", "")
-    log.debug("microk8s: '%s' exited %s", shown, cleaned["retcode"])
-    return cleaned
-
-
-def _output(result) -> str:
-    return "\n".join(part for part in (result["stdout"], result["stderr"]) if part.strip())
+    program = "snap" if argv[0].endswith("snap") else "microk8s"
+    result = _command.run(
+        __salt__["cmd.run_all"],
+        argv,
+        secrets=secrets,
+        stdin=stdin,
+        timeout=timeout,
+        cannot_run=f"Is the {program} command installed? (state microk8s.installed)",
+    )
+    if not keep_raw_stdout:
+        del result["raw_stdout"]
+    return result
 
 
 def _fail(what: str, result, advice: str = "") -> CommandExecutionError:
-    text = _output(result).strip()
+    text = _command.output(result).strip()
     message = f"{what} failed (exit {result['retcode']})"
     if text:
         message += f": {_status.explain_failure(text, unexpected=False)}"
@@ -281,7 +258,7 @@ def status(wait_ready=False, timeout=None):
     except ValueError:
         raise CommandExecutionError(
             f"microk8s status failed (exit {run['retcode']}): "
-            f"{_status.explain_failure(_output(run))}"
+            f"{_status.explain_failure(_command.output(run))}"
         ) from None
     if result["role"] == _const.ROLE_WORKER:
         result = _worker_status()
@@ -350,7 +327,7 @@ def installed():
         return __context__[_INSTALLED_KEY]
     run = _run([_snap_bin(), "list", "microk8s"])
     if run["retcode"] != 0:
-        if _const.MSG_SNAP_NOT_INSTALLED in _output(run):
+        if _const.MSG_SNAP_NOT_INSTALLED in _command.output(run):
             __context__[_INSTALLED_KEY] = {}
             return {}
         raise _fail("snap list microk8s", run, "Is snapd installed and running?")
@@ -760,7 +737,7 @@ def addon_status(name):
 
 
 def _check_xable(run, verb: str, name: str):
-    text = _output(run)
+    text = _command.output(run)
     if "does not yet have a help message" in text or text.lstrip().startswith("Usage: microk8s"):
         raise CommandExecutionError(
             f"microk8s {verb} {name} printed its help text instead of running (an argument "
@@ -844,7 +821,7 @@ def disable(name, force=False):
     run = _microk8s("disable", target, timeout=900)
     _drop_cache()
     if run["retcode"] != 0:
-        if addon_name == "hostpath-storage" and "Remove PVC storage" in _output(run):
+        if addon_name == "hostpath-storage" and "Remove PVC storage" in _command.output(run):
             # With stdin closed the hook declines to delete the data and exits 1 after it
             # already removed the storage class: the addon is disabled, the data kept.
             return True
@@ -953,7 +930,7 @@ def join(connection, worker=False):
                 "role": _const.ROLE_WORKER if worker else _const.ROLE_CONTROL_PLANE,
                 "attempts": attempt,
             }
-        output = _output(run)
+        output = _command.output(run)
         kind = _cluster.classify_join_failure(run["retcode"], output)
         message = _cluster.explain_join_failure(kind, target, output)
         if kind != _cluster.JOIN_UNREACHABLE or attempt == attempts:
@@ -1017,7 +994,7 @@ def remove_node(node, force=False):
     _drop_cache()
     if run["retcode"] != 0:
         advice = ""
-        if "registered with dqlite" in _output(run):
+        if "registered with dqlite" in _command.output(run):
             advice = (
                 "Run 'microk8s leave' on that node first, or pass force=True if it is gone for good"
             )
@@ -1137,9 +1114,9 @@ def drain(node, timeout=300, force=False):
         advice = (
             "A PodDisruptionBudget forbids evicting a pod (kubectl get pdb -A shows "
             "ALLOWED DISRUPTIONS 0): scale that workload up or relax its budget, then rerun"
-            if "disruption budget" in _output(run)
+            if "disruption budget" in _command.output(run)
             else "Pods no controller recreates need force=True (they are lost)"
-            if "declare no controller" in _output(run)
+            if "declare no controller" in _command.output(run)
             else ""
         )
         raise _fail(f"microk8s kubectl drain {node}", run, advice)

@@ -17,6 +17,7 @@ import salt.utils.data
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import common_lib.state as _state
 import maas_lib.config as _config
 import maas_lib.machines as _machines
 import maas_lib.parse as _parse
@@ -34,20 +35,14 @@ def __virtual__():
     return False, "the maas execution module is not loaded"
 
 
-def _ret(name):
-    return {"name": name, "result": True, "changes": {}, "comment": ""}
+_ret = _state.new
 
 
 def _fail(ret, err):
-    # In test mode a failing command usually means a prerequisite (the region, the CLI) is
-    # not there yet because an earlier state would have created it: report, don't fail.
-    if __opts__["test"] and isinstance(err, CommandExecutionError):
-        ret["result"] = None
-        ret["comment"] = f"{err} - if we weren't testing, this would be an error"
-        return ret
-    ret["result"] = False
-    ret["comment"] = str(err)
-    return ret
+    """Only a missing prerequisite (the CLI not installed, the region not reachable or
+    without its admin yet, no hand-off on the master) is ``None`` under test=True: an
+    earlier state would create it. Any other failure (a wrong API key) is ``False``."""
+    return _state.failed(ret, err, __opts__["test"])
 
 
 def _api_args(url, api_key):
@@ -79,7 +74,7 @@ def _from_pillar(wanted, missing_hint, wait=0.0):
             # Not there yet rather than a bad argument: under test=True this reports what
             # would happen instead of failing.
             waited = f" (waited {float(wait):.0f} s)" if wait and not __opts__["test"] else ""
-            raise CommandExecutionError(
+            raise _state.PrerequisiteMissing(
                 f"{missing[0]}: pillar has no value at {missing[1]!r}{waited}{missing_hint}"
             )
         time.sleep(delay)

@@ -40,6 +40,7 @@ import salt.utils.data
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import common_lib.state as _state
 import microk8s_lib.cluster as _cluster
 import microk8s_lib.constants as _const
 import microk8s_lib.tokens as _tokens
@@ -59,7 +60,6 @@ _REFUSED_NAME = (
     "the token: it is in this job's data"
 )
 _NOT_INSTALLED = "MicroK8s is not installed"
-_WOULD_FAIL = "if we weren't testing, this would be an error"
 
 
 def __virtual__():
@@ -68,29 +68,17 @@ def __virtual__():
     return False, "the microk8s execution module is not available"
 
 
-def _ret(name):
-    return {"name": name, "result": True, "changes": {}, "comment": ""}
+_ret = _state.new
+_error = _state.error
 
 
 def _test():
     return bool(__opts__.get("test"))
 
 
-def _error(ret, message):
-    ret["result"] = False
-    ret["comment"] = message
-    return ret
-
-
 def _prerequisite_missing(ret, message):
     """A prerequisite is missing: None in test mode (an earlier state may fix it), else False."""
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{message}; {_WOULD_FAIL} (unless an earlier state fixes it)"
-    else:
-        ret["result"] = False
-        ret["comment"] = message
-    return ret
+    return _state.prerequisite_missing(ret, message, _test())
 
 
 def _is_installed() -> bool:
@@ -149,7 +137,7 @@ def installed(name, channel="1.32/stable"):
         ret["comment"] = f"MicroK8s {after['version']} installed from {channel}"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 
@@ -208,7 +196,7 @@ def upgraded(name, channel):
         )
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 
@@ -240,7 +228,7 @@ def running(name):
         ret["comment"] = "MicroK8s started"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 
@@ -286,7 +274,7 @@ def _addon_state(name, wanted, args=None):
         ret["comment"] = f"Addon {name} {wanted}"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 
@@ -382,7 +370,7 @@ def token_registered(name, ttl=None, token=None, margin=None, token_pillar=None)
         ret["comment"] = "The join token was registered"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 
@@ -504,7 +492,7 @@ def cluster_joined(  # noqa: PLR0917 (Salt passes state arguments by name)
         return _join_through(ret, targets, token, checks, worker)
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        return _error(ret, str(err))
+        return _state.failed(ret, err, _test())
 
 
 def _join_arguments(name, token, fingerprint, addresses, token_pillar):
@@ -599,7 +587,7 @@ def node_removed(name, force=False):
         ret["comment"] = f"Node {name} removed"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 
@@ -673,7 +661,7 @@ def extra_san_present(name):
         ret["comment"] = f"{name} added; server certificate refreshed"
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["changes"] = {}
-        _error(ret, str(err))
+        _state.failed(ret, err, _test())
     return ret
 
 

@@ -313,6 +313,20 @@ def _raw(url, headers=None):
         return err.code, err.read().decode()
 
 
+def test_wrong_api_key_fails_in_test_mode_too(states, modules, maas_env):
+    """A wrong API key is an error, not a prerequisite an earlier state would create: under
+    test=True the state fails too (it did report None, hiding the key)."""
+    consumer, token, _secret = modules.maas.api_key("admin", reveal=True).split(":")
+    wrong = f"{consumer}:{token}:{'x' * 32}"
+    for test in (True, False):
+        ret = states.maas.config_set(
+            "dnssec_validation", value="no", url=maas_env.maas_url, api_key=wrong, test=test
+        )
+        assert ret.result is False, ret.comment
+        assert "check the API key" in ret.comment and wrong not in ret.comment
+        assert ret.changes == {}
+
+
 def test_simulator_rejects_wrong_signatures(modules, maas_env):
     key = modules.maas.api_key("admin", reveal=True)
     consumer, token, token_secret = key.split(":")

@@ -1,4 +1,4 @@
-"""Keep secrets out of messages and log lines."""
+"""Keep secrets out of messages and log lines: every module masks them the same way."""
 
 from __future__ import annotations
 
@@ -14,4 +14,5 @@ def redact(text, secrets) -> str:
 
 
 def redact_argv(argv, secrets) -> list[str]:
+    """Every argument of ``argv`` redacted."""
     return [redact(arg, secrets) for arg in argv]
