@@ -188,6 +188,19 @@ def minion_config(host: Host, master: Host) -> str:
     return "# Written by `kubesalt lab up`.\n" + yaml.safe_dump(config, sort_keys=False)
 
 
+# The keys the salt_master state's master.d/kubesalt.conf writes too: the lab starts the
+# master with the values the state writes under the lab pillar
+# (tests/unit/lab/test_lab_master_config.py holds them equal); the rest is the lab's.
+SHARED_MASTER_KEYS = (
+    "auto_accept",
+    "open_mode",
+    "file_roots",
+    "pillar_roots",
+    "file_recv",
+    "log_level_logfile",
+)
+
+
 def master_config(master: Host) -> str:
     config = {
         # As the packages run it (PACKAGED_MASTER_CONFIG): not root.
@@ -217,6 +230,7 @@ def master_config(master: Host) -> str:
         "gather_job_timeout": 15,
         "pidfile": "/run/salt-master.pid",
         "log_file": "/var/log/salt/master",
+        # As the lab pillar has it for the salt_master state, which writes it afterwards.
         "log_level_logfile": "info",
     }
     return "# Written by `kubesalt lab up`.\n" + yaml.safe_dump(config, sort_keys=False)

@@ -39,6 +39,10 @@ kubesalt:
     pillar_roots:
       - /srv/kubesalt/lab-pillar
       - /srv/kubesalt/pillar
+    # The lab's tests read the master's log for key acceptance ("New public key ... placed in
+    # pending", logged at info). `kubesalt lab up` starts the master with the same value
+    # (kubesalt/lab/saltconf.py; tests/unit/lab/test_lab_master_config.py holds them equal).
+    log_level_logfile: info
 
 # MAAS in the lab (`kubesalt lab up --maas`): the region host maas-region runs a private
 # PostgreSQL 15 cluster (kubesalt sim maas postgres, socket in /var/lib/kubesalt-pg/sock),

@@ -10,6 +10,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 
 from kubesalt.tf import render as tf_render
+from tests.support.master_config import state_master_config
 
 # Top-level keys our user-data may use. cloud-init 22.4 does not reject unknown top-level keys
 # (only 23.4+ does), so a typo such as `salt_minon:` would pass its schema: this list is ours.
@@ -361,3 +362,14 @@ def test_the_masters_cache_and_join_secret_are_on_its_volume(ha_render):
     assert config["pki_dir"] == "/srv/pki/master"  # the join secret: <pki_dir>/kubesalt/
     volume = _documents(ha_render)["salt.ha.example.internal"]["mounts"]
     assert volume == [["LABEL=kubesalt-srv", "/srv", "ext4", "defaults,nofail", "0", "2"]]
+def test_bootstrap_master_config_says_what_the_salt_master_state_says(lab_render):
+    """One author per value: the master.d file cloud-init writes holds only what the master
+    needs before its first highstate and what only Terraform knows; every key that the
+    salt_master state's kubesalt.conf also writes has the state's default value."""
+    files = _files(_documents(lab_render)[f"salt.{tf_render.LAB_DOMAIN}"])
+    bootstrap = yaml.safe_load(files["/etc/salt/master.d/10-kubesalt-bootstrap.conf"]["content"])
+    state = state_master_config()
+    shared = set(bootstrap) & set(state)
+    assert shared == {"auto_accept", "open_mode", "file_roots", "pillar_roots", "file_recv"}
+    assert {key: bootstrap[key] for key in shared} == {key: state[key] for key in shared}
+    assert set(bootstrap) - shared == {"interface", "pki_dir", "cachedir"}

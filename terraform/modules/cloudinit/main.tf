@@ -111,16 +111,18 @@ locals {
     }]
   } : null
 
+  # What the master needs before its first highstate, and what only Terraform knows. The
+  # salt_master state's master.d/kubesalt.conf is the author of every other setting (log
+  # level, hash type, pillar merging, backups); it restates the roots and file_recv with
+  # the same values (tests/terraform/test_cloudinit_render.py holds them equal).
   master_config = {
-    interface         = var.salt_master.private_ip
-    pki_dir           = local.master_pki_dir
-    cachedir          = local.master_cache_dir
-    hash_type         = "sha256"
-    auto_accept       = false
-    open_mode         = false
-    file_roots        = { base = ["${local.state_tree_path}/salt/states", "${local.state_tree_path}/salt"] }
-    pillar_roots      = { base = [local.pillar_dir, "${local.state_tree_path}/pillar"] }
-    log_level_logfile = "info"
+    interface    = var.salt_master.private_ip
+    pki_dir      = local.master_pki_dir
+    cachedir     = local.master_cache_dir
+    auto_accept  = false
+    open_mode    = false
+    file_roots   = { base = ["${local.state_tree_path}/salt/states", "${local.state_tree_path}/salt"] }
+    pillar_roots = { base = [local.pillar_dir, "${local.state_tree_path}/pillar"] }
     # The first MAAS region hands its shared secret and API key to the master with cp.push
     # (pillar/maas.sls); needed from the first highstate on, before the salt_master state.
     file_recv = true

@@ -1,0 +1,19 @@
+"""The salt master's configuration has one author per value: `kubesalt lab up` starts the
+master with what the salt_master state writes afterwards under the lab pillar, for every
+key both write (kubesalt/lab/saltconf.py SHARED_MASTER_KEYS)."""
+
+import types
+
+import yaml
+
+from kubesalt.lab import saltconf
+from tests.support.master_config import state_master_config
+
+
+def test_lab_bootstrap_config_equals_the_state_under_the_lab_pillar():
+    lab = yaml.safe_load(saltconf.master_config(types.SimpleNamespace(private_ip="10.1.0.5")))
+    state = state_master_config("environments/lab_kubesalt_test.sls")
+    shared = {key: lab[key] for key in saltconf.SHARED_MASTER_KEYS}
+    assert shared == {key: state[key] for key in saltconf.SHARED_MASTER_KEYS}
+    # Every other key of the lab's file is its own: the state does not write it.
+    assert not (set(lab) - set(saltconf.SHARED_MASTER_KEYS)) & set(state)
