@@ -66,14 +66,7 @@ def check_machines(machines, inventory: dict) -> dict[str, dict]:
     checked = {}
     for minion_id, machine in sorted(machines.items()):
         where = f"{key}:{minion_id}"
-        if not isinstance(minion_id, str) or not _ID_RE.match(minion_id):
-            raise BareMetalError(f"{where}: the minion id must be a lower-case FQDN")
-        if not minion_id.endswith(f".{domain}"):
-            raise BareMetalError(f"{where}: the minion id must be in the domain {domain}")
-        if minion_id in nodes:
-            raise BareMetalError(
-                f"{where}: {minion_id} is already a node of the Terraform inventory"
-            )
+        _check_minion_id(where, minion_id, domain, nodes)
         if not isinstance(machine, dict):
             raise BareMetalError(f"{where}: expected {{machine, private_ip}}, got {machine!r}")
         unknown = sorted(set(machine) - {"machine", "private_ip"})
@@ -99,6 +92,16 @@ def check_machines(machines, inventory: dict) -> dict[str, dict]:
         taken[str(ip)] = minion_id
         checked[minion_id] = {"machine": name, "private_ip": str(ip)}
     return checked
+
+
+def _check_minion_id(where: str, minion_id, domain: str, nodes: dict) -> None:
+    """A bare-metal node's id: a lower-case FQDN in the inventory's domain, not yet a node."""
+    if not isinstance(minion_id, str) or not _ID_RE.match(minion_id):
+        raise BareMetalError(f"{where}: the minion id must be a lower-case FQDN")
+    if not minion_id.endswith(f".{domain}"):
+        raise BareMetalError(f"{where}: the minion id must be in the domain {domain}")
+    if minion_id in nodes:
+        raise BareMetalError(f"{where}: {minion_id} is already a node of the Terraform inventory")
 
 
 def _short(minion_id: str, domain: str) -> str:
