@@ -21,34 +21,24 @@ Nothing here may depend on the minion's own data: a minion controls its grains.
 import base64
 import hashlib
 import hmac
+import importlib.util
 import json
 import logging
 import os
 import secrets
 
-import yaml
-
 log = logging.getLogger(__name__)
-
-INVENTORY_SLS = "_from_terraform.sls"
 
 
 def _inventory(saltenv):
-    """The ``kubesalt`` mapping of the inventory file, from the first pillar root holding it
-    (the order in which Salt itself would find it)."""
-    for root in (__opts__.get("pillar_roots") or {}).get(saltenv) or []:
-        path = os.path.join(root, INVENTORY_SLS)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle) or {}
-        except FileNotFoundError:
-            continue
-        except (OSError, yaml.YAMLError) as err:
-            log.error("kubesalt: cannot read the inventory %s: %s", path, err)
-            return {}
-        inventory = data.get("kubesalt") if isinstance(data, dict) else None
-        return _with_baremetal(inventory) if isinstance(inventory, dict) else {}
-    return {}
+    """The inventory (read by ``_inventory.py`` beside this file, shared with maas.sls) with
+    the bare-metal workers orch.baremetal recorded."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_inventory.py")
+    spec = importlib.util.spec_from_file_location("kubesalt_pillar_inventory", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inventory = module.read(__opts__, saltenv)
+    return _with_baremetal(inventory) if inventory else {}
 
 
 def _with_baremetal(inventory):

@@ -280,6 +280,9 @@ def init_region(maas_url, database_uri, mode="region"):
 def user_exists(username):
     """Whether a MAAS user exists (``maas apikey --username`` exits 1 if not).
 
+    username
+        The MAAS user name.
+
     CLI Example:
 
     .. code-block:: bash
@@ -305,6 +308,15 @@ def create_admin(username, password, email, ssh_import=None):
 
     ``createadmin`` needs ``--password`` to stay non-interactive, so it gets a throw-away
     random one; the real password then goes through ``changepasswords`` on stdin.
+
+    username
+        The MAAS user name.
+    password
+        The user's password (never logged nor put in argv).
+    email
+        The admin's e-mail address.
+    ssh_import
+        Import the admin's SSH keys from ``lp:<user>`` or ``gh:<user>``. Defaults to none.
 
     CLI Example:
 
@@ -336,6 +348,11 @@ def create_admin(username, password, email, ssh_import=None):
 def set_password(username, password):
     """Set a MAAS user's password (``changepasswords``, password on stdin).
 
+    username
+        The MAAS user name.
+    password
+        The user's password (never logged nor put in argv).
+
     CLI Example:
 
     .. code-block:: bash
@@ -357,6 +374,14 @@ def check_password(username, password, url=None):
     """Whether ``password`` is the user's password, asked to the region's login endpoint.
 
     Returns None when the region does not offer ``authenticate-api``.
+
+    username
+        The MAAS user name.
+    password
+        The user's password (never logged nor put in argv).
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
 
     CLI Example:
 
@@ -382,6 +407,11 @@ def check_password(username, password, url=None):
 
 def api_key(username="admin", reveal=False):
     """The first API key of a user (``maas apikey``), the secret part masked unless ``reveal``.
+
+    username
+        The MAAS user name. Defaults to ``admin``.
+    reveal
+        Return the value itself instead of a masked one. Defaults to ``False``.
 
     CLI Example:
 
@@ -420,6 +450,9 @@ def shared_secret_file():
 def shared_secret(reveal=False):
     """The region's shared secret: a fingerprint (``sha256:...``), or the secret if ``reveal``.
 
+    reveal
+        Return the value itself instead of a masked one. Defaults to ``False``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -446,6 +479,14 @@ def register_rack(url, secret, method="deb"):
     ``maas-rack register --url``: the secret never reaches argv. ``method=snap``: ``maas
     init rack --maas-url --secret --force`` (the snap has no stdin form). Exit 0 proves
     nothing: use ``maas.wait_for_rack`` (or the ``maas.rack_registered`` state).
+
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    secret
+        The region's shared secret (hex), from the region's secret file.
+    method
+        How the rack is installed: ``deb`` or ``snap``. Defaults to ``deb``.
 
     CLI Example:
 
@@ -494,6 +535,9 @@ def handoff_digest(username="admin"):
     API key of ``username``. The master's pillar gives the region the digest of the copy it
     holds, so the region pushes only when they differ. Neither value is returned.
 
+    username
+        The MAAS user name. Defaults to ``admin``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -516,6 +560,9 @@ def push_handoff(upload_path, username="admin"):
     upload_path
         Relative path under the master's per-minion file cache, e.g.
         ``kubesalt/maas-handoff.json`` (what pillar ``kubesalt:maas:handoff:path`` says).
+
+    username
+        The MAAS user name. Defaults to ``admin``.
 
     CLI Example:
 
@@ -557,6 +604,10 @@ def push_handoff(upload_path, username="admin"):
 def version(url=None):
     """The region's ``version/`` document (anonymous).
 
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -571,6 +622,16 @@ def version(url=None):
 
 def get_config(name, url=None, api_key=None):
     """One MAAS setting, JSON-decoded (``get_config``).
+
+    name
+        The setting, e.g. ``upstream_dns``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -590,6 +651,19 @@ def set_config(name, value, url=None, api_key=None):
 
     Booleans are sent as ``true``/``false`` (MAAS reads any other string as true), lists
     space-separated, ``remote_syslog`` with its port.
+
+    name
+        The setting, e.g. ``upstream_dns``.
+    value
+        The value: lists as YAML lists or comma/space separated strings, booleans as
+        booleans.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -613,6 +687,14 @@ def set_config(name, value, url=None, api_key=None):
 def boot_sources(url=None, api_key=None):
     """List the boot sources.
 
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -626,6 +708,20 @@ def update_boot_source(
     boot_source_id=1, source_url=None, keyring_filename=None, url=None, api_key=None
 ):
     """Change a boot source's URL and/or keyring file (source 1 is the default one).
+
+    boot_source_id
+        The boot source's id (1 is MAAS's default source). Defaults to ``1``.
+    source_url
+        The new URL of the boot source's simplestreams mirror. Defaults to none.
+    keyring_filename
+        The keyring file on the region that signs the mirror. Defaults to none.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -648,6 +744,16 @@ def update_boot_source(
 def boot_source_selections(boot_source_id=1, url=None, api_key=None):
     """The selections of a boot source.
 
+    boot_source_id
+        The boot source's id (1 is MAAS's default source). Defaults to ``1``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -668,6 +774,26 @@ def create_boot_source_selection(  # noqa: PLR0917
     api_key=None,
 ):
     """Create a selection (what to download). Lists default to ``amd64`` / ``*`` / ``*``.
+
+    release
+        The release to download, e.g. ``noble``.
+    os
+        The operating system. Defaults to ``ubuntu``.
+    arches
+        Architectures (list or comma string), e.g. ``[amd64]``. Defaults to none.
+    subarches
+        Sub-architectures (list or comma string); ``*`` for all. Defaults to none.
+    labels
+        Image labels (list or comma string); ``*`` for all. Defaults to none.
+    boot_source_id
+        The boot source's id (1 is MAAS's default source). Defaults to ``1``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -695,6 +821,28 @@ def update_boot_source_selection(  # noqa: PLR0917
     api_key=None,
 ):
     """Update a selection (MAAS allows one per os/release, so arches change in place).
+
+    selection_id
+        The selection's id (see ``maas.boot_source_selections``).
+    release
+        The release to download, e.g. ``noble``.
+    os
+        The operating system. Defaults to ``ubuntu``.
+    arches
+        Architectures (list or comma string), e.g. ``[amd64]``. Defaults to none.
+    subarches
+        Sub-architectures (list or comma string); ``*`` for all. Defaults to none.
+    labels
+        Image labels (list or comma string); ``*`` for all. Defaults to none.
+    boot_source_id
+        The boot source's id (1 is MAAS's default source). Defaults to ``1``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -731,6 +879,14 @@ def _selection_params(release, os_name, arches, subarches, labels):
 def import_boot_resources(url=None, api_key=None):
     """Start an import of the selected images (asynchronous; a no-op while one runs).
 
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -745,6 +901,14 @@ def import_boot_resources(url=None, api_key=None):
 def stop_import(url=None, api_key=None):
     """Stop a running import.
 
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -756,6 +920,14 @@ def stop_import(url=None, api_key=None):
 
 def is_importing(url=None, api_key=None):
     """Whether the region is importing images (it may still say false right after import).
+
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -771,6 +943,18 @@ def is_importing(url=None, api_key=None):
 
 def boot_resources(rtype="all", with_sets=False, url=None, api_key=None):
     """List boot resources (``rtype``: all, synced, uploaded); ``with_sets`` reads each one.
+
+    rtype
+        Which resources: ``all``, ``synced`` or ``uploaded``. Defaults to ``all``.
+    with_sets
+        Read each resource for its sets (one more request each). Defaults to ``False``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -790,6 +974,16 @@ def images_status(images, url=None, api_key=None):
     """Which wanted images are complete: ``{"complete": [...], "incomplete": {name: why}}``.
 
     ``images``: a list of ``{os, release, arches}``.
+
+    images
+        The wanted images: a list of ``{os, release, arches}``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -821,6 +1015,14 @@ def _check_images(images):
 def rack_controllers(url=None, api_key=None):
     """List rack controllers (region+rack ones included).
 
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -832,6 +1034,16 @@ def rack_controllers(url=None, api_key=None):
 
 def rack_controller(hostname, url=None, api_key=None):
     """One rack controller by hostname, or None.
+
+    hostname
+        The rack controller's hostname.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -845,6 +1057,16 @@ def rack_controller(hostname, url=None, api_key=None):
 def rack_boot_images(system_id, url=None, api_key=None):
     """A rack's ``list_boot_images``: ``{images, connected, status}``.
 
+    system_id
+        A rack controller's system_id; None: every rack.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -856,6 +1078,16 @@ def rack_boot_images(system_id, url=None, api_key=None):
 
 def rack_import_boot_images(system_id=None, url=None, api_key=None):
     """Ask one rack (or all) to sync images from the region (a no-op stub on MAAS 3.5+).
+
+    system_id
+        A rack controller's system_id; None: every rack.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -872,6 +1104,18 @@ def wait_for_rack(hostname, timeout=60, url=None, api_key=None):
 
     Returns the controller; raises CommandExecutionError at the timeout, saying whether the
     region is reachable (if so, the shared secret is the likely culprit).
+
+    hostname
+        The rack controller's hostname.
+    timeout
+        Seconds to wait at most. Defaults to ``60``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -904,6 +1148,16 @@ def wait_for_rack(hostname, timeout=60, url=None, api_key=None):
 def machines(hostname=None, url=None, api_key=None):
     """List machines (MAAS's machine objects), all or those with the given hostname(s).
 
+    hostname
+        Only the machine with this hostname. Defaults to every machine.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -925,6 +1179,16 @@ def machines(hostname=None, url=None, api_key=None):
 
 def machine(name, url=None, api_key=None):
     """One machine by system_id, hostname or FQDN, or None.
+
+    name
+        The machine's hostname or system_id.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -951,6 +1215,16 @@ def machine_status(name, url=None, api_key=None):
     """A machine's status summary: system_id, hostname, status and its name, message,
     owner, OS and series, architecture, power type, tags, pool, addresses.
 
+    name
+        The machine's hostname or system_id.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -976,6 +1250,28 @@ def allocate_machine(  # noqa: PLR0917
 
     Returns the machine's summary. When nothing matches MAAS answers 409 and this raises
     with MAAS's text (``No available machine matches constraints: ...``).
+
+    hostname
+        Allocate the machine with this hostname. Defaults to none.
+    tags
+        Tags the machine must have (list or comma string). Defaults to none.
+    pool
+        The resource pool the machine must be in. Defaults to none.
+    zone
+        The availability zone the machine must be in. Defaults to none.
+    system_id
+        A rack controller's system_id; None: every rack.
+    agent_name
+        An agent name recorded with the allocation. Defaults to none.
+    comment
+        A comment recorded in the machine's event log. Defaults to none.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -1019,6 +1315,14 @@ def deploy_machine(name, distro_series=None, user_data=None, url=None, api_key=N
 
     Returns the machine's summary (status Deploying); see ``maas.wait_for_machine``.
 
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -1045,6 +1349,18 @@ def deploy_machine(name, distro_series=None, user_data=None, url=None, api_key=N
 def release_machine(name, comment=None, url=None, api_key=None):
     """Release a machine (MAAS powers it off and makes it Ready again; a Ready one is left).
 
+    name
+        The machine's hostname or system_id.
+    comment
+        A comment recorded in the machine's event log. Defaults to none.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -1068,6 +1384,24 @@ def wait_for_machine(  # noqa: PLR0917
     Polls back off from ``poll`` to ``poll_max`` seconds (a deployment takes minutes: a
     tight loop only loads the region). A failed status (``Failed deployment``, ...) that is
     not wanted ends the wait at once with MAAS's status message; so does the timeout.
+
+    name
+        The machine's hostname or system_id.
+    statuses
+        Wanted status names (list or comma string), e.g. ``Deployed``. Defaults to ``Deployed``.
+    timeout
+        Seconds to wait at most. Defaults to ``1800``.
+    poll
+        Seconds between the first polls. Defaults to ``2.0``.
+    poll_max
+        Longest pause between two polls (the pauses grow up to it). Defaults to ``15.0``.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS``. Defaults to the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -1136,6 +1470,9 @@ def api_key_value(username="admin"):
 
     Prefer ``maas.api_key`` (masked) on the command line.
 
+    username
+        The MAAS user name. Defaults to ``admin``.
+
     CLI Example:
 
     .. code-block:: bash
@@ -1155,6 +1492,21 @@ def api_key_secret_status(  # noqa: PLR0917
 ):
     """Whether the Kubernetes secret holds the current API key: ``missing``, ``different``
     or ``current``. Compares digests; the key is never returned.
+
+    name
+        The Kubernetes secret's name. Defaults to ``maas-api-key``.
+    namespace
+        The Kubernetes namespace (created when missing). Defaults to ``maas``.
+    username
+        The MAAS user name. Defaults to ``admin``.
+    data_key
+        The key of the secret's data that holds the API key. Defaults to ``token``.
+    kubectl
+        The kubectl command, split on spaces. Defaults to ``microk8s kubectl``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 
@@ -1194,6 +1546,21 @@ def export_api_key(  # noqa: PLR0917
     """Write the API key into a Kubernetes secret (``kubectl apply -f -``, manifest on stdin).
 
     The namespace is created if missing. Returns True; the key is never returned or logged.
+
+    name
+        The Kubernetes secret's name. Defaults to ``maas-api-key``.
+    namespace
+        The Kubernetes namespace (created when missing). Defaults to ``maas``.
+    username
+        The MAAS user name. Defaults to ``admin``.
+    data_key
+        The key of the secret's data that holds the API key. Defaults to ``token``.
+    kubectl
+        The kubectl command, split on spaces. Defaults to ``microk8s kubectl``.
+    api_key
+        The API key (``consumer:token:secret``). Defaults to the minion option ``maas.api_key``,
+        else pillar ``maas:api_key``, else (on a region host) the admin's key read with
+        ``maas apikey``.
 
     CLI Example:
 

@@ -1,6 +1,6 @@
 """The simulated ``microk8s`` command: dispatch, guards and every subcommand we model.
 
-Texts, streams and exit codes follow reference/microk8s-cli.md and the upstream wrappers
+Texts, streams and exit codes follow docs/reference/microk8s.md and the upstream wrappers
 and scripts (canonical/microk8s ``microk8s-resources/wrappers``, ``scripts/wrappers``).
 """
 

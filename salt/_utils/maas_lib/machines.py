@@ -2,7 +2,8 @@
 
 Status numbers and names are MAAS's ``NODE_STATUS`` / ``NODE_STATUS_CHOICES``
 (``src/maasserver/enum.py``); the releasable set is ``RELEASABLE_STATUSES`` of
-``src/maasserver/api/machines.py`` (MAAS 3.4.8). No Salt dunders here.
+``src/maasserver/api/machines.py`` (MAAS 3.4.8); docs/reference/maas.md. No Salt dunders
+here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Facts about MicroK8s that the module, the states and the parsers share.
 
 Everything here was read from MicroK8s' own source (canonical/microk8s, release 1.32, and
-canonical/microk8s-cluster-agent; docs/simulators.md lists what the simulator mirrors):
+canonical/microk8s-cluster-agent); docs/reference/microk8s.md lists each fact with the file
+it comes from and docs/simulators.md what the simulator mirrors:
 paths, the addon catalogue of release 1.32 (names identical 1.28-1.35), guard messages the
 CLI prints, and the limits ``microk8s join`` / ``add-node`` enforce.
 """
@@ -108,7 +109,7 @@ ADDONS_NEEDING_ARGS = {
 UNDISABLEABLE_ADDONS = frozenset({"helm", "helm3"})
 # Disabling it wipes the cluster (switches to etcd); a module must refuse.
 REFUSED_DISABLE_ADDONS = frozenset({"ha-cluster"})
-# Messages the CLI prints (exact texts, see the reference).
+# Messages the CLI prints (exact texts, docs/reference/microk8s.md "Status").
 MSG_STOPPED = "microk8s is not running, try microk8s start"
 MSG_NOT_RUNNING = "microk8s is not running. Use microk8s inspect for a deeper inspection."
 MSG_WORKER_PREFIX = "This MicroK8s deployment is acting as a node in a cluster."

@@ -32,7 +32,7 @@ def master_pillar(tmp_path, minion_opts):
     nodes = inventory["kubesalt"]["nodes"]
     nodes[REGION] = {"roles": ["maas_db", "maas_region"], "private_ip": "10.1.0.30"}
     write_sls(root / "_from_terraform.sls", inventory)
-    for name in ("top.sls", "baremetal.sls", "cluster.sls"):
+    for name in ("top.sls", "baremetal.sls", "cluster.sls", "_inventory.py"):
         shutil.copy(PILLAR_DIR / name, root / name)
     pki = tmp_path / "pki"
     store = pki / "kubesalt" / "baremetal"
