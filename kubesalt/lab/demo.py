@@ -213,6 +213,23 @@ def orchestrate_baremetal(lab: Lab, machines: dict[str, dict]):
     )
 
 
+# The salt_master state restarts a master whose configuration changed once it is idle (a
+# one-shot job in the master host's minion schedule): a command in between finds no master.
+MASTER_SCHEDULE = "/etc/salt/minion.d/_schedule.conf"
+RESTART_JOB = "kubesalt-master-restart"
+
+
+def _wait_master_restart(lab: Lab, timeout: float = 240.0) -> None:
+    """Wait (bounded) until no master restart is pending (read from the schedule file: a
+    Salt client would keep the master busy)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        scheduled = lab.exec("salt", ["sh", "-c", f"cat {MASTER_SCHEDULE} 2>/dev/null; true"])
+        if RESTART_JOB not in scheduled.stdout:
+            return
+        time.sleep(1)
+
+
 def _bare_metal(lab: Lab, report, failures: list) -> dict[str, str]:
     """MAAS enlists and deploys the bare-metal hosts, which join as workers
     (``orch.baremetal``); then a plain highstate, whose changes are reported. Returns
@@ -232,9 +249,16 @@ def _bare_metal(lab: Lab, report, failures: list) -> dict[str, str]:
         report(f"orch.baremetal reported {len(found) or 'a'} failure(s); the lab stays up")
         failures += found or ["orch.baremetal failed"]
         return names
+    _wait_master_restart(lab)
+    minions = [h.minion_id for h in lab.hosts() if h.runs_salt or h.bare_metal]
+    lab.wait_for_minions(minions, timeout=SYNC_TIMEOUT)
     report("a plain salt '*' state.highstate after it:")
-    highstate = lab.salt(["--out=json", "--static", "*", "state.highstate"], timeout=APPLY_TIMEOUT)
+    highstate = lab.salt(
+        ["--out=json", "--static", f"--timeout={APPLY_TIMEOUT - 60:.0f}", "*", "state.highstate"],
+        timeout=APPLY_TIMEOUT,
+    )
     returns = _json(highstate.stdout)
+    failures += [f"{m}: no highstate return" for m in minions if m not in returns]
     changed = sorted(
         f"{minion}: {result.get('__id__', state_id)}"
         for minion, states in returns.items()

@@ -2,10 +2,14 @@
 database (Salt's postgres states in the region host's real PostgreSQL), the region, its
 admin and settings, two racks joined and verified through the region's API, selections and
 synced images, and the admin's API key as a Kubernetes secret on the control plane; a
-second run changes nothing; `lab down` leaves no MAAS daemon behind.
+second run changes nothing; then MAAS deploys two bare-metal machines (orch.baremetal): a
+deployment failure stops the run with MAAS's message, the rerun converges, the machines
+boot their user-data through real cloud-init under MAAS's names and end as Ready workers,
+admitted with keys the master accepted in advance, and a plain highstate afterwards
+changes nothing; `lab down` leaves no MAAS daemon behind.
 
 One lab for the module (salt, bastion, one control plane, no worker, maas-region,
-maas-rack-0, maas-rack-1): about a minute in all.
+maas-rack-0, maas-rack-1, k8s-bm-0/1 powered off).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import types
 
 import pytest
 
+from kubesalt.lab import demo
+from kubesalt.lab import power
 from kubesalt.lab.lab import MAAS_PG_DIR
 from tests.lab.conftest import lab_up
 from tests.lab.test_cluster_rollout import salt_json
@@ -122,7 +128,7 @@ def still_running(recorded: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def maas_lab(tmp_path_factory):
-    with lab_up(tmp_path_factory, workers=0, control_planes=1, maas=True) as lab:
+    with lab_up(tmp_path_factory, workers=0, control_planes=1, maas=True, bare_metal=2) as lab:
         salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
         # docs/maas.md's lab sequence as a user types it: orch.cluster, then at once
         # orch.maas (the master's restart after its configuration changed must not land in
@@ -255,6 +261,112 @@ def test_orchestration_passes_no_secret(maas_lab):
         assert secret not in run.text
     jobs = lab.exec("salt", ["grep", "-rlF", secret, "/var/cache/salt/master/jobs"])
     assert jobs.returncode == 1, f"the shared secret in {jobs.stdout.split()}"
+
+
+BARE_METAL = ["k8s-bm-0", "k8s-bm-1"]
+
+
+def orch_baremetal(lab, machines):
+    run = demo.orchestrate_baremetal(lab, machines)
+    start = run.stdout.find("{")
+    assert start >= 0, f"orch.baremetal: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
+    (steps,) = json.loads(run.stdout[start:])["data"].values()
+    return types.SimpleNamespace(steps=steps, text=run.stdout + run.stderr)
+
+
+@pytest.fixture(scope="module")
+def baremetal(maas_lab):
+    """Enlist both machines, deploy them with a deployment fault (the run stops), clear it
+    and run again (converges), then one plain highstate."""
+    lab = maas_lab.lab
+    machines = power.enlist(lab)
+    fault = ["kubesalt", "sim", "maas", "fault", "--root", "/"]
+    lab.exec("maas-region", [*fault, "deploy_fails=true"], check=True)
+    try:
+        failed_run = orch_baremetal(lab, machines)
+    finally:
+        lab.exec("maas-region", [*fault, "deploy_fails="], check=True)
+    converged = orch_baremetal(lab, machines)
+    # The nested orch.cluster may leave a master restart pending until the master is idle.
+    wait_for_master_restart(lab)
+    # --timeout: under load the default 5 s gather gives up on busy minions (an empty return).
+    highstate = salt_json(
+        lab, ["salt", "--out=json", "--static", "--timeout=540", "*", "state.highstate"], 600
+    )
+    return types.SimpleNamespace(
+        machines=machines, failed=failed_run, converged=converged, highstate=highstate
+    )
+
+
+def test_baremetal_deploy_failure_stops_with_maas_message(baremetal):
+    steps = {step["__id__"]: step for step in baremetal.failed.steps.values()}
+    assert steps["baremetal-prepare"]["result"] is True
+    assert steps["baremetal-deployed"]["result"] is False
+    assert "Failed deployment" in baremetal.failed.text
+    # Nothing after the failed step ran.
+    assert steps["baremetal-minions"]["result"] is False
+    assert "requisite" in steps["baremetal-minions"]["comment"].lower()
+
+
+def test_baremetal_rerun_converges_to_ready_workers(maas_lab, baremetal):
+    lab = maas_lab.lab
+    steps = baremetal.converged.steps
+    assert all(step["result"] for step in steps.values()), baremetal.converged.text[-3000:]
+    names = {host: machine["hostname"] for host, machine in baremetal.machines.items()}
+    assert set(names) == set(BARE_METAL)
+    nodes = salt_json(
+        lab, ["salt", "--out=json", "--static", f"{CONTROL_PLANE}*", "microk8s.nodes"]
+    )[f"{CONTROL_PLANE}.{DOMAIN}"]
+    ready = {node["name"]: node["ready"] for node in nodes}
+    for host, maas_name in names.items():
+        # MAAS named the machine; its minion id is the inventory's.
+        assert maas_name != host
+        assert ready.get(maas_name) is True, nodes
+        assert lab.exec(host, ["hostname"], check=True).stdout.strip() == maas_name
+        minion_id = lab.exec(host, ["cat", "/etc/salt/minion_id"], check=True).stdout.strip()
+        assert minion_id == f"{host}.{DOMAIN}"
+        status = region_call(lab, "maas.machine_status", maas_name)
+        assert status["status_name"] == "Deployed", status
+
+
+def test_baremetal_keys_accepted_in_advance_and_private(maas_lab, baremetal):
+    lab = maas_lab.lab
+    keys = lab.exec("salt", ["salt-key", "--out=json", "-L"], check=True)
+    listed = json.loads(keys.stdout)
+    for host in BARE_METAL:
+        assert f"{host}.{DOMAIN}" in listed["minions"]
+        assert f"{host}.{DOMAIN}" not in listed["minions_pre"]
+        private = lab.exec(host, ["cat", "/etc/salt/pki/minion/minion.pem"], check=True).stdout
+        body = private.strip().splitlines()[5]
+        for run in (baremetal.failed, baremetal.converged):
+            assert body not in run.text
+        for where, path in (("salt", "/var/log/salt"), ("salt", "/var/cache/salt/master/jobs")):
+            found = lab.exec(where, ["grep", "-rlF", body, path])
+            assert found.returncode == 1, f"{host}'s private key in {found.stdout.split()}"
+        for where in ("maas-region", host):
+            found = lab.exec(where, ["grep", "-rlF", body, "/var/log/salt"])
+            assert found.returncode == 1, f"{host}'s private key in {where}: {found.stdout}"
+    config = ["/etc/salt/master", "/etc/salt/master.d"]
+    master = lab.exec("salt", ["grep", "-rE", "^auto_accept", *config])
+    assert "True" not in master.stdout
+
+
+def test_plain_highstate_after_baremetal_changes_nothing(baremetal):
+    returns = baremetal.highstate
+    assert {f"{h}.{DOMAIN}" for h in BARE_METAL} <= set(returns)
+    changed = {
+        minion: sorted(s["__id__"] for s in states.values() if s.get("changes"))
+        for minion, states in returns.items()
+        if isinstance(states, dict)
+    }
+    failed_states = {
+        minion: [s["__id__"] for s in states.values() if not s["result"]]
+        for minion, states in returns.items()
+        if isinstance(states, dict)
+    }
+    assert not any(changed.values()), changed
+    assert not any(failed_states.values()), failed_states
+    assert all(isinstance(states, dict) for states in returns.values()), returns
 
 
 def test_lab_down_leaves_no_maas_daemon(maas_lab):
