@@ -85,7 +85,7 @@ def run(workers: int = 2) -> int:
     apply = workspace.apply()
     summary = [line for line in apply.stdout.splitlines() if line.startswith("Apply complete")]
     if apply.returncode != 0:
-        print((apply.stdout + apply.stderr)[-4000:])
+        print(workspace.redacted(apply)[-4000:])
         report("terraform apply failed; the cloud stays up (kubesalt lab down removes it)")
         return 1
     report(summary[0] if summary else "terraform apply done")

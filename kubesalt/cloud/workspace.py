@@ -74,6 +74,7 @@ class Workspace:
         self.workdir = pathlib.Path(workdir)
         self.cloud_dir = pathlib.Path(cloud_dir).resolve()
         self.engine = engine or tf_engine.find_engine()
+        self.secrets: list[str] = []
 
     def prepare(self, variables: dict, module: pathlib.Path = ROOT_MODULE) -> None:
         """Copy the root module (unchanged) and write ``lab.tfvars.json``."""
@@ -85,6 +86,11 @@ class Workspace:
         )
         shutil.copytree(module, self.workdir, ignore=ignore, dirs_exist_ok=True)
         (self.workdir / "lab.tfvars.json").write_text(json.dumps(variables, indent=1) + "\n")
+        self.secrets = tf_engine.sensitive_values(variables, self.workdir)
+
+    def redacted(self, result: tf_engine.Result) -> str:
+        """``result``'s output to show: no sensitive variable's value, no PEM private key."""
+        return tf_engine.redact(result.stdout + result.stderr, self.secrets)
 
     def env(self) -> dict[str, str]:
         return install.client_env(self.cloud_dir)

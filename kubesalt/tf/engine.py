@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import pathlib
 import re
@@ -34,6 +35,55 @@ def quiet_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 RUN_TIMEOUT = 300
+
+# Terraform quotes the offending source line of a tfvars file in its diagnostics: a private
+# key or password there must not reach an error message, a log or the terminal. A PEM private
+# key is hidden wherever it appears, as text or JSON-escaped (``\\n`` between its lines).
+_PEM_PRIVATE = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----", re.DOTALL
+)
+_VARIABLE_BLOCK = re.compile(r'^variable\s+"([^"]+)"\s*\{(.*?)^\}', re.MULTILINE | re.DOTALL)
+_SENSITIVE = re.compile(r"^\s*sensitive\s*=\s*true\s*$", re.MULTILINE)
+REDACTED = "(sensitive value)"
+
+
+def sensitive_variables(module: pathlib.Path) -> set[str]:
+    """Names of the variables a module declares ``sensitive = true``."""
+    names = set()
+    for path in sorted(pathlib.Path(module).glob("*.tf")):
+        for name, body in _VARIABLE_BLOCK.findall(path.read_text(encoding="utf-8")):
+            if _SENSITIVE.search(body):
+                names.add(name)
+    return names
+
+
+def sensitive_values(variables: dict, module: pathlib.Path) -> list[str]:
+    """Every string in the values of ``module``'s sensitive variables (keys, passwords)."""
+    found: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value:
+            found.append(value)
+
+    for name in sensitive_variables(module):
+        walk(variables.get(name))
+    return found
+
+
+def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """``text`` without PEM private keys and without any of ``secrets`` (as text or as a
+    JSON string body, the way a ``.tfvars.json`` line shows it)."""
+    text = _PEM_PRIVATE.sub(REDACTED, text)
+    forms = {form for secret in secrets for form in (secret, json.dumps(secret)[1:-1]) if form}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
+    return text
 
 
 class TerraformError(RuntimeError):
@@ -67,12 +117,17 @@ class Engine:
         return match.group(1)
 
     def check(
-        self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None
+        self,
+        args: list[str],
+        cwd: pathlib.Path,
+        env: dict[str, str] | None = None,
+        secrets: list[str] | tuple[str, ...] = (),
     ) -> Result:
-        """Run and raise :class:`TerraformError` (with Terraform's own message) on failure."""
+        """Run and raise :class:`TerraformError` (with Terraform's own message, ``secrets``
+        and PEM private keys redacted, see :func:`redact`) on failure."""
         result = self.run(args, cwd, env)
         if result.returncode != 0:
-            message = (result.stderr.strip() or result.stdout.strip())[-4000:]
+            message = redact(result.stderr.strip() or result.stdout.strip(), secrets)[-4000:]
             raise TerraformError(f"terraform {args[0]} failed ({self.name}) in {cwd}:\n{message}")
         return result
 

@@ -3,7 +3,8 @@
 The provider-free module ``terraform/modules/cloudinit`` is copied to a private temporary
 directory and applied there (no resources: apply only evaluates), then its outputs are read
 back. The variables (which hold private keys) and the state never touch the work tree and
-are deleted afterwards.
+are deleted afterwards; Terraform's errors reach the caller with the values of the module's
+sensitive variables and any PEM private key redacted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kubesalt.tf import nocloud
 from kubesalt.tf.engine import Engine
 from kubesalt.tf.engine import TerraformError
 from kubesalt.tf.engine import find_engine
+from kubesalt.tf.engine import sensitive_values
 
 ENV_MODULE = "KUBESALT_CLOUDINIT_MODULE"
 _MODULE_SUBDIR = pathlib.PurePosixPath("terraform/modules/cloudinit")
@@ -159,8 +161,10 @@ def render(variables: dict, engine: Engine | None = None) -> Rendered:
         var_file = work / "kubesalt.auto.tfvars.json"
         fd = os.open(var_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(variables, handle)
-        engine.check(["apply", "-auto-approve", "-input=false", "-no-color"], work)
+            # One value per line: Terraform's excerpt of an offending value shows that line only.
+            json.dump(variables, handle, indent=1)
+        secrets = sensitive_values(variables, work)
+        engine.check(["apply", "-auto-approve", "-input=false", "-no-color"], work, None, secrets)
         outputs = json.loads(engine.check(["output", "-json", "-no-color"], work).stdout)
     try:
         return Rendered(

@@ -8,6 +8,7 @@ import salt.utils.crypt
 import yaml
 
 from kubesalt.lab import topology
+from kubesalt.tf import __main__ as tf_main
 from kubesalt.tf import engine as tf_engine
 from kubesalt.tf import keys as salt_keys
 from kubesalt.tf import nocloud
@@ -171,3 +172,44 @@ def test_lab_extra_nodes_in_the_inventory_with_keys_and_user_data(terraform):
         if node_id in topology.inventory(hosts)["kubesalt"]["nodes"]
     }
     assert f"maas-rack-0.{tf_render.LAB_DOMAIN}" in rendered.user_data
+
+
+def _secret_texts(variables):
+    """Every private key's body lines and the root password: text that must never be shown."""
+    pems = [variables["master_key"]["private_key_pem"]]
+    pems += [pair["private_key_pem"] for pair in variables["minion_keys"].values()]
+    lines = [line for pem in pems for line in pem.splitlines() if "-----" not in line]
+    return [*lines, variables["root_password"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "variable", "reason"),
+    [
+        ({"domain": "not a domain"}, "domain", "must be a lower-case DNS name"),
+        ({"root_password": "2short"}, "root_password", "at least 8 characters"),
+        ({"master_key": {"public_key_pem": "nope"}}, "master_key", 'PEM "PUBLIC KEY"'),
+    ],
+    ids=["domain", "root_password", "master_key"],
+)
+def test_terraform_error_shows_no_secret(terraform, change, variable, reason):
+    variables = tf_render.lab_variables(control_planes=1, workers=1, key_bits=1024)
+    variables.update(set_root_password=True, root_password="s3cret-Root-pw")
+    for key, value in change.items():
+        variables[key] = {**variables[key], **value} if isinstance(value, dict) else value
+    secrets = _secret_texts(variables)
+    with pytest.raises(tf_engine.TerraformError) as raised:
+        tf_render.render(variables, terraform)
+    message = str(raised.value)
+    assert f"Variable {variable}" in message
+    assert reason in " ".join(message.split())  # Terraform wraps its text
+    assert "PRIVATE KEY-----" not in message
+    assert [secret for secret in secrets if secret in message] == []
+
+
+def test_render_lab_command_error_shows_no_private_key(terraform, tmp_path, capsys):
+    code = tf_main.main(["render-lab", "--out", str(tmp_path), "--domain", "not a domain"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Variable domain " in captured.err
+    assert "PRIVATE KEY-----" not in captured.err + captured.out
+    assert list(tmp_path.iterdir()) == []

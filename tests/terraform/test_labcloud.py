@@ -617,3 +617,20 @@ def test_every_instance_gets_its_user_data_from_a_config_drive(cloud, applied):
         s["name"]: nova.user_data_source(document, s["id"]) for s in document["servers"].values()
     }
     assert set(sources.values()) == {"config-drive"}, sources
+
+
+
+def test_workspace_redacts_the_root_modules_sensitive_values(terraform, tmp_path):
+    """What `kubesalt cloud demo` prints of a failed apply: no root password, no private key."""
+    workspace = Workspace(tmp_path / "root", tmp_path / "cloud", terraform)
+    variables = lab_tfvars(DEPLOY_KEY)
+    variables.update(set_root_password=True, root_password="s3cret-Root-pw")
+    workspace.prepare(variables)
+    assert workspace.secrets == ["s3cret-Root-pw"]
+    # A Terraform diagnostic quotes the offending line of the variables file.
+    tfvars = (workspace.workdir / "lab.tfvars.json").read_text().splitlines()
+    number, line = next((n, text) for n, text in enumerate(tfvars, 1) if '"root_password"' in text)
+    quoted = f"Error: Invalid value for variable\n\n  on lab.tfvars.json line {number}:\n{line}\n"
+    shown = workspace.redacted(tf_engine.Result(1, "", quoted))
+    assert "s3cret-Root-pw" not in shown
+    assert '"root_password": "(sensitive value)"' in shown
