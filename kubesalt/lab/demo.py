@@ -120,7 +120,11 @@ def run(
         return summary(lab, info, control_plane, failures, report, names=names)
 
     report("syncing modules, states and utils to every minion (saltutil.sync_all)")
-    sync = lab.salt(["--out=json", "--static", "*", "saltutil.sync_all"], timeout=SYNC_TIMEOUT)
+    # --timeout: under load the default 5 s gather gives up on busy minions.
+    sync = lab.salt(
+        ["--out=json", "--static", f"--timeout={SYNC_TIMEOUT - 60:.0f}", "*", "saltutil.sync_all"],
+        timeout=SYNC_TIMEOUT,
+    )
     missing = sorted(set(minions) - set(_json(sync.stdout)))
     if sync.returncode != 0 or missing:
         raise LabError(f"saltutil.sync_all failed ({', '.join(missing)}): {sync.stderr.strip()}")
