@@ -10,7 +10,7 @@ minion and the master's own orchestrations see them, so the top file, join token
 ``kubesalt:baremetal:machines`` (minion id -> MAAS machine, private address) goes to every
 minion; each machine's user-data (it holds the machine's minion private key) only to the
 minion that asks MAAS to deploy it, the first ``maas_region`` node, as
-``kubesalt:baremetal:user_data:<minion id>`` (read by ``maas.machine_deployed`` through
+``kubesalt_baremetal:user_data:<minion id>`` (read by ``maas.machine_deployed`` through
 ``user_data_pillar``). A masterless minion gets nothing from this layer.
 """
 
@@ -67,8 +67,12 @@ def run():
             content = _read(os.path.join(store, f"{minion_id}.user-data"))
             if content:
                 user_data[minion_id] = content
-        baremetal["user_data"] = user_data
+        # Outside kubesalt: (validated as one-line settings), like kubesalt_restore.
+        extra = {"kubesalt_baremetal": {"user_data": user_data}}
+    else:
+        extra = {}
     return {
+        **extra,
         "kubesalt": {
             "nodes": {
                 minion_id: {"roles": [WORKER_ROLE], "private_ip": machine["private_ip"]}

@@ -10,7 +10,7 @@
   with it) and accepts the public key in advance: no ``auto_accept``, no pending key;
 * it renders each machine's user-data with ``terraform/modules/cloudinit`` (the module every
   other host's user-data comes from), keeping MAAS's hostname, into a 0600 file that only
-  the deploying minion's pillar carries (``kubesalt:baremetal:user_data:<minion id>``, read by
+  the deploying minion's pillar carries (``kubesalt_baremetal:user_data:<minion id>``, read by
   ``maas.machine_deployed`` through ``user_data_pillar``): the private key is never in an SLS,
   a job's arguments or return, or a log.
 
