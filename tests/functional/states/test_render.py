@@ -70,9 +70,32 @@ def test_every_sls_renders_for_every_role(node_loaders, node_id):
     high = node_loaders(node_id).modules.state.show_sls(",".join(SLS_NAMES))
     assert isinstance(high, dict), high
     rendered = {body["__sls__"] for body in high.values()}
-    # Every SLS with states of its own renders some (init files only include).
+    # Every SLS with states of its own renders some (init files only include; maas.baremetal
+    # has one state per bare-metal machine, none in the example pillar: rendered below).
     assert rendered == {
-        name for name in SLS_NAMES if name not in ("core", "bastion", "microk8s", "maas")
+        name
+        for name in SLS_NAMES
+        if name not in ("core", "bastion", "microk8s", "maas", "maas.baremetal")
+    }
+
+
+def test_baremetal_sls_deploys_each_machine_with_user_data_from_pillar(node_loaders):
+    machines = {
+        "k8s-bm-0.lab.kubesalt.test": {"machine": "fair-ant"},
+        "k8s-bm-1.lab.kubesalt.test": {"machine": "calm-fox"},
+    }
+    pillar = {"kubesalt": {"baremetal": {"machines": machines, "deploy_timeout": 600}}}
+    high = node_loaders(MASTER).modules.state.show_sls("maas.baremetal", pillar=pillar)
+    assert isinstance(high, dict), high
+    deployed = by_function(high, "maas.machine_deployed")
+    assert deployed == {
+        f"maas-baremetal-deployed-{minion_id}": {
+            "name": machine["machine"],
+            "distro_series": None,
+            "user_data_pillar": f"kubesalt_baremetal:user_data:{minion_id}",
+            "timeout": 600,
+        }
+        for minion_id, machine in machines.items()
     }
 
 
