@@ -67,8 +67,9 @@ def run():
             content = _read(os.path.join(store, f"{minion_id}.user-data"))
             if content:
                 user_data[minion_id] = content
-        # Outside kubesalt: (validated as one-line settings), like kubesalt_restore.
-        extra = {"kubesalt_baremetal": {"user_data": user_data}}
+        # Outside kubesalt: (validated as one-line settings), like kubesalt_restore; dict():
+        # salt-lint reads the "}}" of a nested literal as a Jinja expression.
+        extra = {"kubesalt_baremetal": dict(user_data=user_data)}
     else:
         extra = {}
     return {
