@@ -9,7 +9,6 @@ In a throwaway overlay root inside private mount/UTS/net/IPC/PID namespaces
 
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -94,13 +93,15 @@ def test_salt_master_boots_to_a_waiting_bootstrap(can_boot, tmp_path):
     assert master_pub.read_text() == written["/srv/pki/master/master.pub"]
     assert not any((upper / "srv/pki/master/minions_pre").glob("*"))
     master_log = (upper / "var/log/salt/master").read_text()
-    # The reactor saw the master's own minion start; under load its ping may have been late
-    # (the status above asked again and got it).
-    assert re.search(r"kubesalt bootstrap: [01] of 5 minions answer; waiting for", master_log)
+    # The master logs at its configured level (warning: the salt_master state owns that
+    # setting, cloud-init no longer raises it to info), so the runner's info line "N of 5
+    # minions answer; waiting" is not in the log; that the reactor ran the bootstrap runner
+    # shows in its lock file below (only run() takes it, status() does not).
+    assert "Traceback" not in master_log, master_log[-3000:]
     # Issue 11 defect 11: what the master keeps lives on its volume (/srv): keys and the
     # join secret (pki_dir), the cache (the bootstrap runner's record among it).
     cache = upper / "srv/cache/salt/master"
-    assert (cache / "kubesalt_bootstrap/lock").exists()
+    assert (cache / "kubesalt_bootstrap/lock").exists(), "the reactor never ran the runner"
     assert {"jobs", "mine", "pillar"} <= {p.name for p in cache.iterdir()}
     # left at Salt's default place: only the empty sqlite queue directory (unused)
     default = upper / "var/cache/salt/master"
