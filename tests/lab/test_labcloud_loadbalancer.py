@@ -28,7 +28,8 @@ from kubesalt.tf import engine as tf_engine
 KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample op@example.com"
 )
-OPERATOR, STRANGER = "203.0.113.50", "198.51.100.7"
+# The operator is the namespace the backing makes on the external network (in operator_cidrs).
+STRANGER = "198.51.100.7"
 CONTROL_PLANES = ("k8s-master", "k8s-master-1", "k8s-master-2")
 NAMED = (
     "import socket, sys\n"
@@ -76,7 +77,7 @@ def api_lb(tmp_path_factory):
             backing.attach_port(lab.fabric, document, port, name, lab.wiring)
             members[name] = lab.fabric.spawn(name, ["python3", "-c", NAMED, name])
         lab.fabric.apply_firewall(firewall.iptables_restore(document, lab.wiring.bindings))
-        lab.fabric.attach("operator", "ext", "eth0", f"{OPERATOR}/24")
+        assert instances.OPERATOR in lab.fabric.endpoints  # made by reconcile (operator_cidrs)
         lab.fabric.attach("stranger", "ext", "eth0", f"{STRANGER}/32")
         lab.fabric.run("stranger", ["ip", "route", "add", "203.0.113.0/24", "dev", "eth0"])
         (router,) = [e for e in lab.fabric.endpoints if e.startswith("router-")]
@@ -107,7 +108,7 @@ def _wait(condition, message, timeout=60.0):
         time.sleep(0.5)
 
 
-def _probe(api_lb, source="operator") -> str | None:
+def _probe(api_lb, source=instances.OPERATOR) -> str | None:
     result = api_lb["lab"].fabric.run(source, ["python3", "-c", PROBE, api_lb["fip"]])
     return result.stdout.strip() if result.returncode == 0 else None
 
