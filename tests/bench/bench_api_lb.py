@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from tests.lab.test_labcloud_loadbalancer import NAMED
-from tests.lab.test_labcloud_loadbalancer import api_lb  # noqa: F401  (the fixture)
+from tests.support.api_lb import NAMED
+from tests.support.api_lb import api_lb  # noqa: F401  (the fixture)
 
 DURATION, STOP_AT, RESTART_AT = 40.0, 3.0, 23.0
 LOOP = (

@@ -31,13 +31,13 @@ import pytest
 
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
-from tests.lab.conftest import LOCK_WAIT
-from tests.lab.test_cluster_rollout import DOMAIN
-from tests.lab.test_cluster_rollout import changed_states
-from tests.lab.test_cluster_rollout import cluster_nodes
-from tests.lab.test_cluster_rollout import orchestrate
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_cluster_rollout import wait_for_master_restart
+from tests.support.lab import LOCK_WAIT
+from tests.support.lab_salt import DOMAIN
+from tests.support.lab_salt import changed_states
+from tests.support.lab_salt import cluster_nodes
+from tests.support.lab_salt import orchestrate
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import wait_for_master_restart
 from tests.support.paths import REPO_ROOT
 
 INVOCATIONS = "/var/lib/kubesalt-sim/microk8s/invocations.jsonl"

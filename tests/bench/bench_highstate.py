@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import time
 
-from tests.lab.conftest import lab_up
-from tests.lab.test_cluster_rollout import changed_states
-from tests.lab.test_cluster_rollout import failed_states
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_cluster_rollout import wait_for_master_restart
+from tests.support.lab import lab_up
+from tests.support.lab_salt import changed_states
+from tests.support.lab_salt import failed_states
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import wait_for_master_restart
 
 CONVERGED_RUNS = 3
 

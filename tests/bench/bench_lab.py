@@ -7,68 +7,21 @@ Targets (issue 3): up with 5 Salt hosts < 20 s, down < 5 s, < 200 MB per host.
 
 from __future__ import annotations
 
-import os
-import pathlib
 import time
 
 import pytest
 
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
+from tests.support.lab_processes import STEADY_TIMEOUT
+from tests.support.lab_processes import job_processes
+from tests.support.lab_processes import memory_by_host
 
 pytestmark = pytest.mark.skipif(bool(requirements_problem()), reason=str(requirements_problem()))
 
 UP_TARGET_5_HOSTS = 20.0
 DOWN_TARGET = 5.0
 MEMORY_TARGET_MB = 200.0
-STEADY_TIMEOUT = 45.0
-
-
-def _host_namespaces(lab: Lab) -> dict[str, str]:
-    """PID namespace -> host name, for every host of the lab."""
-    pids = lab._pids()["hosts"]
-    return {os.readlink(f"/proc/{pid}/ns/pid"): host for host, pid in pids.items()}
-
-
-def _job_processes(lab: Lab) -> int:
-    """Minion job processes still alive in the lab's hosts (each ~60 MB while it lives)."""
-    namespaces = _host_namespaces(lab)
-    count = 0
-    for entry in pathlib.Path("/proc").iterdir():
-        try:
-            if not entry.name.isdigit() or os.readlink(entry / "ns" / "pid") not in namespaces:
-                continue
-            if b"_thread_return" in (entry / "cmdline").read_bytes():
-                count += 1
-        except OSError:
-            continue
-    return count
-
-
-def _memory_by_host(lab: Lab) -> dict[str, tuple[float, float, int]]:
-    """``host: (RSS MB, PSS MB, processes)`` of every process in each host's PID namespace.
-
-    RSS counts pages shared between a host's Salt processes once per process (the usual
-    "RSS of its processes"); PSS splits shared pages between their users, so the PSS of
-    all hosts adds up to what the lab really uses.
-    """
-    namespaces = _host_namespaces(lab)
-    totals = {host: [0.0, 0.0, 0] for host in namespaces.values()}
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            host = namespaces.get(os.readlink(entry / "ns" / "pid"))
-            if host is None:
-                continue
-            rollup = (entry / "smaps_rollup").read_text()
-        except OSError:
-            continue
-        fields = {line.split(":")[0]: line.split()[1] for line in rollup.splitlines()[1:]}
-        totals[host][0] += int(fields.get("Rss", 0)) / 1024
-        totals[host][1] += int(fields.get("Pss", 0)) / 1024
-        totals[host][2] += 1
-    return {host: tuple(values) for host, values in totals.items()}
 
 
 @pytest.mark.parametrize("workers", [2, 8])
@@ -78,13 +31,13 @@ def test_lab_up_down(tmp_path, workers):
     try:
         info = lab.up(workers=workers, control_planes=1, lock_wait=600)
         up_seconds = time.monotonic() - started
-        peak = _memory_by_host(lab)
+        peak = memory_by_host(lab)
         # Salt 3007's minion job processes wait up to 30 s for the main process to confirm
         # their return (see docs/lab.md): measure the steady state once they are gone.
         deadline = time.monotonic() + STEADY_TIMEOUT
-        while _job_processes(lab) and time.monotonic() < deadline:
+        while job_processes(lab) and time.monotonic() < deadline:
             time.sleep(1)
-        memory = _memory_by_host(lab)
+        memory = memory_by_host(lab)
     finally:
         down_seconds = lab.down()
     salt_hosts = sum(1 for host in info["hosts"] if host["runs_salt"])

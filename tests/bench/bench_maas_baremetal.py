@@ -23,7 +23,7 @@ from kubesalt.lab import power
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.demo import orchestrate_baremetal
 from kubesalt.sim.maas import host as maas_host
-from tests.lab.test_cluster_rollout import salt_json
+from tests.support.lab_salt import salt_json
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 

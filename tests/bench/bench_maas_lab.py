@@ -20,13 +20,13 @@ import pytest
 
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_maas import failed as orch_failed
-from tests.lab.test_maas import orch_maas
-from tests.lab.test_maas_highstate import changes
-from tests.lab.test_maas_highstate import failures
-from tests.lab.test_maas_highstate import highstate
-from tests.lab.test_maas_highstate import wait_for_the_master
+from tests.support.lab_maas import changes
+from tests.support.lab_maas import failed as orch_failed
+from tests.support.lab_maas import failures
+from tests.support.lab_maas import highstate
+from tests.support.lab_maas import orch_maas
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import wait_for_the_master
 
 pytestmark = pytest.mark.skipif(bool(requirements_problem()), reason=str(requirements_problem()))
 

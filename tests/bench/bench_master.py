@@ -27,13 +27,13 @@ import pytest
 
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
-from tests.bench.bench_lab import STEADY_TIMEOUT
-from tests.bench.bench_lab import _host_namespaces
-from tests.bench.bench_lab import _job_processes
-from tests.lab.conftest import LOCK_WAIT
-from tests.lab.test_cluster_rollout import orchestrate
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_master_restart import MINIONS
+from tests.support.lab import LOCK_WAIT
+from tests.support.lab_processes import STEADY_TIMEOUT
+from tests.support.lab_processes import host_namespaces
+from tests.support.lab_processes import job_processes
+from tests.support.lab_salt import MINIONS
+from tests.support.lab_salt import orchestrate
+from tests.support.lab_salt import salt_json
 
 pytestmark = pytest.mark.skipif(bool(requirements_problem()), reason=str(requirements_problem()))
 
@@ -73,7 +73,7 @@ def test_restart_recovery(lab):
 def _pss_by_process(lab: Lab, host: str, each: list | None = None) -> dict[str, float]:
     """PSS in MB per group (salt-master, salt-minion, other); ``each`` receives
     ``(MB, process title)`` of every process."""
-    namespace = {name: ns for ns, name in _host_namespaces(lab).items()}[host]
+    namespace = {name: ns for ns, name in host_namespaces(lab).items()}[host]
     groups: dict[str, float] = {}
     for entry in pathlib.Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -100,7 +100,7 @@ def _pss_by_process(lab: Lab, host: str, each: list | None = None) -> dict[str, 
 
 def test_master_host_memory(lab):
     deadline = time.monotonic() + STEADY_TIMEOUT
-    while _job_processes(lab) and time.monotonic() < deadline:
+    while job_processes(lab) and time.monotonic() < deadline:
         time.sleep(1)
     each: list = []
     groups = _pss_by_process(lab, "salt", each)

@@ -10,9 +10,6 @@ lab on the machine to go down before it starts its own (tests/support/lab.py).
 
 from __future__ import annotations
 
-import os
-import pathlib
-import subprocess
 import tempfile
 
 import pytest
@@ -20,7 +17,6 @@ import pytest
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import running_lab
 from tests.support import lab_policy
-from tests.support.lab import LOCK_WAIT  # noqa: F401 (re-exported for the lab modules)
 from tests.support.lab import POOL
 from tests.support.lab import lab_up
 
@@ -124,98 +120,6 @@ def lab_dir(tmp_path_factory, needs_lab):
     return tmp_path_factory.mktemp("kubesalt-lab")
 
 
-def _processes() -> dict[int, tuple[int, str, dict]]:
-    """pid -> (parent pid, command line, namespaces) of every process we can read."""
-    table = {}
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (entry / "stat").read_text()
-            namespaces = {kind: os.readlink(entry / "ns" / kind) for kind in ("pid", "net", "mnt")}
-        except OSError:
-            continue  # exited while we looked
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        table[int(entry.name)] = (parent, cmdline.strip(), namespaces)
-    return table
-
-
-def _owner(pid: int, table: dict) -> str | None:
-    """The state directory of the lab supervisor ``pid`` descends from, if any."""
-    for _ in range(64):  # bounded walk up the process tree
-        if pid not in table:
-            return None
-        parent, cmdline, _namespaces = table[pid]
-        if "kubesalt.lab.supervisor" in cmdline:
-            return cmdline.split()[-1]
-        pid = parent
-    return None
-
-
-def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
-    """What a lab may never leave behind on the machine.
-
-    ``namespaces``: the PID, network and mount namespaces other than ours that have a
-    process (every lab process is in one); ``processes``: processes in our namespaces whose
-    command line names a lab (supervisor, keepers). Another engineer's lab on this shared
-    machine may come and go meanwhile: its namespaces and processes (those of processes
-    descending from a supervisor of another state directory) are left out, and
-    :func:`assert_nothing_left` checks that nothing *new* remains.
-    """
-    own = {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("pid", "net", "mnt")}
-    table = _processes()
-    ours = str(state_dir) if state_dir else None
-    owner_of_namespace = {}
-    owners = {}
-    for pid, (_parent, _cmdline, theirs) in table.items():
-        owners[pid] = _owner(pid, table)
-        if owners[pid]:
-            for kind, value in theirs.items():
-                if value != own[kind]:
-                    owner_of_namespace[value] = owners[pid]
-    namespaces = set()
-    processes = set()
-    for pid, (_parent, cmdline, theirs) in table.items():
-        foreign = {value for kind, value in theirs.items() if value != own[kind]}
-        namespaces |= {ns for ns in foreign if owner_of_namespace.get(ns, ours) == ours}
-        named = "kubesalt.lab" in cmdline or (ours and ours in cmdline)
-        if named and not foreign and owners[pid] in (None, ours):
-            processes.add((pid, cmdline))
-    return {
-        "mounts": pathlib.Path("/proc/mounts").read_text(),
-        "netns": subprocess.run(
-            ["ip", "netns", "list"], capture_output=True, text=True, check=True
-        ).stdout,
-        "links": subprocess.run(
-            ["ip", "-o", "link"], capture_output=True, text=True, check=True
-        ).stdout,
-        "addresses": subprocess.run(
-            ["ip", "-o", "addr"], capture_output=True, text=True, check=True
-        ).stdout,
-        "namespaces": namespaces,
-        "processes": processes,
-    }
-
-
-def leftovers(before: dict, after: dict) -> dict:
-    """What ``after`` has that ``before`` had not: mounts, interfaces, namespaces, processes."""
-    left = {}
-    for key in ("mounts", "netns", "links", "addresses"):
-        if after[key] != before[key]:
-            left[key] = (before[key], after[key])
-    for key in ("namespaces", "processes"):
-        new = after[key] - before[key]
-        if new:
-            left[key] = new
-    return left
-
-
-def assert_nothing_left(before: dict, after: dict) -> None:
-    left = leftovers(before, after)
-    assert not left, f"the lab left these behind: {left}"
-
-
 @pytest.fixture(scope="module")
 def cluster_lab(request, tmp_path_factory):
     """A lab with Salt (salt, bastion, one control plane, two workers): the one the modules
@@ -242,34 +146,3 @@ def net_lab(tmp_path_factory):
     """A lab without Salt daemons (hosts and network only), for one module."""
     with lab_up(tmp_path_factory, workers=2, control_planes=2, salt=False) as lab:
         yield lab
-
-
-# What Salt's official Debian packages give a master (saltstack/salt pkg/debian:
-# salt-master.postinst, salt-master.dirs; the daemon's own verify_env at start).
-MASTER_OWNED_BY_SALT = (
-    "/etc/salt/master.d",
-    "/var/cache/salt/master",
-    "/var/cache/salt/master/jobs",
-    "/var/log/salt/master",
-    "/var/log/salt/key",
-    "/run/salt/master",
-)
-
-
-def assert_master_runs_as_salt(lab, pki_dir: str = "/etc/salt/pki/master") -> None:
-    """Every salt-master process of the lab's master runs as ``salt`` and the master's
-    directories, keys and logs are ``salt``'s, as the packages leave them."""
-    ps = lab.exec("salt", ["ps", "-eo", "user:16,args"], check=True).stdout.splitlines()
-    masters = [line.split(None, 1) for line in ps if "salt-master" in line and "ps -eo" not in line]
-    assert len(masters) >= 2, ps  # the main process and its workers
-    assert {user for user, _args in masters} == {"salt"}, masters
-    paths = [*MASTER_OWNED_BY_SALT, pki_dir, f"{pki_dir}/master.pem", f"{pki_dir}/minions"]
-    # -L: Salt 3008 leaves master.pem as a (root's) symlink to <master id>.pem.
-    # (The key pair itself is the daemon's: it writes it salt:root.)
-    stat = lab.exec("salt", ["stat", "-L", "-c", "%n %U %a", *paths], check=True).stdout
-    owners = {line.split()[0]: line.split()[1:] for line in stat.splitlines()}
-    assert {path: owner for path, (owner, _mode) in owners.items()} == dict.fromkeys(paths, "salt")
-    assert owners[f"{pki_dir}/master.pem"][1] == "400"
-    assert owners["/var/log/salt/master"][1] == "640"
-    passwd = lab.exec("salt", ["getent", "passwd", "salt"], check=True).stdout.strip()
-    assert passwd.split(":")[6] == "/usr/sbin/nologin"  # a system user without a login

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.conftest import lab_up
-from tests.lab.test_cluster_rollout import DOMAIN
-from tests.lab.test_cluster_rollout import cluster_nodes
-from tests.lab.test_cluster_rollout import orchestrate
-from tests.lab.test_cluster_rollout import salt_json
+from tests.support.lab import lab_up
+from tests.support.lab_salt import DOMAIN
+from tests.support.lab_salt import cluster_nodes
+from tests.support.lab_salt import orchestrate
+from tests.support.lab_salt import salt_json
 
 MASTER = f"k8s-master.{DOMAIN}"
 

@@ -14,17 +14,21 @@ import time
 import types
 
 import pytest
-import yaml
 
-from kubesalt.lab import saltconf
-from kubesalt.lab.lab import LabError
-from tests.lab.test_network import _peer_seen_by_outside
+from tests.support.lab_network import peer_seen_by_outside
+from tests.support.lab_salt import DOMAIN
+from tests.support.lab_salt import MASTER
+from tests.support.lab_salt import SALT_TIMEOUT
+from tests.support.lab_salt import WORKERS
+from tests.support.lab_salt import changed_states
+from tests.support.lab_salt import cluster_nodes
+from tests.support.lab_salt import failed_states
+from tests.support.lab_salt import inventory
+from tests.support.lab_salt import orchestrate
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import write_inventory
 
-DOMAIN = "lab.kubesalt.test"
-MASTER = f"k8s-master.{DOMAIN}"
-WORKERS = [f"k8s-worker-0.{DOMAIN}", f"k8s-worker-1.{DOMAIN}"]
 HOSTS = ["salt", "bastion", "k8s-master", "k8s-worker-0", "k8s-worker-1"]
-INVENTORY = f"{saltconf.LAB_PILLAR_DIR}/_from_terraform.sls"
 # Files the state tree manages on every host: test=True must leave them as they are.
 WATCHED = [
     "/etc/ssh/sshd_config",
@@ -39,68 +43,6 @@ WATCHED = [
     "/etc/iptables/rules.v4",
     "/etc/salt/master.d/kubesalt.conf",
 ]
-SALT_TIMEOUT = 600
-
-
-def salt_json(lab, argv, timeout=SALT_TIMEOUT):
-    """Run ``salt`` / ``salt-run`` on the master host; return its JSON document."""
-    run = lab.exec("salt", argv, timeout=timeout)
-    text = run.stdout
-    start = text.find("{")
-    assert start >= 0, f"{' '.join(argv)}: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
-    return json.loads(text[start:])
-
-
-def orchestrate(lab):
-    """``salt-run state.orchestrate orch.cluster``: {step id: step result}."""
-    started = time.monotonic()
-    doc = salt_json(lab, ["salt-run", "--out=json", "state.orchestrate", "orch.cluster"])
-    (steps,) = doc["data"].values()
-    assert isinstance(steps, dict), steps
-    result = types.SimpleNamespace(
-        steps={step["__id__"]: step for step in steps.values()},
-        seconds=time.monotonic() - started,
-    )
-    wait_for_master_restart(lab)
-    return result
-
-
-# Where the master's own minion persists its schedule (schedule.add persist=True).
-SCHEDULE_FILE = "/etc/salt/minion.d/_schedule.conf"
-
-
-def wait_for_master_restart(lab, timeout=240.0):
-    """A changed master configuration restarts salt-master once it is idle (the one-shot
-    schedule job kubesalt-master-restart): wait until that job is gone, then for the master.
-
-    Looks at the schedule file, not through Salt: a Salt client on the master host would
-    keep the master busy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        scheduled = lab.exec("salt", ["sh", "-c", f"cat {SCHEDULE_FILE} 2>/dev/null; true"])
-        if "kubesalt-master-restart" not in scheduled.stdout:
-            break
-        assert time.monotonic() < deadline, "the master's restart stayed pending"
-        time.sleep(1)
-    wait_for_master(lab, timeout=max(30.0, deadline - time.monotonic()))
-
-
-def wait_for_master(lab, after=0.0, timeout=60.0):
-    """Wait (bounded) until the master and every minion answer after a master restart."""
-    time.sleep(after)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            ping = lab.exec(
-                "salt", ["salt", "--out=json", "--static", "*", "test.ping"], timeout=60
-            )
-            if ping.returncode == 0:
-                return
-            problem = ping.stderr[-500:]
-        except LabError as err:  # a loaded machine: the ping itself took too long
-            problem = str(err)
-        assert time.monotonic() < deadline, f"salt-master did not come back: {problem}"
-        time.sleep(1)
 
 
 def highstate(lab, *extra):
@@ -113,24 +55,6 @@ def highstate(lab, *extra):
     )
 
 
-def changed_states(run):
-    """``{minion: [state ids that reported changes]}`` of a highstate return."""
-    return {
-        minion: sorted(s["__id__"] for s in states.values() if s.get("changes"))
-        for minion, states in run.items()
-    }
-
-
-def failed_states(run):
-    return {
-        minion: sorted(
-            f"{s['__id__']}: {s.get('comment')}" for s in states.values() if s["result"] is False
-        )
-        for minion, states in run.items()
-        if not isinstance(states, dict) or any(s["result"] is False for s in states.values())
-    }
-
-
 def checksums(lab):
     """What a run could change: managed files on every host, the bastion's live rules."""
     found = {}
@@ -141,26 +65,6 @@ def checksums(lab):
         "bastion", ["sh", "-c", "iptables -S; iptables -t nat -S"], check=True
     ).stdout
     return found
-
-
-def inventory(lab):
-    return yaml.safe_load(lab.exec("salt", ["cat", INVENTORY], check=True).stdout)
-
-
-def write_inventory(lab, data):
-    text = yaml.safe_dump(data, default_flow_style=False)
-    lab.exec("salt", ["sh", "-c", f"cat > {INVENTORY}"], input=text, check=True)
-
-
-def cluster_nodes(lab, attempts=5):
-    """The Kubernetes nodes as the bootstrap control plane lists them (``microk8s.nodes``)."""
-    for attempt in range(attempts):
-        doc = salt_json(lab, ["salt", "--out=json", "--static", MASTER, "microk8s.nodes"], 120)
-        if isinstance(doc.get(MASTER), list):
-            return {node["name"]: node for node in doc[MASTER]}
-        # A minion reconnecting (after the master's restart) answers with a message.
-        time.sleep(2 * (attempt + 1))
-    raise AssertionError(f"microk8s.nodes on {MASTER}: {doc.get(MASTER)!r}")
 
 
 @pytest.fixture(scope="module")
@@ -253,15 +157,15 @@ def test_bastion_input_policy_drops_all_but_ssh(cluster):
 @pytest.mark.lab
 def test_worker_reaches_the_outside_only_through_the_bastion_nat(cluster):
     lab = cluster.lab
-    assert _peer_seen_by_outside(lab, "k8s-worker-0") == "10.0.0.10"
+    assert peer_seen_by_outside(lab, "k8s-worker-0") == "10.0.0.10"
     lab.exec("bastion", ["iptables", "-t", "nat", "-F", "POSTROUTING"], check=True)
-    assert _peer_seen_by_outside(lab, "k8s-worker-0", timeout=2) is None
+    assert peer_seen_by_outside(lab, "k8s-worker-0", timeout=2) is None
     # The state repairs the drift (the rules file did not change).
     run = salt_json(
         lab, ["salt", "--out=json", "--static", f"bastion.{DOMAIN}", "state.sls", "bastion"]
     )
     assert "bastion-iptables-live" in changed_states(run)[f"bastion.{DOMAIN}"]
-    assert _peer_seen_by_outside(lab, "k8s-worker-1") == "10.0.0.10"
+    assert peer_seen_by_outside(lab, "k8s-worker-1") == "10.0.0.10"
 
 
 @pytest.mark.lab

@@ -17,15 +17,15 @@ import time
 import pytest
 import yaml
 
-from tests.lab.conftest import lab_up
-from tests.lab.test_cluster_rollout import DOMAIN
-from tests.lab.test_cluster_rollout import MASTER
-from tests.lab.test_cluster_rollout import WORKERS
-from tests.lab.test_cluster_rollout import cluster_nodes
-from tests.lab.test_cluster_rollout import inventory
-from tests.lab.test_cluster_rollout import orchestrate
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_cluster_rollout import write_inventory
+from tests.support.lab import lab_up
+from tests.support.lab_salt import DOMAIN
+from tests.support.lab_salt import MASTER
+from tests.support.lab_salt import WORKERS
+from tests.support.lab_salt import cluster_nodes
+from tests.support.lab_salt import inventory
+from tests.support.lab_salt import orchestrate
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import write_inventory
 
 WORKLOAD = """apiVersion: v1
 kind: Pod

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from kubesalt.lab.lab import salt_bin_dir
-from tests.lab.conftest import assert_master_runs_as_salt
-from tests.lab.conftest import lab_up
+from tests.support.lab import lab_up
+from tests.support.lab_salt import assert_master_runs_as_salt
 
 HOSTS = ("salt", "bastion", "k8s-master", "k8s-worker-0")
 IDS = {f"{host}.lab.kubesalt.test" for host in HOSTS}

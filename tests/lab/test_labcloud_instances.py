@@ -30,9 +30,9 @@ from kubesalt.lab import demo as lab_demo
 from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import host_command
 from kubesalt.tf import engine as tf_engine
-from tests.lab.conftest import assert_nothing_left
-from tests.lab.conftest import machine_snapshot
 from tests.support import lab_policy
+from tests.support.lab_safety import assert_nothing_left
+from tests.support.lab_safety import machine_snapshot
 
 BOOT_TIMEOUT = 240.0
 TARGET = ("k8s-worker-0", "hostname")

@@ -24,9 +24,12 @@ import pytest
 from kubesalt.lab import demo
 from kubesalt.lab import power
 from kubesalt.lab.lab import MAAS_PG_DIR
-from tests.lab.conftest import lab_up
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_cluster_rollout import wait_for_master_restart
+from tests.support.lab import lab_up
+from tests.support.lab_maas import changed
+from tests.support.lab_maas import failed
+from tests.support.lab_maas import orch_maas
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import wait_for_master_restart
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -36,57 +39,6 @@ RACKS = ["maas-rack-0", "maas-rack-1"]
 CONTROL_PLANE = "k8s-master"
 SALT_TIMEOUT = 300
 DAEMON_WORDS = ("postgres", "regiond", "rackd")
-
-
-def orch_maas(lab):
-    """``salt-run state.orchestrate orch.maas``: the text and every state of every minion,
-    the nested phase (salt.runner) included, as ``{(orch step, minion, state id): state}``
-    (a state may run in two steps: maas.sync includes maas.region)."""
-    run = lab.exec(
-        "salt", ["salt-run", "--out=json", "state.orchestrate", "orch.maas"], timeout=SALT_TIMEOUT
-    )
-    text = run.stdout
-    start = text.find("{")
-    assert start >= 0, f"orch.maas: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
-    (steps,) = json.loads(text[start:])["data"].values()
-    assert isinstance(steps, dict), steps
-    states = {}
-    orch_steps = {}
-    _collect(steps, states, orch_steps)
-    return types.SimpleNamespace(text=text + run.stderr, states=states, steps=orch_steps)
-
-
-def _collect(steps: dict, states: dict, orch_steps: dict) -> None:
-    for step in steps.values():
-        orch_steps[step["__id__"]] = step
-        changes = step.get("changes") or {}
-        for minion, minion_states in (changes.get("ret") or {}).items():
-            if isinstance(minion_states, dict):
-                for state in minion_states.values():
-                    states[(step["__id__"], minion.split(".")[0], state["__id__"])] = state
-            else:  # a rendering error: a list of strings
-                states[(step["__id__"], minion.split(".")[0], "render")] = {
-                    "result": False,
-                    "changes": {},
-                    "comment": str(minion_states)[:500],
-                }
-        nested = (changes.get("return") or {}).get("data")
-        if isinstance(nested, dict):
-            for nested_steps in nested.values():
-                _collect(nested_steps, states, orch_steps)
-
-
-def failed(run) -> dict:
-    bad = {key: s.get("comment") for key, s in run.states.items() if s.get("result") is not True}
-    bad.update(
-        {sid: s.get("comment") for sid, s in run.steps.items() if s.get("result") is not True}
-    )
-    return bad
-
-
-def changed(run) -> set:
-    """``(minion, state id)`` of every state that reported changes in any step."""
-    return {key[1:] for key, state in run.states.items() if state.get("changes")}
 
 
 def region_call(lab, *args):

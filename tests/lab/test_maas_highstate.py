@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import types
 
 import pytest
 
-from tests.lab.conftest import lab_up
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_cluster_rollout import wait_for_master_restart
+from tests.support.lab import lab_up
+from tests.support.lab_maas import changes
+from tests.support.lab_maas import failures
+from tests.support.lab_maas import highstate
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import wait_for_the_master
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -34,51 +36,6 @@ HOSTS = ["salt", "bastion", CONTROL_PLANE, "maas-region", *RACKS]
 SALT_TIMEOUT = 420
 HANDOFF_DIR = f"/var/cache/salt/master/minions/{REGION}/files/kubesalt"
 SECRET_FILE = "/var/snap/maas/common/maas/secret"
-
-
-def highstate(lab):
-    """One plain ``salt '*' state.highstate``: its return, wall time and text."""
-    started = time.monotonic()
-    run = lab.exec(
-        "salt",
-        ["salt", "--out=json", "--static", f"--timeout={SALT_TIMEOUT}", "*", "state.highstate"],
-        timeout=SALT_TIMEOUT + 60,
-    )
-    seconds = time.monotonic() - started
-    start = run.stdout.find("{")
-    doc = json.loads(run.stdout[start:]) if start >= 0 else {}
-    return types.SimpleNamespace(
-        doc=doc, seconds=seconds, text=run.stdout + run.stderr, returncode=run.returncode
-    )
-
-
-def failures(run) -> dict:
-    """``{host: [failed state ids with comments]}``; a host without a state return counts."""
-    bad = {}
-    for host in HOSTS:
-        states = run.doc.get(f"{host}.{DOMAIN}")
-        if not isinstance(states, dict) or not states:
-            bad[host] = [f"no state return: {str(states)[:300]}"]
-            continue
-        failed = [f"{s['__id__']}: {s.get('comment')}" for s in states.values() if not s["result"]]
-        if failed:
-            bad[host] = failed
-    return bad
-
-
-def changes(run) -> dict:
-    return {
-        minion.split(".")[0]: sorted(s["__id__"] for s in states.values() if s.get("changes"))
-        for minion, states in run.doc.items()
-        if isinstance(states, dict) and any(s.get("changes") for s in states.values())
-    }
-
-
-def wait_for_the_master(lab):
-    """The master restarts itself once idle after a run that changed its configuration:
-    wait for that, then for every minion."""
-    wait_for_master_restart(lab)
-    lab.wait_for_minions([h.minion_id for h in lab.hosts() if h.runs_salt], timeout=120.0)
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,8 @@ import time
 import pytest
 
 from kubesalt.lab.lab import LabError
+from tests.support.lab_salt import MINIONS
 
-DOMAIN = "lab.kubesalt.test"
-MINIONS = sorted(
-    f"{name}.{DOMAIN}" for name in ("salt", "bastion", "k8s-master", "k8s-worker-0", "k8s-worker-1")
-)
 RESTARTS = 3
 # Every minion must answer within this after each restart. The target is 30 s on an idle
 # machine (docs/benchmarks.md); the bound leaves room for a loaded, shared machine, while a

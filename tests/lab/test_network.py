@@ -6,25 +6,10 @@ import ipaddress
 import json
 import socket
 import subprocess
-import textwrap
 
 import pytest
 
-# Accepts one connection and prints the peer's address: what "the internet" sees.
-PEER_SERVER = textwrap.dedent(
-    """
-    import socket, sys
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("10.0.0.254", 8080))
-    server.listen(1)
-    server.settimeout(15)
-    print("listening", flush=True)
-    connection, peer = server.accept()
-    print(peer[0], flush=True)
-    """
-)
-CONNECT = "import socket; socket.create_connection(('10.0.0.254', 8080), timeout={timeout}).close()"
+from tests.support.lab_network import peer_seen_by_outside
 
 
 def _addresses(lab, host):
@@ -107,29 +92,16 @@ def test_the_lab_resolver_answers_at_once(net_lab):
         assert answers["seconds"] < 1.0, answers
 
 
-def _peer_seen_by_outside(lab, client, timeout=5):
-    server = lab.spawn("outside", ["python3", "-c", PEER_SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout.readline().strip() == "listening"
-        connect = lab.exec(client, ["python3", "-c", CONNECT.format(timeout=timeout)])
-        if connect.returncode != 0:
-            return None
-        return server.stdout.readline().strip()
-    finally:
-        server.kill()
-        server.wait(timeout=10)
-
-
 def test_worker_reaches_the_outside_only_through_the_bastion_nat(net_lab):
-    assert _peer_seen_by_outside(net_lab, "k8s-worker-0") == "10.0.0.10"
+    assert peer_seen_by_outside(net_lab, "k8s-worker-0") == "10.0.0.10"
     rule = ["POSTROUTING", "-s", "10.1.0.0/16", "-o", "eth1", "-j", "MASQUERADE"]
     net_lab.exec("bastion", ["iptables", "-t", "nat", "-D", *rule], check=True)
     try:
         # Without the NAT the outside has no way back to a private address.
-        assert _peer_seen_by_outside(net_lab, "k8s-worker-0", timeout=2) is None
+        assert peer_seen_by_outside(net_lab, "k8s-worker-0", timeout=2) is None
     finally:
         net_lab.exec("bastion", ["iptables", "-t", "nat", "-A", *rule], check=True)
-    assert _peer_seen_by_outside(net_lab, "k8s-worker-1") == "10.0.0.10"
+    assert peer_seen_by_outside(net_lab, "k8s-worker-1") == "10.0.0.10"
 
 
 def test_no_lab_address_or_route_on_the_machine(net_lab):

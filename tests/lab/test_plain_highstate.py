@@ -17,12 +17,12 @@ import types
 
 import pytest
 
-from tests.lab.conftest import lab_up
-from tests.lab.test_cluster_rollout import changed_states
-from tests.lab.test_cluster_rollout import failed_states
-from tests.lab.test_cluster_rollout import salt_json
-from tests.lab.test_cluster_rollout import wait_for_master
-from tests.lab.test_cluster_rollout import wait_for_master_restart
+from tests.support.lab import lab_up
+from tests.support.lab_salt import changed_states
+from tests.support.lab_salt import failed_states
+from tests.support.lab_salt import salt_json
+from tests.support.lab_salt import wait_for_master
+from tests.support.lab_salt import wait_for_master_restart
 
 DOMAIN = "lab.kubesalt.test"
 BOOTSTRAP = f"k8s-master.{DOMAIN}"

@@ -20,10 +20,10 @@ import pytest
 from kubesalt.lab import Lab
 from kubesalt.lab import LabError
 from kubesalt.lab import lab as lab_module
-from tests.lab.conftest import LOCK_WAIT
-from tests.lab.conftest import assert_nothing_left
-from tests.lab.conftest import leftovers
-from tests.lab.conftest import machine_snapshot
+from tests.support.lab import LOCK_WAIT
+from tests.support.lab_safety import assert_nothing_left
+from tests.support.lab_safety import leftovers
+from tests.support.lab_safety import machine_snapshot
 from tests.support.paths import REPO_ROOT
 from tests.support.waiting import wait_until
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from kubesalt.lab import topology
-from tests.lab.conftest import assert_master_runs_as_salt
+from tests.support.lab_salt import assert_master_runs_as_salt
 from tests.support.paths import REPO_ROOT
 
 EXPECTED_IDS = {
