@@ -7,8 +7,8 @@ from tests.support.waiting import wait_until
 PERSISTENT = "p" * 40
 
 
-def wait_for(path, timeout=15):
-    # The agent applies files every 5 s.
+def wait_for(path, timeout=60):
+    # The agent applies files every 5 s, each addon or join in a child `microk8s` process.
     wait_until(path.exists, timeout, f"the launch configuration {path.name}", interval=0.2)
 
 

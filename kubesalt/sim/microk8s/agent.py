@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import cni
+from kubesalt.sim.microk8s import launchconf
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import roles_of
 from kubesalt.sim.microk8s.host import write_file
@@ -632,8 +633,6 @@ def _run_daemon(host: Host, ready_fd: int) -> None:  # pragma: no cover - runs i
 def _launch_configurations(host: Host) -> None:  # pragma: no cover - runs in the daemon
     """Apply pending launch configurations now and every 5 s (``--launch-configurations-
     interval``), as the real agent does."""
-    from kubesalt.sim.microk8s import launchconf  # noqa: PLC0415 - launchconf imports mk8s
-
     while True:
         try:
             launchconf.apply_pending(host)

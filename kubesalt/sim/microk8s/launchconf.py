@@ -6,13 +6,14 @@ As upstream (cluster-agent ``pkg/k8sinit``, ``cmd/cluster-agent.go``): at instal
 its "pre-init" subset applied (tokens, config files, service arguments, SANs); the cluster
 agent then applies every ``$SNAP_COMMON/etc/launcher/*.yaml`` in full (addon repositories are
 not modelled, addons, join) every 5 s and renames each applied file ``<file>.applied``.
+Addons and joins run the node's own ``microk8s`` command in a child process, as the agent runs
+the snap's ``microk8s-enable.wrapper``/``microk8s-join.wrapper`` (``pkg/snap/snap.go``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import ipaddress
+import subprocess
 import sys
 
 import yaml
@@ -134,14 +135,12 @@ def set_args(host: Host, name: str, changes: dict) -> None:
 
 def apply(host: Host, parts: list[dict], *, pre_init: bool) -> None:
     """Apply the parts in order; ``pre_init`` skips addons and join (install time)."""
-    from kubesalt.sim.microk8s import mk8s  # noqa: PLC0415 - mk8s imports the agent, which imports us
-
     for part in parts:
         if not pre_init:
             for addon in part.get("addons") or []:
                 action = "disable" if addon.get("disable") else "enable"
                 args = [str(a) for a in addon.get("args") or []]
-                code = _quietly(mk8s.main, host, [action, str(addon["name"]), *args])
+                code = _microk8s(host, [action, str(addon["name"]), *args])
                 if code:
                     raise LaunchConfigError(f"failed to {action} addon {addon['name']!r} ({code})")
         token = part.get("persistentClusterToken")
@@ -161,21 +160,23 @@ def apply(host: Host, parts: list[dict], *, pre_init: bool) -> None:
         join = part.get("join") or {}
         if not pre_init and join.get("url"):
             argv = ["join", str(join["url"])] + (["--worker"] if join.get("worker") else [])
-            code = _quietly(mk8s.main, host, argv)
+            code = _microk8s(host, argv)
             if code:
                 raise LaunchConfigError(f"failed to join cluster ({code})")
 
 
-def _quietly(func, *args) -> int:
-    """Run a CLI function with its output sent to our stderr (the agent's log)."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        try:
-            code = func(*args)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    sys.stderr.write(buffer.getvalue())
-    return code
+def _microk8s(host: Host, argv: list) -> int:
+    """Run the node's ``microk8s`` command; its output goes to our stderr (the agent's log)."""
+    result = subprocess.run(
+        [str(host.snap_bin / "microk8s"), *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    sys.stderr.write(result.stdout)
+    return result.returncode
 
 
 def install_time(host: Host) -> None:

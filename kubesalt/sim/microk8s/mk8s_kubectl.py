@@ -3,30 +3,20 @@ and secrets in :mod:`mk8s_kubectl_objects`."""
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import json
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import mk8s_kubectl_objects as k8s_objects
 from kubesalt.sim.microk8s import mk8s_kubectl_workloads as workloads
+from kubesalt.sim.microk8s import nodes
 from kubesalt.sim.microk8s.host import Host
-from kubesalt.sim.microk8s.mk8s_common import cluster_ready
 from kubesalt.sim.microk8s.mk8s_common import err
 from kubesalt.sim.microk8s.mk8s_common import out
 from kubesalt.sim.microk8s.mk8s_common import state_of
 from kubesalt.sim.microk8s.mk8s_common import stopped_guard
 from kubesalt.sim.microk8s.mk8s_common import worker_guard
-
-
-def _timestamp(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
 
 
 def _age(epoch: float) -> str:
@@ -44,111 +34,6 @@ def _age(epoch: float) -> str:
     if hours < 48:
         return f"{hours}h"
     return f"{hours // 24}d"
-
-
-def node_conditions(host: Host, state: dict, versions: dict | None = None) -> dict:
-    """name -> "True" | "False" | "Unknown": each node's agent probed with a short timeout.
-
-    VERSIONS, when given, receives name -> the version each answering node's kubelet runs
-    (a kubelet posts its own version with its status; an unreachable node keeps the last).
-    """
-    results = {}
-    versions = {} if versions is None else versions
-
-    def judge(record):
-        if record["name"] == host.hostname:
-            versions[record["name"]] = (host.snap_meta() or {}).get("version", "")
-            return "True" if cluster_ready(host) else "False"
-        answer = agent.probe(host, record["address"])
-        if (
-            answer is None
-            or answer.get("stopped")
-            or answer.get("cluster_id") != state.get("cluster_id")
-        ):
-            return "Unknown"
-        if answer.get("version"):
-            versions[record["name"]] = answer["version"]
-        return "True" if answer.get("ready") else "False"
-
-    nodes = state.get("nodes", [])
-    if nodes:
-        with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
-            for record, verdict in zip(nodes, pool.map(judge, nodes), strict=False):
-                results[record["name"]] = verdict
-    return results
-
-
-def node_object(record: dict, condition: str) -> dict:
-    role_label = (
-        {"node.kubernetes.io/microk8s-worker": "microk8s-worker"}
-        if record["role"] == "worker"
-        else {"node.kubernetes.io/microk8s-controlplane": "microk8s-controlplane"}
-    )
-    created = _timestamp(record.get("created", time.time()))
-    reason, message = {
-        "True": ("KubeletReady", "kubelet is posting ready status"),
-        "False": ("KubeletNotReady", "container runtime status check may not have completed yet"),
-        "Unknown": ("NodeStatusUnknown", "Kubelet stopped posting node status."),
-    }[condition]
-    now = _timestamp(time.time())
-    spec = {}
-    if record.get("unschedulable"):
-        spec = {
-            "taints": [
-                {
-                    "effect": "NoSchedule",
-                    "key": "node.kubernetes.io/unschedulable",
-                    "timeAdded": now,
-                }
-            ],
-            "unschedulable": True,
-        }
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
-            "creationTimestamp": created,
-            "labels": {
-                "beta.kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "kubernetes.io/hostname": record["name"],
-                "kubernetes.io/os": "linux",
-                "microk8s.io/cluster": "true",
-                **role_label,
-            },
-            "name": record["name"],
-            "resourceVersion": str(int(record.get("created", 0)) % 100000),
-            "uid": hashlib.md5(record["name"].encode()).hexdigest(),  # noqa: S324 - an id
-        },
-        "spec": spec,
-        "status": {
-            "addresses": [
-                {"address": record["address"], "type": "InternalIP"},
-                {"address": record["name"], "type": "Hostname"},
-            ],
-            "conditions": [
-                {
-                    "lastHeartbeatTime": now,
-                    "lastTransitionTime": created,
-                    "message": message,
-                    "reason": reason,
-                    "status": condition,
-                    "type": "Ready",
-                }
-            ],
-            "nodeInfo": {
-                "architecture": "amd64",
-                "containerRuntimeVersion": "containerd://1.6.28",
-                "kernelVersion": os.uname().release,
-                "kubeProxyVersion": record.get("version", ""),
-                "kubeletVersion": record.get("version", ""),
-                "operatingSystem": "linux",
-                "osImage": "Ubuntu 24.04 LTS",
-            },
-        },
-    }
 
 
 def _table(rows: list) -> str:
@@ -261,10 +146,10 @@ def cmd_kubectl(host: Host, args: list) -> int:
                 return 1
             selected.append(record)
         records = selected
-    versions = {}
-    conditions = node_conditions(host, {**state, "nodes": records}, versions)
-    records = [{**r, "version": versions.get(r["name"], r.get("version", ""))} for r in records]
-    objects = [node_object(r, conditions[r["name"]]) for r in records]
+    observed = nodes.observe(host, state, records)
+    records = [record for record, _ in observed]
+    conditions = {record["name"]: condition for record, condition in observed}
+    objects = [nodes.node_object(record, condition) for record, condition in observed]
     if output == "json":
         if names and len(names) == 1:
             out(json.dumps(objects[0], indent=4))

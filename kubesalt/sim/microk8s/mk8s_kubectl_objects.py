@@ -26,6 +26,7 @@ from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.mk8s_common import err
 from kubesalt.sim.microk8s.mk8s_common import out
 from kubesalt.sim.microk8s.mk8s_common import state_of
+from kubesalt.sim.microk8s.nodes import timestamp
 
 # Every cluster has these from the start (kube-apiserver creates them).
 BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -39,14 +40,8 @@ def handles(resource: str) -> bool:
     return resource in NAMESPACE_WORDS or resource in SECRET_WORDS
 
 
-def _timestamp(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
-
-
-def _epoch(timestamp: str) -> float:
-    parsed = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")
+def _epoch(text: str) -> float:
+    parsed = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
     return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
@@ -81,7 +76,7 @@ def _namespace_object(name: str, record: dict) -> dict:
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
-            "creationTimestamp": _timestamp(record["created"]),
+            "creationTimestamp": timestamp(record["created"]),
             "labels": {"kubernetes.io/metadata.name": name},
             "name": name,
             "resourceVersion": str(record.get("resource_version", 1)),
@@ -384,7 +379,7 @@ def _secret_object(namespace, name, secret_type, data, labels, annotations) -> d
     now = time.time()
     metadata = {
         "annotations": annotations,
-        "creationTimestamp": _timestamp(now),
+        "creationTimestamp": timestamp(now),
         "name": name,
         "namespace": namespace,
         "resourceVersion": "1",

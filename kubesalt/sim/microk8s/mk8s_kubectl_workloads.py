@@ -26,6 +26,7 @@ from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.mk8s_common import err
 from kubesalt.sim.microk8s.mk8s_common import out
 from kubesalt.sim.microk8s.mk8s_common import state_of
+from kubesalt.sim.microk8s.nodes import node_conditions
 
 POD_WORDS = ("pod", "pods", "po")
 PDB_WORDS = ("pdb", "pdbs", "poddisruptionbudget", "poddisruptionbudgets")
@@ -73,8 +74,6 @@ def format_duration(seconds: float) -> str:
 
 def _node_health(host: Host, state: dict) -> dict:
     """name -> True when the node is Ready (probed as ``kubectl get nodes`` does)."""
-    from kubesalt.sim.microk8s.mk8s_kubectl import node_conditions  # noqa: PLC0415 (cycle)
-
     return {name: verdict == "True" for name, verdict in node_conditions(host, state).items()}
 
 

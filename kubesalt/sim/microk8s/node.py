@@ -11,7 +11,7 @@ from pathlib import Path
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s.host import KNOB_DEFAULTS
 from kubesalt.sim.microk8s.host import Host
-from kubesalt.sim.microk8s.launch import PACKAGE_PARENT
+from kubesalt.sim.microk8s.launcher import PACKAGE_PARENT
 from kubesalt.sim.microk8s.snapcmd import install_launcher
 
 # Knobs whose change starts/stops the agent (a fork): applied in a separate process, never

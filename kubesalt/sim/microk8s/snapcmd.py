@@ -18,7 +18,7 @@ from kubesalt.sim.microk8s import cni
 from kubesalt.sim.microk8s import launchconf
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import write_file
-from kubesalt.sim.microk8s.launch import write_launcher
+from kubesalt.sim.microk8s.launcher import write_launcher
 
 SERVICES = (
     "daemon-apiserver-kicker",
