@@ -74,13 +74,16 @@ bench: deps venv
 demo: deps venv
 	$(VENV)/bin/kubesalt cloud demo $(DEMO_ARGS)
 
-# The lab's own demo (no Terraform apply; MAAS modes: DEMO_ARGS="--maas ...").
+# The lab's own demo (no Terraform apply): DEMO_ARGS are `kubesalt lab demo`'s (e.g. --maas).
+LAB_DEMO := $(VENV)/bin/kubesalt lab demo
 demo-lab: deps venv
-	$(VENV)/bin/kubesalt lab demo --boot cloud-init $(DEMO_ARGS)
+	$(LAB_DEMO) --boot cloud-init $(DEMO_ARGS)
 
-# MAAS deploys two bare-metal machines that join as workers (orch.baremetal, docs/maas.md).
+# The bare-metal demo: MAAS deploys two machines that end as Ready MicroK8s workers
+# (orch.baremetal, docs/maas.md); DEMO_ARGS="--bare-metal 3" for three. The lab test
+# tests/lab/test_maas.py runs this very command (tests/unit/lab/test_lab_demo_targets.py).
 demo-maas: deps venv
-	$(VENV)/bin/kubesalt lab demo --maas --bare-metal $(DEMO_ARGS)
+	$(LAB_DEMO) --maas --bare-metal $(DEMO_ARGS)
 
 clean:
 	-$(VENV)/bin/kubesalt lab down 2>/dev/null

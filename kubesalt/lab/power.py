@@ -15,9 +15,17 @@ never run there, Salt is on the image but not configured.
   instance id = system_id, local-hostname = MAAS's hostname), with the lab's one boot function
   :meth:`kubesalt.lab.lab.Lab.boot_cloud_init`. A machine that is deployed again (a new
   deployment after a release or a failure) is booted again.
+* When MAAS releases (or deletes) a machine the driver booted, its deployment record goes
+  away (or a new deployment replaces it) and the driver powers the host off, as MAAS does
+  on release (``Node._release``: "mark ... available again and power off",
+  ``src/maasserver/models/node.py``; with power type ``manual`` that is the operator's job,
+  which the driver stands for): every process of the host is killed, its PID 1 and its
+  network stay (the machine is off, still cabled), and its root is kept (the disk; MAAS
+  erases it only with ``enable_disk_erasing_on_release``).
 
-Not modelled: powering a host off on release (the host keeps running what it booted), PXE,
-curtin, the machine reporting its progress to MAAS (the simulator's timer decides Deployed).
+Not modelled: PXE, curtin (a new deployment boots the kept root again, with a new instance
+id), disk erasing, the machine reporting its progress to MAAS (the simulator's timer decides
+Deployed).
 """
 
 from __future__ import annotations
@@ -115,16 +123,24 @@ def enlist(lab: Lab, report=None, timeout: float = ENLIST_TIMEOUT) -> dict[str, 
 
 
 def deployments(lab: Lab) -> list[dict]:
-    """The simulator's deployment records, read through the region host's root."""
+    """The simulator's deployment records, read through the region host's root (a record
+    being rewritten: only its ``system_id``)."""
     region = region_host(lab)
     folder = pathlib.Path(f"/proc/{lab.host_pid(region.name)}/root") / DEPLOYMENTS
+    if not folder.is_dir():
+        raise LabError(f"no deployment records in {region.name} yet")
     records = []
     for path in sorted(folder.glob("*.json")):
         try:
             records.append(json.loads(path.read_text()))
         except (OSError, ValueError):
-            continue  # being written or removed
+            records.append({"system_id": path.stem})  # being written or removed
     return records
+
+
+def deployment_id(record: dict) -> str:
+    """``<system_id>-<deployment>``: one per deployment of a machine."""
+    return f"{record['system_id']}-{record.get('deployment', '')}"
 
 
 def _read_state(lab: Lab) -> dict:
@@ -148,6 +164,35 @@ def boot(lab: Lab, host: str, record: dict) -> None:
         instance_id=f"{record['system_id']}-{record.get('deployment', '')}".rstrip("-"),
         hostname=record["hostname"],
     )
+
+
+def power_off(lab: Lab, host: str) -> None:
+    """Power ``host`` off: kill every process in it but its PID 1 (kill(2) with pid -1 from
+    inside the host's PID namespace reaches no process outside it)."""
+    lab.exec(host, ["/bin/kill", "-s", "KILL", "--", "-1"])
+
+
+def plan(records: list[dict], macs: dict[str, str], state: dict, busy) -> tuple[list, list]:
+    """What the driver does next, from the deployment records, ``{mac: lab host}``, the
+    hosts' last state (``{host: deployment id booted}``) and the hosts being booted now:
+    ``([(host, record) to boot], [hosts to power off])``. A host is booted once per
+    deployment, when MAAS reports it Deployed; a host whose booted deployment is gone (the
+    machine released or deleted, or deploying anew) is powered off."""
+    to_boot = []
+    for record in records:
+        host = next((macs[m] for m in record.get("mac_addresses", []) if m in macs), None)
+        if host is None or host in busy or record.get("status") != "Deployed":
+            continue
+        if state.get(host) != deployment_id(record):
+            to_boot.append((host, record))
+    current = {deployment_id(record) for record in records if "deployment" in record}
+    unread = {record["system_id"] for record in records if "deployment" not in record}
+    to_power_off = sorted(
+        host
+        for host, booted in state.items()
+        if host not in busy and booted not in current and booted.split("-", 1)[0] not in unread
+    )
+    return to_boot, to_power_off
 
 
 def _wait_for_lab(lab: Lab, timeout: float = 120.0) -> list:
@@ -181,16 +226,16 @@ def run(state_dir: str) -> int:
                     except LabError:
                         pass  # not wired yet
             state = _read_state(lab)
-            for record in deployments(lab):
-                if record.get("status") != "Deployed":
-                    continue
-                host = next((macs[m] for m in record["mac_addresses"] if m in macs), None)
-                deployment = f"{record['system_id']}-{record.get('deployment', '')}"
-                if host is None or state.get(host) == deployment or host in booting:
-                    continue
+            to_boot, to_power_off = plan(deployments(lab), macs, state, booting)
+            for host, record in to_boot:
                 _log(f"{record['hostname']} ({record['system_id']}) Deployed: booting {host}")
                 booting[host] = pool.submit(boot, lab, host, record)
-                booting[host].deployment = deployment
+                booting[host].deployment = deployment_id(record)
+            for host in to_power_off:
+                _log(f"{host}: its deployment ended (released): powering it off")
+                power_off(lab, host)
+                del state[host]
+                _write_state(lab, state)
             for host, future in list(booting.items()):
                 if future.done():
                     del booting[host]

@@ -1,10 +1,12 @@
 """Machines in the simulated region: enlist, commission, allocate, deploy, release.
 
 Statuses, their display names, the transitions allowed and the 409 texts are MAAS's
-(``maasserver/enum.py`` NODE_STATUS, ``node_status.py`` NODE_TRANSITIONS,
-``api/machines.py``; MAAS 3.4.8). Long-running steps (commissioning, deployment, release)
-end when their simulated time is up; the state advances lazily, under a lock, whenever the
-API looks at machines, so no thread is needed and every read sees a consistent state.
+(``maasserver/enum.py`` NODE_STATUS, ``node_status.py`` NODE_TRANSITIONS, ``api/machines.py``;
+MAAS 3.4.8); the statuses, names and releasable set come from the one table the Salt modules
+use, ``maas_lib.machines`` (docs/reference/maas.md). Long-running steps (commissioning,
+deployment, release) end when their simulated time is up; the state advances lazily, under a
+lock, whenever the API looks at machines, so no thread is needed and every read sees a
+consistent state.
 
 Knobs (``kubesalt sim maas install --set`` / ``fault``): ``commission_seconds``,
 ``deploy_seconds``, ``release_seconds``; ``node_timeout`` (seconds the region waits for a
@@ -35,30 +37,26 @@ from kubesalt.sim.maas.errors import bad_request
 from kubesalt.sim.maas.errors import conflict
 from kubesalt.sim.maas.errors import one
 from kubesalt.sim.maas.host import write_file
+from maas_lib.machines import ALLOCATED
+from maas_lib.machines import BROKEN
+from maas_lib.machines import COMMISSIONING
+from maas_lib.machines import DEPLOYED
+from maas_lib.machines import DEPLOYING
+from maas_lib.machines import FAILED_COMMISSIONING
+from maas_lib.machines import FAILED_DEPLOYMENT
+from maas_lib.machines import FAILED_RELEASING
+from maas_lib.machines import MISSING
+from maas_lib.machines import NEW
+from maas_lib.machines import READY
+from maas_lib.machines import RELEASABLE
+from maas_lib.machines import RELEASING
+from maas_lib.machines import RESERVED
+from maas_lib.machines import RETIRED
+from maas_lib.machines import STATUS_NAMES
 
 API = "/MAAS/api/2.0/"
 JSON_LIST_FIELDS = ("mac_addresses", "tags")
 
-# NODE_STATUS (maasserver/enum.py) and NODE_STATUS_CHOICES display names.
-NEW, COMMISSIONING, FAILED_COMMISSIONING, MISSING, READY = 0, 1, 2, 3, 4
-RESERVED, DEPLOYED, RETIRED, BROKEN, DEPLOYING, ALLOCATED = 5, 6, 7, 8, 9, 10
-FAILED_DEPLOYMENT, RELEASING, FAILED_RELEASING = 11, 12, 13
-STATUS_NAMES = {
-    NEW: "New",
-    COMMISSIONING: "Commissioning",
-    FAILED_COMMISSIONING: "Failed commissioning",
-    MISSING: "Missing",
-    READY: "Ready",
-    RESERVED: "Reserved",
-    ALLOCATED: "Allocated",
-    DEPLOYING: "Deploying",
-    DEPLOYED: "Deployed",
-    RETIRED: "Retired",
-    BROKEN: "Broken",
-    FAILED_DEPLOYMENT: "Failed deployment",
-    RELEASING: "Releasing",
-    FAILED_RELEASING: "Releasing failed",
-}
 # The part of NODE_TRANSITIONS the simulated actions use (node_status.py).
 TRANSITIONS = {
     NEW: {COMMISSIONING, MISSING, READY, RETIRED, BROKEN},
@@ -72,17 +70,6 @@ TRANSITIONS = {
     RELEASING: {READY, FAILED_RELEASING, BROKEN},
     FAILED_RELEASING: {RELEASING, READY, BROKEN},
     BROKEN: {COMMISSIONING, READY, RELEASING},
-}
-# maasserver/api/machines.py RELEASABLE_STATUSES
-RELEASABLE = {
-    ALLOCATED,
-    RESERVED,
-    BROKEN,
-    DEPLOYING,
-    DEPLOYED,
-    FAILED_DEPLOYMENT,
-    FAILED_DISK_ERASING := 15,
-    FAILED_RELEASING,
 }
 ABORTABLE = {COMMISSIONING: NEW, DEPLOYING: ALLOCATED}
 # step -> (setting with its duration, status on success, status on failure)
