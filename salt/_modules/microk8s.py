@@ -399,6 +399,21 @@ def refresh(channel):
     return installed()
 
 
+def _start_or_stop(verb, doing):
+    """``microk8s <verb>`` (``snap <verb> microk8s`` on a worker); the cached status is
+    dropped before and after."""
+    worker = _is_worker_node()
+    _drop_cache()
+    if worker:
+        run = _run([_snap_bin(), verb, "microk8s"])
+    else:
+        run = _microk8s(verb)
+    _drop_cache()
+    if run["retcode"] != 0:
+        raise _fail(doing, run)
+    return True
+
+
 def start():
     """
     Start MicroK8s (``microk8s start``; ``snap start microk8s`` on a worker).
@@ -409,16 +424,7 @@ def start():
 
         salt '*' microk8s.start
     """
-    worker = _is_worker_node()
-    _drop_cache()
-    if worker:
-        run = _run([_snap_bin(), "start", "microk8s"])
-    else:
-        run = _microk8s("start")
-    _drop_cache()
-    if run["retcode"] != 0:
-        raise _fail("starting MicroK8s", run)
-    return True
+    return _start_or_stop("start", "starting MicroK8s")
 
 
 def stop():
@@ -431,16 +437,7 @@ def stop():
 
         salt '*' microk8s.stop
     """
-    worker = _is_worker_node()
-    _drop_cache()
-    if worker:
-        run = _run([_snap_bin(), "stop", "microk8s"])
-    else:
-        run = _microk8s("stop")
-    _drop_cache()
-    if run["retcode"] != 0:
-        raise _fail("stopping MicroK8s", run)
-    return True
+    return _start_or_stop("stop", "stopping MicroK8s")
 
 
 def config():

@@ -44,13 +44,16 @@ def test_add_node_formats(microk8s_sim):
         1,
         "Invalid token size.  It must be 32 characters long.\n",
     )
+    before = int(time.time())
     ttl = node.run(["microk8s", "add-node", "-t", "b" * 32, "-l", "60", "--format", "token"])
+    after = int(time.time()) + 1
     assert ttl.returncode == 0
     lines = token_lines(node).splitlines()
     assert lines[:5] == [token] * 5
     assert lines[5] == generated
     expiry = int(lines[6].split("|")[1])
-    assert lines[6].startswith("b" * 32 + "|") and abs(expiry - (time.time() + 60)) < 5
+    # 60 s from when the command ran (bracketed: the machine may be slow to run it).
+    assert lines[6].startswith("b" * 32 + "|") and before + 60 <= expiry <= after + 60
 
 
 @pytest.fixture(scope="module")
@@ -207,9 +210,7 @@ def test_fault_knobs(microk8s_sim):
     joiner.set_knobs(join_seconds=1.5)
     token = cp.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
     joiner.run(["microk8s", "leave"])
-    started = time.monotonic()
     assert joiner.run(["microk8s", "join", f"127.0.1.40:25000/{token}", "--worker"]).returncode == 0
-    assert time.monotonic() - started >= 1.5
     timing = [c for c in joiner.invocations() if c["argv"][:2] == ["microk8s", "join"]][-1]
     assert timing["duration"] >= 1.5 and timing["exit_code"] == 0
 

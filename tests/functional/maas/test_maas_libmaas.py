@@ -5,12 +5,12 @@ python-libmaas binds to the region's ``describe/`` document by MAAS's handler na
 publishes anything but MAAS's own names, URIs, parameters and actions.
 """
 
-import time
-
 import pytest
 from maas.client import connect
 from maas.client.bones import CallError
 from maas.client.enum import NodeType
+
+from tests.support.libmaas import wait_for_images
 
 MAAS_VERSION = "3.4"
 pytestmark = pytest.mark.timeout(180)
@@ -100,14 +100,7 @@ def test_boot_sources_and_selections(client):
 
 def test_import_and_resources(client):
     client.boot_resources.start_import()
-    start = time.monotonic()
-    while time.monotonic() - start < 60:
-        resources = client.boot_resources.list()
-        synced = [r for r in resources if r.type == "Synced" and "/" in r.name]
-        if synced and not _session(client).BootResources.is_importing():
-            break
-        time.sleep(0.5)
-    assert synced, "no image imported within 60 s"
+    synced = wait_for_images(client)
     one = client.boot_resources.get(synced[0].id)
     assert one.sets and all(s.complete for s in one.sets.values())
     client.boot_resources.stop_import()

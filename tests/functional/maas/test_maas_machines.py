@@ -16,6 +16,7 @@ from maas.client.enum import NodeStatus
 from maas.client.viscera.machines import FailedDeployment
 from maas.client.viscera.machines import MachineNotFound
 
+from tests.support.libmaas import wait_for_images
 from tests.support.waiting import wait_until
 
 MAAS_VERSION = "3.4"
@@ -34,17 +35,8 @@ def _wait(client, system_id, statuses, timeout=30):
 
 @pytest.fixture(scope="module")
 def client(libmaas_client):
-    deadline = time.monotonic() + 60  # machines need complete images (architectures, series)
-    while time.monotonic() < deadline:
-        synced = [r for r in libmaas_client.boot_resources.list() if r.type == "Synced"]
-        if any(r.name == "ubuntu/jammy" for r in synced) and not _importing(libmaas_client):
-            break
-        time.sleep(0.3)
+    wait_for_images(libmaas_client)  # machines need complete images (architectures, series)
     return libmaas_client
-
-
-def _importing(client):
-    return client._origin.session.BootResources.is_importing()
 
 
 def _enlist(client, hostname, mac):

@@ -1,16 +1,19 @@
-"""Every SLS renders for every role with the example pillar (MetalK8s style), the top file
-assigns states by role, and a bad pillar stops a run while it renders."""
+"""Every SLS renders for every role with the example pillar (MetalK8s style), the MAAS roles
+and each pillar branch of the maas tree included; the top file assigns states by role; the
+reactor renders the reaction the master runs; a bad pillar stops a run while it renders."""
 
 import json
 import shutil
 
 import pytest
+import yaml
 
 from tests.support.paths import EXT_DIRS
 from tests.support.paths import PILLAR_DIR
 from tests.support.paths import SALT_DIR
 from tests.support.state_tree import EXAMPLE
 from tests.support.state_tree import FAKE_MODULES
+from tests.support.state_tree import SALT
 from tests.support.state_tree import args_of
 from tests.support.state_tree import render_cluster as render
 from tests.support.state_tree import split_example
@@ -21,8 +24,8 @@ STATES_DIR = SALT_DIR / "states"
 FAKES = FAKE_MODULES
 # Our modules, then a test double of ``mine`` (masterless mine.get sees only its own data).
 WITH_FAKE_MINE = [*EXT_DIRS["module_dirs"], str(FAKES / "mine_only")]
-# The reactor and the orchestrations (rendered on the master: test_orchestration.py and
-# tests/functional/maas/test_maas_orch.py) aside.
+# The reactor (rendered on the master with an event: at the end of this file) and the
+# orchestrations (test_orchestration*.py, tests/functional/maas/test_maas_orch.py) aside.
 OWN_TREES = ("core", "bastion", "salt_master", "microk8s", "maas")
 SLS_NAMES = sorted(
     str(path.relative_to(STATES_DIR).with_suffix("")).replace("/", ".").removesuffix(".init")
@@ -498,3 +501,111 @@ def test_launch_config_pins_networks_and_node_ip(node_loaders):
     }
     installed = by_function(high, "microk8s.installed")["microk8s-base-installed"]
     assert {"file": "microk8s-base-launch-config"} in installed["require"]
+
+
+# --- the MAAS roles and the MAAS tree's pillar branches ------------------------------------
+
+REGION = "maas-region.lab.kubesalt.test"
+RACK = "maas-rack-0.lab.kubesalt.test"
+MAAS_NODES = {
+    REGION: {"roles": ["maas_db", "maas_region"], "private_ip": "10.1.0.30"},
+    RACK: {"roles": ["maas_rack"], "private_ip": "10.1.0.31"},
+}
+EXPECTED_MAAS_TOP = {
+    REGION: ["core", "maas.db", "maas"],
+    RACK: ["core", "maas.rack"],
+    # The first control plane exports the API key when the inventory has a region.
+    MASTER: ["core", "microk8s.master", "maas.apikey"],
+    WORKER: ["core", "microk8s.joined"],
+}
+# The SLS each role's highstate renders states from (init files only include).
+EXPECTED_MAAS_SLS = {
+    REGION: {"maas.db", "maas.region", "maas.sync"},
+    RACK: {"maas.rack"},
+    MASTER: {"maas.apikey"},
+    WORKER: set(),
+}
+
+
+@pytest.fixture(scope="module")
+def maas_pillar_root(tmp_path_factory):
+    """pillar/ with the example inventory plus a MAAS region (and database) and a rack, and
+    the example settings (kubesalt and maas) on every node."""
+    root = tmp_path_factory.mktemp("maas-pillar")
+    shutil.copytree(PILLAR_DIR, root, dirs_exist_ok=True)
+    inventory, settings = split_example()
+    inventory["kubesalt"]["nodes"].update(MAAS_NODES)
+    write_sls(root / "_from_terraform.sls", inventory)
+    settings = {**settings, "maas": EXAMPLE["maas"]}
+    for node_id in inventory["kubesalt"]["nodes"]:
+        write_sls(root / "minions" / "defaults" / f"{node_id.partition('.')[0]}.sls", settings)
+    return root
+
+
+@pytest.mark.parametrize("node_id", sorted(EXPECTED_MAAS_TOP))
+def test_top_and_highstate_of_every_maas_role(node_loaders, maas_pillar_root, node_id):
+    loaders = node_loaders(node_id, pillar_roots={"base": [str(maas_pillar_root)]})
+    assert list(loaders.modules.state.show_top()["base"]) == EXPECTED_MAAS_TOP[node_id]
+    high = loaders.modules.state.show_highstate()
+    assert isinstance(high, dict), high
+    maas_sls = {body["__sls__"] for body in high.values() if body["__sls__"].startswith("maas")}
+    assert maas_sls == EXPECTED_MAAS_SLS[node_id]
+
+
+# Each pillar branch of the maas tree (Jinja `if` on a pillar value), off and on.
+MAAS_BRANCHES = [
+    pytest.param({}, {"maas-region-handoff": False}, id="no-handoff"),
+    pytest.param(
+        {"kubesalt": {"maas": {"handoff": {"path": "kubesalt/maas-handoff.json"}}}},
+        {"maas-region-handoff": True},
+        id="handoff-to-the-master",
+    ),
+    pytest.param({}, {"maas-sync-boot-source": False}, id="default-boot-source"),
+    pytest.param(
+        {"maas": {"boot_source": {"url": "http://mirror.example/ephemeral-v3/stable/"}}},
+        {"maas-sync-boot-source": True},
+        id="mirrored-boot-source",
+    ),
+]
+
+
+@pytest.mark.parametrize(("layer", "present"), MAAS_BRANCHES)
+def test_maas_region_renders_under_each_pillar_branch(
+    node_loaders, tmp_path_factory, layer, present
+):
+    root = host_layer_root(tmp_path_factory, layer, node_id=REGION)
+    inventory = yaml.safe_load((root / "_from_terraform.sls").read_text())
+    inventory["kubesalt"]["nodes"].update(MAAS_NODES)
+    write_sls(root / "_from_terraform.sls", inventory)
+    loaders = node_loaders(REGION, pillar_roots={"base": [str(root)]})
+    high = loaders.modules.state.show_sls("maas.db,maas,maas.rack")
+    assert isinstance(high, dict), high
+    assert {state_id: state_id in high for state_id in present} == present
+
+
+# --- the reactor tree (rendered on the master with the event's tag and data) ----------------
+
+REACTOR_SLS = sorted((STATES_DIR / "reactor").rglob("*.sls"))
+ODD_IDS = ["k8s-worker-0.lab.kubesalt.test", "odd: id #x", 'it\'s "quoted" - x']
+
+
+def test_every_reactor_sls_is_rendered_here():
+    assert [path.name for path in REACTOR_SLS] == ["minion_start.sls"]
+
+
+@pytest.mark.parametrize("minion_id", [*ODD_IDS, None])
+def test_minion_start_reaction_runs_the_bootstrap_runner_with_the_trigger(node_loaders, minion_id):
+    """What Salt's reactor renders (salt.utils.reactor: the file with ``tag`` and ``data``)
+    for a minion's start event: one runner call, whose runner exists, with the minion id
+    as its trigger unchanged (YAML syntax in it stays data), ``unknown`` without one."""
+    data = {"id": minion_id} if minion_id is not None else {}
+    tag = f"salt/minion/{minion_id}/start"
+    high = node_loaders(SALT).modules.slsutil.renderer(
+        path=str(STATES_DIR / "reactor" / "minion_start.sls"), tag=tag, data=data
+    )
+    (reaction,) = high.values()
+    ((function, args),) = reaction.items()
+    kind, runner, name = function.split(".")
+    assert (kind, name) == ("runner", "run")
+    assert (SALT_DIR / "_runners" / f"{runner}.py").is_file()
+    assert args == [{"args": [{"trigger": minion_id if minion_id is not None else "unknown"}]}]

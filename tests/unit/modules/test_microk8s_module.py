@@ -429,10 +429,7 @@ def test_join_fails_at_once_with_advice(cli, output, retcode, advice):
 
 
 def test_missing_binary_error_hides_token(cli):
-    def explode(argv, **kwargs):
-        raise CommandExecutionError(f"Unable to run command '{argv}' reason: No such file")
-
-    microk8s.__salt__["cmd.run_all"] = explode
+    cli.fail_with = "Unable to run command '{argv}' reason: No such file"
     with pytest.raises(CommandExecutionError) as err:
         microk8s.join(f"10.0.0.11:25000/{TOKEN}")
     assert TOKEN not in str(err.value)

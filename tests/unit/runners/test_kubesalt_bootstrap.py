@@ -10,6 +10,7 @@ import salt._logging
 import yaml
 from salt.exceptions import CommandExecutionError
 
+from tests.support.fake_salt import specced
 from tests.support.loading import load_ext
 
 MINIONS = ["bastion.example.internal", "k8s-master.example.internal", "salt.example.internal"]
@@ -28,11 +29,14 @@ class FakeMaster:
         self.calls = []
 
     def functions(self):
-        return {
-            "salt.execute": self.execute,
-            "state.orchestrate": self.orchestrate,
-            "event.send": self.send,
-        }
+        return specced(
+            "runners",
+            {
+                "salt.execute": self.execute,
+                "state.orchestrate": self.orchestrate,
+                "event.send": self.send,
+            },
+        )
 
     def execute(self, tgt, fun, tgt_type, timeout):
         assert tgt_type == "list"

@@ -5,6 +5,7 @@ region_initialized accepts ``maas-test-db:///`` as ``maas init`` does."""
 
 import pytest
 
+from tests.support.fake_salt import specced
 from tests.support.loading import load_ext
 
 maas_states = load_ext("states", "maas")
@@ -25,18 +26,21 @@ class FakeMaas:
 
             return call
 
-        return {
-            "maas.version": lambda url=None: {"version": self.version},
-            "maas.images_status": lambda wanted, **api: {
-                "complete": [],
-                "incomplete": self.incomplete,
+        return specced(
+            "modules",
+            {
+                "maas.version": lambda url=None: {"version": self.version},
+                "maas.images_status": lambda wanted, **api: {
+                    "complete": [],
+                    "incomplete": self.incomplete,
+                },
+                "maas.rack_controllers": record("rack_controllers", []),
+                "maas.import_boot_resources": record("import_boot_resources", True),
+                "maas.is_importing": record("is_importing", False),
+                "maas.init_status": lambda: {},
+                "maas.init_region": record("init_region", True),
             },
-            "maas.rack_controllers": record("rack_controllers", []),
-            "maas.import_boot_resources": record("import_boot_resources", True),
-            "maas.is_importing": record("is_importing", False),
-            "maas.init_status": lambda: {},
-            "maas.init_region": record("init_region", True),
-        }
+        )
 
 
 @pytest.fixture

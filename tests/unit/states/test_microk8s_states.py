@@ -3,6 +3,7 @@
 import pytest
 from salt.exceptions import CommandExecutionError
 
+from tests.support.fake_salt import specced
 from tests.support.loading import load_ext
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -37,17 +38,20 @@ class FakeMicrok8s:
         self.remove_error = None
 
     def functions(self):
-        return {
-            "microk8s.installed": lambda: {"channel": "1.32/stable", "version": "v1.32.3"},
-            "microk8s.is_worker": lambda: self.worker,
-            "microk8s.status": self.status,
-            "microk8s.node_addresses": lambda: ["10.0.0.12"],
-            "microk8s.join": self.join,
-            "microk8s.token_standing": self.token_standing,
-            "microk8s.register_token": self.register_token,
-            "microk8s.nodes": lambda: self.nodes_value,
-            "microk8s.remove_node": self.remove_node,
-        }
+        return specced(
+            "modules",
+            {
+                "microk8s.installed": lambda: {"channel": "1.32/stable", "version": "v1.32.3"},
+                "microk8s.is_worker": lambda: self.worker,
+                "microk8s.status": self.status,
+                "microk8s.node_addresses": lambda: ["10.0.0.12"],
+                "microk8s.join": self.join,
+                "microk8s.token_standing": self.token_standing,
+                "microk8s.register_token": self.register_token,
+                "microk8s.nodes": lambda: self.nodes_value,
+                "microk8s.remove_node": self.remove_node,
+            },
+        )
 
     def status(self, wait_ready=False):
         self.calls.append(("status", wait_ready))
