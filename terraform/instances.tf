@@ -248,6 +248,8 @@ resource "openstack_compute_instance_v2" "worker" {
   network {
     port = openstack_networking_port_v2.worker[count.index].id
   }
+  # Deleted before its removal from the master runs (membership.tf).
+  depends_on = [terraform_data.worker_membership]
   # Boot from a Cinder volume made from the image (node_boot_volume), else the local disk.
   dynamic "block_device" {
     for_each = var.node_boot_volume == null ? [] : [var.node_boot_volume]

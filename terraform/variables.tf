@@ -34,6 +34,13 @@ variable "num_kube_nodes" {
   }
 }
 
+variable "remove_nodes_over_ssh" {
+  type        = bool
+  description = "When a worker leaves the configuration (num_kube_nodes lowered, terraform destroy), run the removal runner on the master over the operator's ssh, through the bastion (membership.tf). False: Terraform only prints the command to run on the master."
+  default     = true
+  nullable    = false
+}
+
 variable "num_control_planes" {
   type        = number
   description = "Number of MicroK8s control-plane nodes: 1, or 3 or more for high availability (dqlite needs 3 voters)."

