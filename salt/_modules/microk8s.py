@@ -649,6 +649,12 @@ def restore_from_pillar(key="kubesalt_restore", directory=DEFAULT_BACKUP_DIR):
     restored with ``microk8s dbctl restore``, then deleted. Returns ``{"archive": name,
     "seconds"}``; fails clearly when the pillar holds no archive.
 
+    key
+        The pillar key holding the archive (default ``kubesalt_restore``).
+    directory
+        Where the archive is written while it is restored (default
+        ``/var/snap/microk8s/common/backups``).
+
     CLI Example:
 
     .. code-block:: bash
@@ -707,6 +713,9 @@ def addon_status(name):
     cached status; an addon MicroK8s does not list (e.g. a community addon before the
     community repository is enabled) is ``"disabled"``. On a stopped node or a worker,
     MicroK8s lists no addons: an error says so (it cannot tell) and what to do.
+
+    name
+        The addon, ``[repo/]name`` (e.g. ``dns``, ``core/dns``).
 
     CLI Example:
 

@@ -74,6 +74,14 @@ def collect(directory=DEFAULT_DIRECTORY, keep=7, inventory=None):
     "sizes": {name: bytes}, "master": name, "removed": [names]}``; the archives' content
     is never returned or logged.
 
+    directory
+        The backup directory on the master (default ``/srv/kubesalt/backups``).
+    keep
+        How many archives of each kind to keep (default 7).
+    inventory
+        The inventory file (default: ``_from_terraform.sls`` of the first pillar root that
+        has it).
+
     CLI Example:
 
     .. code-block:: bash
@@ -119,6 +127,9 @@ def latest(directory=DEFAULT_DIRECTORY):
     Return the newest datastore archive, ``{"archive": path, "size": bytes}``, or
     ``{"error": "..."}`` when there is none.
 
+    directory
+        The backup directory on the master (default ``/srv/kubesalt/backups``).
+
     CLI Example:
 
     .. code-block:: bash
@@ -146,6 +157,13 @@ def request_restore(minion, archive, directory=DEFAULT_DIRECTORY):
     minion only, over its encrypted channel, and is not kept in the job cache. Meant for
     ``orch.restore``.
 
+    minion
+        The control plane's minion id.
+    archive
+        The archive's path (under ``<directory>/dqlite``).
+    directory
+        The backup directory on the master (default ``/srv/kubesalt/backups``).
+
     CLI Example:
 
     .. code-block:: bash
@@ -167,6 +185,9 @@ def request_restore(minion, archive, directory=DEFAULT_DIRECTORY):
 def clear_restore(directory=DEFAULT_DIRECTORY):
     """
     Withdraw a restore request (the archive leaves the minion's pillar at its next refresh).
+
+    directory
+        The backup directory on the master (default ``/srv/kubesalt/backups``).
 
     CLI Example:
 

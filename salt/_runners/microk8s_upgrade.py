@@ -41,6 +41,18 @@ def plan(channel, control_planes, workers=(), upgrade=None, timeout=30):
     or ``{"error": "..."}`` naming every node that cannot be
     upgraded (a skipped minor, a downgrade, a node that does not answer). Changes nothing.
 
+    channel
+        The target channel, e.g. ``1.33/stable``.
+    control_planes
+        Minion ids of the control planes, in the order they are upgraded.
+    workers
+        Minion ids of the workers.
+    upgrade
+        The ``kubesalt:microk8s:upgrade`` pillar (``batch_size``, ``drain_timeout``,
+        ``node_timeout``; defaults 1, 300, 600).
+    timeout
+        Seconds to wait for each minion's answer (default 30).
+
     CLI Example:
 
     .. code-block:: bash

@@ -162,6 +162,13 @@ def region_initialized(name, database_uri, mode="region"):
 def admin_present(name, password, email, url=None):
     """The MAAS admin ``name`` exists, and (when the region can tell) has ``password``.
 
+    name
+        The admin's user name.
+    password
+        The admin's password: set at creation, and again when the region says it does not
+        match. Never reported.
+    email
+        The admin's e-mail address (used at creation).
     url
         The region URL used to verify the password (default: ``maas.url`` / pillar). When
         no URL is known the password is set only at creation.
@@ -231,8 +238,11 @@ def rack_registered(  # noqa: PLR0917
         Seconds to wait for the region to list the rack (default 120).
     method
         ``deb`` (``maas-rack``, secret on stdin) or ``snap`` (``maas init rack``).
-    api_url / api_key
-        Where to verify (default: ``url`` and the configured key).
+    api_url
+        The region URL to verify through (default: ``url``).
+    api_key
+        The API key to verify with (default: the configured key, see ``maas.api_key``).
+        Never reported.
     api_key_pillar
         Pillar path of the API key, e.g. ``kubesalt:maas:api_key``.
     pillar_wait
@@ -340,6 +350,13 @@ def config_set(name, value=None, settings=None, url=None, api_key=None):
         booleans are real booleans.
     settings
         A mapping of several settings.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS`` (default: the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``).
+    api_key
+        The API key (``consumer:token:secret``; default: the minion option
+        ``maas.api_key``, else pillar ``maas:api_key``, else on a region host the admin's
+        key from ``maas apikey``). Never reported.
     """
     ret = _ret(name)
     wanted = dict(settings) if settings is not None else {name: value}
@@ -386,8 +403,20 @@ def boot_source_present(name, keyring_filename=None, boot_source_id=1, url=None,
     MAAS does not refresh the cache of source 1 when it is saved: the selection state
     imports when the cache does not know a release yet.
 
+    name
+        The URL the source downloads from, e.g. a local mirror of
+        ``http://images.maas.io/ephemeral-v3/stable/``.
     keyring_filename
         The keyring file on the region (default: keep the current one).
+    boot_source_id
+        The boot source to set (default 1, the source MAAS creates).
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS`` (default: the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``).
+    api_key
+        The API key (``consumer:token:secret``; default: the minion option
+        ``maas.api_key``, else pillar ``maas:api_key``, else on a region host the admin's
+        key from ``maas apikey``). Never reported.
     """
     ret = _ret(name)
     api = _api_args(url, api_key)
@@ -452,6 +481,28 @@ def boot_source_selection_present(  # noqa: PLR0917
     place. When the source's cache does not know the release yet (a fresh source), an
     import is started to fill the cache and the creation retried for up to
     ``cache_timeout`` seconds.
+
+    name
+        The release, e.g. ``noble``.
+    os
+        The operating system (default ``ubuntu``).
+    arches
+        Architectures, a list or a comma/space separated string (default ``[amd64]``).
+    subarches
+        Sub-architectures (default ``["*"]``).
+    labels
+        Image labels (default ``["*"]``).
+    boot_source_id
+        The boot source the selection belongs to (default 1).
+    cache_timeout
+        Seconds to retry the creation while the source's cache fills (default 120).
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS`` (default: the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``).
+    api_key
+        The API key (``consumer:token:secret``; default: the minion option
+        ``maas.api_key``, else pillar ``maas:api_key``, else on a region host the admin's
+        key from ``maas apikey``). Never reported.
     """
     ret = _ret(name)
     api = _api_args(url, api_key)
@@ -531,10 +582,26 @@ def boot_images_synced(  # noqa: PLR0917
     ``rackd`` is running must then report ``synced``; unsynced racks are nudged with
     ``import_boot_images``. Dead racks are named in the comment, not waited for.
 
+    name
+        Any ID (the state's name in the return).
     images
         A list of ``{os, release, arches}`` (os defaults to ubuntu, arches to [amd64]).
     timeout
         Seconds before giving up with what is still missing (default 1800).
+    poll_min
+        First polling interval in seconds (default 0.25).
+    poll_max
+        Longest polling interval in seconds (default 1.5).
+    rack_nudge_interval
+        Seconds between two ``import_boot_images`` requests to the same unsynced rack
+        (default 30).
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS`` (default: the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``).
+    api_key
+        The API key (``consumer:token:secret``; default: the minion option
+        ``maas.api_key``, else pillar ``maas:api_key``, else on a region host the admin's
+        key from ``maas apikey``). Never reported.
     """
     ret = _ret(name)
     api = _api_args(url, api_key)
@@ -679,6 +746,23 @@ def apikey_exported(  # noqa: PLR0917
     ``api_key`` or, on a region host, from ``maas apikey``. Never through the mine. While
     the pillar has no key yet, a fresh one is asked of the master for up to ``pillar_wait``
     seconds (default 180; the first region hands the key over during the same highstate).
+
+    name
+        The secret's name.
+    namespace
+        The secret's namespace (default ``maas``; created when missing).
+    username
+        The MAAS user whose key is exported (default ``admin``).
+    data_key
+        The key of the secret's ``data`` that holds the API key (default ``token``).
+    kubectl
+        The kubectl command, a string or a list (default ``microk8s kubectl``).
+    api_key
+        The API key itself (prefer ``api_key_pillar``). Never reported.
+    api_key_pillar
+        Pillar path of the API key, e.g. ``kubesalt:maas:api_key``.
+    pillar_wait
+        Seconds to wait for the master to hold the key (default 180).
     """
     ret = _ret(name)
     try:
@@ -752,6 +836,13 @@ def machine_deployed(  # noqa: PLR0912, PLR0917 (to split with the machines work
         MAAS has accepted the deployment.
     timeout / poll / poll_max
         Seconds to wait for Deployed, and the backed-off polling interval.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS`` (default: the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``).
+    api_key
+        The API key (``consumer:token:secret``; default: the minion option
+        ``maas.api_key``, else pillar ``maas:api_key``, else on a region host the admin's
+        key from ``maas apikey``). Never reported.
 
     A machine in Failed deployment is deployed again; one that is Commissioning is waited
     for; Broken, New or Failed commissioning fail with MAAS's status and message.
@@ -856,6 +947,13 @@ def machine_released(name, wait=True, timeout=600, poll=1.0, poll_max=10.0, url=
         Wait until the machine is Ready (default).
     timeout / poll / poll_max
         Seconds to wait, and the backed-off polling interval.
+    url
+        The region URL, e.g. ``http://10.0.0.5:5240/MAAS`` (default: the minion option
+        ``maas.url``, else pillar ``maas:region:maas_url``).
+    api_key
+        The API key (``consumer:token:secret``; default: the minion option
+        ``maas.api_key``, else pillar ``maas:api_key``, else on a region host the admin's
+        key from ``maas apikey``). Never reported.
 
     An absent machine counts as released. Statuses MAAS refuses to release
     (Commissioning, ...) fail with MAAS's status.
