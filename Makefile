@@ -51,22 +51,32 @@ lint: venv
 	$(VENV)/bin/ruff format --check kubesalt salt tests
 	$(VENV)/bin/salt-lint $$(find salt/states pillar -name '*.sls' 2>/dev/null)
 
-# Two runs. The unit, simulator and functional tiers in TEST_WORKERS processes (pytest-xdist,
-# whole files per process): their tests share nothing (own temp dirs, loaders, addresses and
-# ports) and mostly wait on simulated daemons. Then every other tier (integration, terraform,
-# lab) in one process: lab tests take the machine's lab lock one at a time and reuse labs.
-TEST_WORKERS ?= 3
+# Two runs. First the whole suite but one file in TEST_WORKERS processes (pytest-xdist,
+# `--dist loadgroup`: whole files per process, or a group of files that must run in order on
+# one process: the lab modules that share one lab, the files that must not overlap;
+# tests/support/parallel.py). The lab tests mostly wait on simulated daemons, so the
+# workers' labs run side by side, each worker with its own lab lock and state directory
+# (KUBESALT_LAB_LOCK / KUBESALT_LAB_DIR with the worker's name added), at most LAB_WORKERS
+# of them at a time (salt masters starting at once compete for the CPU) while the other
+# workers take the other tiers. The longest groups are handed out first. Then
+# tests/lab/test_safety.py alone: it compares the machine's state before and after its labs,
+# so nothing else of the run may be changing it meanwhile. TEST_WORKERS=0: all in one process.
+TEST_WORKERS ?= 5
+LAB_WORKERS ?= 3
+FAST_WORKERS ?= 3
 PARALLEL_TIERS := tests/unit tests/sim tests/functional
+ALONE := tests/lab/test_safety.py
 
 test: deps venv lint
 	@rc=0; \
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TIERS) $(PYTEST_ARGS) || rc=$$?; \
-	$(PY) -m pytest $(addprefix --ignore=,$(PARALLEL_TIERS)) $(PYTEST_ARGS) || rc=$$?; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder \
+	  --lab-workers $(LAB_WORKERS) --ignore=$(ALONE) $(PYTEST_ARGS) || rc=$$?; \
+	$(PY) -m pytest $(ALONE) $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc
 
 # Unit, simulator and functional tiers only (in parallel): the edit-test loop.
 test-fast: venv
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TIERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(FAST_WORKERS) --dist loadfile $(PARALLEL_TIERS) $(PYTEST_ARGS)
 
 bench: deps venv
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)

@@ -2,8 +2,38 @@ import os
 
 import pytest
 
+from tests.support import parallel
 from tests.support.paths import EXT_DIRS
 from tests.support.paths import REPO_ROOT
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--lab-workers",
+        type=int,
+        default=3,
+        help="with --dist loadgroup: at most this many xdist workers run lab modules at a time",
+    )
+
+
+def pytest_configure(config):
+    # Under pytest-xdist each worker's labs take their own lock (tests/support/parallel.py).
+    parallel.use_worker_lab_env()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test`'s ``--dist loadgroup``: whole files, or groups of files, per worker, and a
+    bounded number of labs at a time (tests/support/parallel.py)."""
+    if config.getoption("dist") == "loadgroup":
+        return parallel.make_scheduler(config, log)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """The long groups first: `make test` hands out the groups of ``--dist loadgroup`` in
+    collection order (tests/support/parallel.py)."""
+    parallel.plan(items)
 
 
 @pytest.fixture(scope="session")

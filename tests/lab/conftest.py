@@ -3,9 +3,11 @@ instead under CI=true: tests/support/lab_policy.py).
 
 A lab is expensive to bring up (15-30 s with Salt), so the tests share one per module, and
 the modules listed together in ``SHARED`` share one lab between them: they run one after
-the other, in the order listed (the collection is reordered so), each leaving the lab as
-the next one needs it. One lab at a time per machine: a fixture waits (bounded) for another
-lab on the machine to go down before it starts its own (tests/support/lab.py).
+the other, in the order listed (the collection is reordered so, and under pytest-xdist one
+worker runs them all: tests/support/parallel.py), each leaving the lab as the next one needs it.
+One lab at a time per lock: a fixture waits (bounded) for another lab on the same lock to
+go down before it starts its own (tests/support/lab.py); each xdist worker has its own lock
+and state directory (tests/support/parallel.py), so the workers' labs run side by side.
 """
 
 from __future__ import annotations
@@ -18,20 +20,9 @@ from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import running_lab
 from tests.support import lab_policy
 from tests.support.lab import POOL
+from tests.support.lab import SHARED
 from tests.support.lab import lab_up
 
-# Modules that run on one lab (salt, bastion, one control plane, two workers), in this
-# order: the restarts need minions that have just come up; test_salt only reads (its
-# module sync is the first one); the roll-out needs hosts no state has touched yet.
-# (test_cluster_upgrade keeps a lab of its own: on the shared lab its backup/restore test
-# failed once, not understood yet.)
-SHARED = {
-    "cluster": (
-        "test_master_restart.py",
-        "test_salt.py",
-        "test_cluster_rollout.py",
-    ),
-}
 MODULE_ORDER = pytest.StashKey[list]()
 
 
@@ -78,7 +69,8 @@ def _group_shared_modules(items: list) -> None:
 def pytest_collection_modifyitems(config, items):
     """Tests using a lab get the ``lab`` marker; if no lab can run they skip with the reason,
     or fail under CI (:mod:`tests.support.lab_policy`). The modules sharing a lab are
-    grouped (``SHARED``)."""
+    grouped (``SHARED``): together in the collection (and under `make test`'s pytest-xdist
+    run, on one worker: tests/support/parallel.py)."""
     _group_shared_modules(items)
     order = []
     for item in items:

@@ -2,7 +2,7 @@
 modules that share one.
 
 ``lab_up`` brings a lab up for a block. ``POOL`` holds at most one lab across modules: the
-modules listed together in ``SHARED`` (tests/lab/conftest.py) run one after the other on
+modules listed together in ``SHARED`` (below) run one after the other on
 the same lab instead of bringing up one each (a lab up with Salt takes 15-30 s, more on a
 loaded machine). A lab test never holds a pooled lab while another lab comes up: the lock
 is machine-wide (or per engineer with KUBESALT_LAB_LOCK), so ``lab_up`` releases the pool
@@ -18,6 +18,20 @@ import pytest
 from kubesalt.lab import Lab
 from kubesalt.lab import requirements_problem
 from tests.support import lab_policy
+
+# Modules that run on one lab (salt, bastion, one control plane, two workers), in this
+# order: the restarts need minions that have just come up; test_salt only reads (its
+# module sync is the first one); the roll-out needs hosts no state has touched yet.
+# (test_cluster_upgrade keeps a lab of its own: on the shared lab its backup/restore test
+# failed once, not understood yet.) tests/lab/conftest.py runs them in this order, one
+# after the other; under pytest-xdist one worker runs them all (tests/support/parallel.py).
+SHARED = {
+    "cluster": (
+        "test_master_restart.py",
+        "test_salt.py",
+        "test_cluster_rollout.py",
+    ),
+}
 
 LOCK_WAIT = 420.0  # < pytest-timeout (600 s) minus a lab up; the machine is shared
 
