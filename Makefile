@@ -57,12 +57,12 @@ lint: venv
 # tests/support/parallel.py). The lab tests mostly wait on simulated daemons, so the
 # workers' labs run side by side, each worker with its own lab lock and state directory
 # (KUBESALT_LAB_LOCK / KUBESALT_LAB_DIR with the worker's name added), at most LAB_WORKERS
-# of them at a time (salt masters starting at once compete for the CPU) while the other
-# workers take the other tiers. The longest groups are handed out first. Then
+# of them at a time while the other workers take the other tiers; labs come up one at a
+# time (a lab's start-up is CPU-heavy and has fixed deadlines). The longest groups are handed out first. Then
 # tests/lab/test_safety.py alone: it compares the machine's state before and after its labs,
 # so nothing else of the run may be changing it meanwhile. TEST_WORKERS=0: all in one process.
-TEST_WORKERS ?= 5
-LAB_WORKERS ?= 3
+TEST_WORKERS ?= 4
+LAB_WORKERS ?= 2
 FAST_WORKERS ?= 3
 PARALLEL_TIERS := tests/unit tests/sim tests/functional
 ALONE := tests/lab/test_safety.py

@@ -11,7 +11,7 @@ def pytest_addoption(parser):
     parser.addoption(
         "--lab-workers",
         type=int,
-        default=3,
+        default=2,
         help="with --dist loadgroup: at most this many xdist workers run lab modules at a time",
     )
 

@@ -12,6 +12,9 @@ first and the pool releases its lab after the last module that shares it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+import time
 
 import pytest
 
@@ -35,11 +38,45 @@ SHARED = {
 
 LOCK_WAIT = 420.0  # < pytest-timeout (600 s) minus a lab up; the machine is shared
 
+# Set by tests/support/parallel.py in every pytest-xdist worker of a run: one file for the
+# whole run. Labs of different workers run side by side, but they come up one at a time.
+BOOT_LOCK_ENV = "KUBESALT_TEST_BOOT_LOCK"
+BOOT_WAIT = 300.0
+
+
+@contextlib.contextmanager
+def one_boot_at_a_time(wait: float = BOOT_WAIT):
+    """Held while a lab comes up, when the run has several workers (``$KUBESALT_TEST_BOOT_LOCK``):
+    a lab's start-up (Salt daemons starting, keys, first pings) is its CPU-heavy part and has
+    fixed deadlines, so the workers' labs take turns for it and overlap afterwards. Waits at
+    most ``wait`` seconds for the turn, then comes up anyway (a slower start, not a failure)."""
+    path = os.environ.get(BOOT_LOCK_ENV)
+    if not path:
+        yield
+        return
+    with open(path, "a") as lock:
+        deadline = time.monotonic() + wait
+        held = False
+        while not held:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            if held:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
 
 def _start(tmp_path_factory, up_kwargs) -> Lab:
     lab_policy.apply(requirements_problem(), pytest)
     lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"), die_with_caller=True)
-    lab.up(lock_wait=LOCK_WAIT, **up_kwargs)
+    with one_boot_at_a_time():
+        lab.up(lock_wait=LOCK_WAIT, **up_kwargs)
     return lab
 
 

@@ -11,7 +11,8 @@ pytest >= 9 ignores the node-id suffix through which pytest-xdist's own ``loadgr
 
 Labs of different workers run side by side: each worker has its own lab lock and state
 directory (:func:`worker_lab_env`), as two engineers' labs on one machine do (a lab lives in
-namespaces of its own). At most ``--lab-workers`` workers run a lab group at a time; the
+namespaces of its own); they come up one at a time (the start-up is CPU-heavy and has fixed
+deadlines) and overlap afterwards. At most ``--lab-workers`` workers run a lab group at a time; the
 others take the integration, Terraform, simulator, functional and unit files meanwhile.
 tests/lab/test_safety.py is not in that run: it compares the machine's state before and
 after its labs and runs alone, after it (see the Makefile).
@@ -28,6 +29,7 @@ import pathlib
 
 from xdist.scheduler import LoadScopeScheduling
 
+from tests.support.lab import BOOT_LOCK_ENV
 from tests.support.lab import SHARED
 
 DEFAULT_LOCK_PATH = "/run/lock/kubesalt-lab.lock"
@@ -67,12 +69,14 @@ LONGEST_FIRST = (
 def worker_lab_env(environ, worker: str) -> dict[str, str]:
     """``KUBESALT_LAB_LOCK`` and ``KUBESALT_LAB_DIR`` of the xdist worker ``worker`` (gw0,
     gw1, ...): the run's own (or the defaults) with the worker's name added, so each worker's
-    labs take a lock no other worker takes."""
+    labs take a lock no other worker takes; and the run's one lock for lab start-ups
+    (tests/support/lab.py ``one_boot_at_a_time``)."""
     lock = pathlib.Path(environ.get("KUBESALT_LAB_LOCK") or DEFAULT_LOCK_PATH)
     state = environ.get("KUBESALT_LAB_DIR") or DEFAULT_STATE_DIR
     return {
         "KUBESALT_LAB_LOCK": str(lock.with_name(f"{lock.stem}-{worker}{lock.suffix}")),
         "KUBESALT_LAB_DIR": f"{state.rstrip('/')}-{worker}",
+        BOOT_LOCK_ENV: str(lock.with_name(f"{lock.stem}-boot{lock.suffix}")),
     }
 
 

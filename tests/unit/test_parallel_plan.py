@@ -1,11 +1,14 @@
 """`make test`'s pytest-xdist plan (tests/support/parallel.py), run for real: a small suite
 under ``-n 2 --dist loadgroup`` whose tests record where they ran and with which lab lock."""
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import time
 
+from tests.support import lab
 from tests.support import parallel
 from tests.support.paths import REPO_ROOT
 
@@ -134,4 +137,31 @@ def test_worker_lab_env_defaults():
     assert parallel.worker_lab_env({}, "gw3") == {
         "KUBESALT_LAB_LOCK": "/run/lock/kubesalt-lab-gw3.lock",
         "KUBESALT_LAB_DIR": "/var/lib/kubesalt/lab-gw3",
+        "KUBESALT_TEST_BOOT_LOCK": "/run/lock/kubesalt-lab-boot.lock",
     }
+
+
+def _free(path) -> bool:
+    with open(path, "a") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return True
+
+
+def test_labs_come_up_one_at_a_time_with_a_bounded_wait(tmp_path, monkeypatch):
+    path = tmp_path / "boot.lock"
+    monkeypatch.setenv(lab.BOOT_LOCK_ENV, str(path))
+    with lab.one_boot_at_a_time():
+        assert not _free(path)  # held while the lab comes up
+        started = time.monotonic()
+        with lab.one_boot_at_a_time(wait=0.3):  # another worker's turn: waits, then goes on
+            assert time.monotonic() - started >= 0.3
+        assert not _free(path)
+    assert _free(path)
+    path.unlink()
+    monkeypatch.delenv(lab.BOOT_LOCK_ENV)
+    with lab.one_boot_at_a_time():  # a run in one process: no lock at all
+        assert not path.exists()
