@@ -119,17 +119,27 @@ def generate_ca(host: Host) -> None:
 
 
 def _sign_leaf(
-    host: Host, name: str, common_name: str, dns_names: list, ips: list, *, out_dir=None
+    host: Host,
+    name: str,
+    common_name: str,
+    dns_names: list,
+    ips: list,
+    *,
+    out_dir=None,
+    organization: str | None = None,
 ) -> None:
     x509, hashes, serialization, _, NameOID = _x509()
     ca_key = _load_key(host.certs / "ca.key")
     ca_cert = x509.load_pem_x509_certificate((host.certs / "ca.crt").read_bytes())
     out_dir = out_dir or host.certs
     key = _load_or_new_key(out_dir / name.replace(".crt", ".key"))
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        subject.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     now = _now()
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(x509.Name(subject))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -199,16 +209,17 @@ def read_pem(path: Path) -> str:
 
 
 def kubeconfig(host: Host) -> str:
-    """The admin kubeconfig (x509 since 1.28); the CA data follows the current ca.crt."""
-    ca = (host.certs / "ca.crt").read_bytes()
-    ca_data = base64.b64encode(ca).decode()
-    client = base64.b64encode(b"simulated-client-certificate").decode()
-    key = base64.b64encode(b"simulated-client-key").decode()
+    """The admin kubeconfig as ``create_kubeconfig_x509 client.config admin`` writes it (1.28+):
+    the CA, the admin's client certificate and key embedded (``*-data``)."""
+
+    def data(name):
+        return base64.b64encode((host.certs / name).read_bytes()).decode()
+
     return (
         "apiVersion: v1\n"
         "clusters:\n"
         "- cluster:\n"
-        f"    certificate-authority-data: {ca_data}\n"
+        f"    certificate-authority-data: {data('ca.crt')}\n"
         "    server: https://127.0.0.1:16443\n"
         "  name: microk8s-cluster\n"
         "contexts:\n"
@@ -222,10 +233,14 @@ def kubeconfig(host: Host) -> str:
         "users:\n"
         "- name: admin\n"
         "  user:\n"
-        f"    client-certificate-data: {client}\n"
-        f"    client-key-data: {key}\n"
+        f"    client-certificate-data: {data('client.crt')}\n"
+        f"    client-key-data: {data('client.key')}\n"
     )
 
 
 def write_client_config(host: Host) -> None:
+    """``create_user_certs_and_configs``' admin part, run at install and after every CA
+    change (join, leave, refresh-certs): ``client.crt`` (CN admin, O system:masters) signed by
+    the current CA, and ``credentials/client.config`` embedding it."""
+    _sign_leaf(host, "client.crt", "admin", [], [], organization="system:masters")
     write_file(host.credentials / "client.config", kubeconfig(host), 0o600)

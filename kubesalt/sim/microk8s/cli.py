@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s import agentd
 from kubesalt.sim.microk8s.host import KNOB_DEFAULTS
 from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import default_ip
@@ -132,7 +133,7 @@ def _apply_side_effects(host: Host, changes: dict, values: dict) -> None:
     if values["stopped"] or values["agent_unreachable"]:
         agent.stop_agent(host)
     elif "stopped" in changes or "agent_unreachable" in changes:
-        agent.start_agent(host)
+        agentd.start_agent(host)
         agent.pull_state(host)
 
 

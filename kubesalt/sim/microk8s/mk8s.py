@@ -21,6 +21,7 @@ import time
 import yaml
 
 from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s import agentd
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import certs
 from kubesalt.sim.microk8s import cni
@@ -872,7 +873,7 @@ def cmd_start(host: Host, args: list) -> int:
     host.set_lock("stopped.lock", False)
     if was_stopped:
         host.mark_started()
-    agent.start_agent(host)
+    agentd.start_agent(host)
     agent.pull_state(host)  # changes made while we were down
     deadline = time.monotonic() + 60
     while not cluster_ready(host) and time.monotonic() < deadline:

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import os
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from kubesalt.sim.microk8s import agent
@@ -64,6 +65,10 @@ def observe(host: Host, state: dict, records: list) -> list[tuple[dict, str]]:
     ]
 
 
+def _digest(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - an identifier, not a secret
+
+
 def node_object(record: dict, condition: str) -> dict:
     role_label = (
         {"node.kubernetes.io/microk8s-worker": "microk8s-worker"}
@@ -106,7 +111,7 @@ def node_object(record: dict, condition: str) -> dict:
             },
             "name": record["name"],
             "resourceVersion": str(int(record.get("created", 0)) % 100000),
-            "uid": hashlib.md5(record["name"].encode()).hexdigest(),  # noqa: S324 - an id
+            "uid": _digest(record["name"]),
         },
         "spec": spec,
         "status": {
@@ -124,14 +129,17 @@ def node_object(record: dict, condition: str) -> dict:
                     "type": "Ready",
                 }
             ],
-            "nodeInfo": {
+            "nodeInfo": {  # the machine's identifiers are derived from its name
                 "architecture": "amd64",
+                "bootID": str(uuid.UUID(_digest(f"{record['name']}/boot"))),
                 "containerRuntimeVersion": "containerd://1.6.28",
                 "kernelVersion": os.uname().release,
                 "kubeProxyVersion": record.get("version", ""),
                 "kubeletVersion": record.get("version", ""),
+                "machineID": _digest(f"{record['name']}/machine"),
                 "operatingSystem": "linux",
                 "osImage": "Ubuntu 24.04 LTS",
+                "systemUUID": str(uuid.UUID(_digest(f"{record['name']}/system"))),
             },
         },
     }

@@ -12,6 +12,7 @@ import time
 import yaml
 
 from kubesalt.sim.microk8s import agent
+from kubesalt.sim.microk8s import agentd
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s import certs
 from kubesalt.sim.microk8s import cni
@@ -290,7 +291,7 @@ def install_snap(host, *, track, risk, version, revision, strict, hostname) -> N
     write_launcher(host.snap_bin / "microk8s", "microk8s", host, hostname)
     for alias in ALIASES:
         write_launcher(host.snap_bin / f"microk8s.{alias}", "microk8s", host, hostname)
-    agent.start_agent(host)
+    agentd.start_agent(host)
 
 
 def _link_revision(host: Host, revision: str) -> None:
@@ -383,7 +384,7 @@ def refresh(host: Host, args: list, hostname: str | None) -> int:
     write_file(host.snap_meta_file, json.dumps(meta, indent=1) + "\n")
     host.mark_started()
     if meta.get("active", True) and not meta["lost"]:
-        agent.start_agent(host)
+        agentd.start_agent(host)
         # Catch up on what changed while this member was down before writing to the state.
         agent.pull_state(host)
         _update_node_version(host, version)
@@ -502,7 +503,7 @@ def start(host: Host, args: list, hostname: str | None) -> int:
     if (host.snap_meta() or {}).get("lost"):
         print("Started.")
         return 0
-    agent.start_agent(host)
+    agentd.start_agent(host)
     agent.pull_state(host)
     print("Started.")
     return 0
