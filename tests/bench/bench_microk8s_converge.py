@@ -15,9 +15,9 @@ import pytest
 
 from tests.support.microk8s_sim import converge_sls
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
-from tests.support.paths import EXT_DIRS
 from tests.support.simminion import free_address
 from tests.support.simminion import loaders_for
+from tests.support.simminion import local_minion_opts
 
 TOKEN = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
 ADDONS = ["dns", "ha-cluster", "helm3", "metrics-server", "hostpath-storage"]
@@ -26,12 +26,7 @@ CONVERGED_CALL_LIMIT = 2
 
 @pytest.fixture(scope="module")
 def minion_opts(salt_factories, tmp_path_factory):
-    overrides = {
-        "file_client": "local",
-        **EXT_DIRS,
-        "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
-    }
-    return salt_factories.salt_minion_daemon("bench-mk8s", overrides=overrides).config.copy()
+    return local_minion_opts(salt_factories, tmp_path_factory, "bench-mk8s")
 
 
 def _run(loaders, node, sls):

@@ -33,8 +33,8 @@ import pytest
 
 from microk8s_lib import upgrade
 from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
-from tests.support.paths import EXT_DIRS
 from tests.support.simminion import loaders_for
+from tests.support.simminion import local_minion_opts
 
 REFRESH_SECONDS = 20
 # Not 127.0.2.x (free_address): a host's agent is down for the whole refresh, and another
@@ -62,12 +62,7 @@ PROBE = (
 
 @pytest.fixture(scope="module")
 def minion_opts(salt_factories, tmp_path_factory):
-    overrides = {
-        "file_client": "local",
-        **EXT_DIRS,
-        "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
-    }
-    return salt_factories.salt_minion_daemon("bench-upgrade", overrides=overrides).config.copy()
+    return local_minion_opts(salt_factories, tmp_path_factory, "bench-upgrade")
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from kubesalt.sim.microk8s import SimNode
 from tests.support.api_lb import CONTROL_PLANES
 from tests.support.api_lb import api_lb_microk8s  # noqa: F401 (the fixture)
 from tests.support.api_lb import run_on
-from tests.support.paths import EXT_DIRS
 from tests.support.simminion import loaders_for
+from tests.support.simminion import local_minion_opts
 from tests.support.waiting import wait_until
 
 TLS_PROBE = (
@@ -68,12 +68,7 @@ FIRST = "10.1.0.10"
 
 @pytest.fixture(scope="module")
 def minion_opts(salt_factories, tmp_path_factory):
-    overrides = {
-        "file_client": "local",
-        **EXT_DIRS,
-        "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
-    }
-    return salt_factories.salt_minion_daemon("lab-api-lb", overrides=overrides).config.copy()
+    return local_minion_opts(salt_factories, tmp_path_factory, "lab-api-lb")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import itertools
 from saltfactories.utils.functional import Loaders
 
 from tests.support.addresses import free_loopback_address
+from tests.support.paths import EXT_DIRS
 
 _LOADER_IDS = itertools.count()
 
@@ -48,3 +49,14 @@ def loaders_for(minion_opts, node, **extra):
     opts = copy.deepcopy(minion_opts)
     opts.update(sim_opts(node, **extra))
     return SimLoaders(opts, loaded_base_name=f"kubesalt_mk8s_{next(_LOADER_IDS)}.loaded")
+
+
+def local_minion_opts(salt_factories, tmp_path_factory, minion_id: str) -> dict:
+    """The options of a masterless minion (local file client, kubesalt's extension modules,
+    an empty pillar) for :func:`loaders_for`; no daemon is started."""
+    overrides = {
+        "file_client": "local",
+        **EXT_DIRS,
+        "pillar_roots": {"base": [str(tmp_path_factory.mktemp("empty-pillar"))]},
+    }
+    return salt_factories.salt_minion_daemon(minion_id, overrides=overrides).config.copy()
