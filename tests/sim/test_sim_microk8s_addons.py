@@ -6,7 +6,7 @@ import yaml
 
 @pytest.fixture(scope="module")
 def node(microk8s_sim_module):
-    return microk8s_sim_module("127.0.1.50", install="1.32/stable")
+    return microk8s_sim_module(install="1.32/stable")
 
 
 def addon_state(node, name):

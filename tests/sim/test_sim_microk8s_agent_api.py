@@ -4,8 +4,13 @@ import pytest
 
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s.host import Host
+from tests.support.microk8s_sim import free_sim_address
 
-SERVER = "127.0.1.80"
+# Free addresses (another test session may run simulated nodes too): the server, and the
+# source addresses of the clients that speak to it.
+SERVER, JOINER, WORKER, CONTROL_PLANE, CLIENT, UNKNOWN_JOINER = (
+    free_sim_address() for _ in range(6)
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +34,15 @@ def request(token, **extra):
 
 
 def test_checks_in_order_and_token_consumed_first(server, tmp_path):
-    assert join("127.0.1.81", request("x" * 32), tmp_path) == (500, {"error": "Invalid token"})
+    assert join(JOINER, request("x" * 32), tmp_path) == (500, {"error": "Invalid token"})
 
     token = add_token(server)
-    wrong_port = join("127.0.1.81", request(token, port="30000"), tmp_path)
+    wrong_port = join(JOINER, request(token, port="30000"), tmp_path)
     assert wrong_port == (
         502,
         {"error": "The port of the cluster agent port has to be set to 25000"},
     )
-    assert join("127.0.1.81", request(token), tmp_path)[0] == 500  # burnt by the failed try
+    assert join(JOINER, request(token), tmp_path)[0] == 500  # burnt by the failed try
 
     token = add_token(server)
     same_ip = join(SERVER, request(token), tmp_path)
@@ -50,7 +55,7 @@ def test_checks_in_order_and_token_consumed_first(server, tmp_path):
     ha_lock.unlink()
     try:
         token = add_token(server)
-        assert join("127.0.1.81", request(token), tmp_path) == (
+        assert join(JOINER, request(token), tmp_path) == (
             501,
             {"error": "Not possible to join. This is not an HA MicroK8s cluster"},
         )
@@ -60,7 +65,7 @@ def test_checks_in_order_and_token_consumed_first(server, tmp_path):
 
 def test_success_payloads(server, tmp_path):
     token = add_token(server, "--token-ttl", "600")
-    status, worker = join("127.0.1.82", request(token, worker="as-worker"), tmp_path)
+    status, worker = join(WORKER, request(token, worker="as-worker"), tmp_path)
     assert status == 200
     assert set(worker) == {
         "ca",
@@ -74,11 +79,11 @@ def test_success_payloads(server, tmp_path):
         "control_plane_nodes",
         "cluster_cidr",
     }
-    assert worker["ca_key"] is None and worker["hostname_override"] == "127.0.1.82"
+    assert worker["ca_key"] is None and worker["hostname_override"] == WORKER
     assert worker["control_plane_nodes"] == [SERVER]
     assert worker["ca"].startswith("-----BEGIN CERTIFICATE-----")
 
-    status, control_plane = join("127.0.1.83", request(token, worker=False), tmp_path)
+    status, control_plane = join(CONTROL_PLANE, request(token, worker=False), tmp_path)
     assert status == 200
     assert set(control_plane) == set(worker) | {"voters", "cluster_cert", "cluster_key"}
     assert control_plane["ca_key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
@@ -89,9 +94,9 @@ def test_success_payloads(server, tmp_path):
 
 
 def test_dqlite_remove_needs_the_capi_token(server, tmp_path):
-    client = Host(tmp_path / "client", "127.0.1.84")
+    client = Host(tmp_path / "client", CLIENT)
     path = f"{agent.API}/dqlite/remove"
-    body = {"remove_endpoint": "127.0.1.83:19001"}
+    body = {"remove_endpoint": f"{CONTROL_PLANE}:19001"}
     status, answer = agent.call(client, SERVER, "POST", path, body, timeout=10)
     assert status == 500 and answer["error"].startswith(
         "Failed to remove from dqlite: failed to validate CAPI auth token"
@@ -102,7 +107,10 @@ def test_dqlite_remove_needs_the_capi_token(server, tmp_path):
     conn = agent.connect(client, SERVER, timeout=10)
     try:
         conn.request(
-            "POST", path, '{"remove_endpoint": "127.0.1.83:19001"}', {"capi-auth-token": "nope"}
+            "POST",
+            path,
+            f'{{"remove_endpoint": "{CONTROL_PLANE}:19001"}}',
+            {"capi-auth-token": "nope"},
         )
         response = conn.getresponse()
         assert response.status == 401
@@ -110,11 +118,11 @@ def test_dqlite_remove_needs_the_capi_token(server, tmp_path):
         conn.request(
             "POST",
             path,
-            '{"remove_endpoint": "127.0.1.83:19001"}',
+            f'{{"remove_endpoint": "{CONTROL_PLANE}:19001"}}',
             {"capi-auth-token": "capi-secret"},
         )
         response = conn.getresponse()
-        # Authorised; 127.0.1.83 only asked to join (never registered), so not a member.
+        # Authorised; CONTROL_PLANE only asked to join (never registered), so not a member.
         assert response.status == 500
         assert b"no such node in the dqlite cluster" in response.read()
     finally:
@@ -133,17 +141,17 @@ def test_hostname_check_when_the_apiserver_prefers_hostnames(server, tmp_path):
     hosts = server.root / "etc/hosts"
     try:
         token = add_token(server, "--token-ttl", "600")
-        refused = join("127.0.1.85", request(token, worker=True), tmp_path)
+        refused = join(UNKNOWN_JOINER, request(token, worker=True), tmp_path)
         assert refused == (
             400,
             {
                 "error": "The hostname (joiner) of the joining node does not resolve to the IP "
-                '"127.0.1.85". Refusing join'
+                f'"{UNKNOWN_JOINER}". Refusing join'
             },
         )
         hosts.parent.mkdir(parents=True, exist_ok=True)
-        hosts.write_text("127.0.1.85 joiner joiner.lab\n")
-        assert join("127.0.1.85", request(token, worker=True), tmp_path)[0] == 200
+        hosts.write_text(f"{UNKNOWN_JOINER} joiner joiner.lab\n")
+        assert join(UNKNOWN_JOINER, request(token, worker=True), tmp_path)[0] == 200
     finally:
         args.write_text(original)
         hosts.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The simulated snap and microk8s on one node, driven as a user would (loopback 127.0.1.x)."""
+"""The simulated snap and microk8s on one node, driven as a user would (free 127.0.1.x)."""
 
 import yaml
 
@@ -6,7 +6,7 @@ NOT_INSTALLED = "error: no matching snaps installed\n"
 
 
 def test_snap_install_list_and_already_installed(microk8s_sim):
-    node = microk8s_sim("127.0.1.10")
+    node = microk8s_sim()
     listed = node.run(["snap", "list", "microk8s"])
     assert (listed.returncode, listed.stdout, listed.stderr) == (1, "", NOT_INSTALLED)
     absent = node.run(["microk8s", "status"])
@@ -33,7 +33,7 @@ def test_snap_install_list_and_already_installed(microk8s_sim):
 
 
 def test_snap_install_validates_channel_and_classic(microk8s_sim):
-    node = microk8s_sim("127.0.1.11")
+    node = microk8s_sim()
     bad_risk = node.run(["snap", "install", "microk8s", "--classic", "--channel=1.32/sable"])
     assert bad_risk.returncode == 1
     assert bad_risk.stderr == "error: invalid risk in channel name: 1.32/sable\n"
@@ -48,19 +48,19 @@ def test_snap_install_validates_channel_and_classic(microk8s_sim):
 
 
 def test_install_lays_out_the_real_paths(microk8s_sim):
-    node = microk8s_sim("127.0.1.12", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     data = node.root / "var/snap/microk8s"
     assert (data / "current").resolve() == (data / "7964").resolve()
     assert (data / "current/var/lock/ha-cluster").exists()
     template = (data / "current/certs/csr.conf.template").read_text()
     assert "IP.2 = 10.152.183.1\n#MOREIPS\n\n[ v3_ext ]" in template
     rendered = (data / "current/certs/csr.conf").read_text()
-    assert "IP.3 = 127.0.1.12" in rendered and "#MOREIPS" not in rendered
+    assert f"IP.3 = {node.address}" in rendered and "#MOREIPS" not in rendered
     assert (data / "common/addons/core/addons.yaml").exists()
 
 
 def test_status_yaml_of_a_fresh_node(microk8s_sim):
-    node = microk8s_sim("127.0.1.13", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     result = node.run(["microk8s", "status", "--format", "yaml"])
     assert result.returncode == 0
     assert result.stdout.startswith(
@@ -76,7 +76,7 @@ def test_status_yaml_of_a_fresh_node(microk8s_sim):
 
 
 def test_status_formats_addon_flag_and_stopped(microk8s_sim):
-    node = microk8s_sim("127.0.1.14", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     short = node.run(["microk8s", "status", "--format", "short"]).stdout.splitlines()
     assert short[:3] == ["microk8s is running", "addons:", "core/dns: enabled"]
     pretty = node.run(["microk8s", "status"]).stdout.splitlines()
@@ -110,7 +110,7 @@ def test_status_formats_addon_flag_and_stopped(microk8s_sim):
 
 
 def test_dispatch_and_unknown_subcommand(microk8s_sim):
-    node = microk8s_sim("127.0.1.15", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     unknown = node.run(["microk8s", "frobnicate"])
     assert unknown.returncode == 1
     assert unknown.stdout.startswith(
@@ -123,7 +123,7 @@ def test_dispatch_and_unknown_subcommand(microk8s_sim):
 
 
 def test_invocation_log_records_calls(microk8s_sim):
-    node = microk8s_sim("127.0.1.16", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     node.clear_invocations()
     node.run(["microk8s", "status", "-a", "dns"])
     node.run(["microk8s", "frobnicate"])

@@ -35,7 +35,7 @@ def kubectl(node, *args, stdin=None):
 
 @pytest.fixture(scope="module")
 def control_plane(microk8s_sim_module):
-    node = microk8s_sim_module("127.0.1.201", install="1.32/stable")
+    node = microk8s_sim_module(install="1.32/stable")
     node.set_knobs(ready_seconds=0)
     return node
 
@@ -189,8 +189,8 @@ def test_the_key_is_never_in_the_invocation_log(control_plane):
 
 
 def test_every_control_plane_answers(microk8s_sim):
-    first = microk8s_sim("127.0.1.210", install="1.32/stable")
-    second = microk8s_sim("127.0.1.211", install="1.32/stable")
+    first = microk8s_sim(install="1.32/stable")
+    second = microk8s_sim(install="1.32/stable")
     for node in (first, second):
         node.set_knobs(join_seconds=0, ready_seconds=0)
     token = first.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()

@@ -13,7 +13,7 @@ def wait_for(path, timeout=60):
 
 
 def test_install_time_and_runtime_configuration(microk8s_sim):
-    cp = microk8s_sim("127.0.1.110")
+    cp = microk8s_sim()
     (cp.root / "etc").mkdir(parents=True)
     (cp.root / "etc/microk8s.yaml").write_text(
         "version: 0.1.0\n"
@@ -43,11 +43,11 @@ def test_install_time_and_runtime_configuration(microk8s_sim):
 
     # The persistent token is never consumed: two nodes join with it, one at runtime from a
     # launch configuration dropped into the launcher directory.
-    first = microk8s_sim("127.0.1.111", install="1.32/stable")
+    first = microk8s_sim(install="1.32/stable")
     first.set_knobs(join_seconds=0)
-    url = f"127.0.1.110:25000/{PERSISTENT}"
+    url = f"{cp.address}:25000/{PERSISTENT}"
     assert first.run(["microk8s", "join", url, "--worker"]).returncode == 0
-    second = microk8s_sim("127.0.1.112", install="1.32/stable")
+    second = microk8s_sim(install="1.32/stable")
     second.set_knobs(join_seconds=0)
     drop = second.root / "var/snap/microk8s/common/etc/launcher/join.yaml"
     drop.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def test_install_time_and_runtime_configuration(microk8s_sim):
 
 
 def test_bad_launch_configuration_fails_the_install(microk8s_sim):
-    node = microk8s_sim("127.0.1.113")
+    node = microk8s_sim()
     (node.root / "etc").mkdir(parents=True)
     (node.root / "etc/microk8s.yaml").write_text("version: 9.9.9\n")
     result = node.run(["snap", "install", "microk8s", "--classic", "--channel=1.32/stable"])

@@ -7,6 +7,7 @@ import sys
 import yaml
 
 from kubesalt.sim.microk8s import SimNode
+from tests.support.microk8s_sim import free_sim_address
 from tests.support.paths import REPO_ROOT
 from tests.support.waiting import wait_until
 
@@ -25,7 +26,7 @@ def kubesalt(*args):
 
 
 def test_not_ready_node(microk8s_sim):
-    node = microk8s_sim("127.0.1.70", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     node.set_knobs(ready_seconds=3600)
     pretty = node.run(["microk8s", "status"])
     assert (pretty.returncode, pretty.stdout) == (1, NOT_RUNNING)
@@ -48,7 +49,7 @@ def test_not_ready_node(microk8s_sim):
 
 
 def test_snap_refresh_services_and_remove(microk8s_sim):
-    node = microk8s_sim("127.0.1.71", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     same = node.run(["snap", "refresh", "microk8s", "--channel=1.32/stable"])
     assert (same.returncode, same.stderr) == (0, 'snap "microk8s" has no updates available\n')
     upgraded = node.run(["snap", "refresh", "microk8s", "--channel=1.33/stable"])
@@ -77,19 +78,20 @@ def test_snap_refresh_services_and_remove(microk8s_sim):
 
 def test_kubesalt_cli_install_snap_shell_env_and_knob(tmp_path):
     root = tmp_path / "host"
-    written = kubesalt("install-snap", "--root", str(root), "--address", "127.0.1.72")
+    address = free_sim_address()
+    written = kubesalt("install-snap", "--root", str(root), "--address", address)
     assert written.returncode == 0, written.stderr
     assert written.stdout.strip() == str(root / "bin/snap")
     assert os.access(root / "bin/snap", os.X_OK)
-    env = kubesalt("shell-env", "--root", str(root), "--address", "127.0.1.72")
+    env = kubesalt("shell-env", "--root", str(root), "--address", address)
     assert env.returncode == 0
     assert f'export PATH={root}/bin:{root}/snap/bin:"$PATH"' in env.stdout.splitlines()
     again = kubesalt("shell-env", "--root", str(root))  # keeps the address set up before
     assert again.stdout == env.stdout
-    assert "127.0.1.72" in (root / "bin/snap").read_text()
+    assert address in (root / "bin/snap").read_text()
     knob = kubesalt("knob", "--root", str(root), "join_seconds=3", "fail_joins=2")
     assert knob.returncode == 0, knob.stderr
-    node = SimNode(root, "127.0.1.72")
+    node = SimNode(root, address)
     assert node.knobs()["join_seconds"] == 3.0 and node.knobs()["fail_joins"] == 2
     bad = kubesalt("knob", "--root", str(root), "bogus=1")
     assert bad.returncode == 2 and "unknown knob" in bad.stderr
@@ -104,7 +106,7 @@ def test_kubesalt_cli_install_snap_shell_env_and_knob(tmp_path):
 
 
 def test_agent_exits_when_its_root_disappears(microk8s_sim):
-    node = microk8s_sim("127.0.1.73", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     pid = int((node.host.sim_dir / "cluster-agent.pid").read_text().split()[0])
     assert node.agent_running()
     subprocess.run(["rm", "-rf", str(node.root)], check=True)
@@ -122,11 +124,11 @@ def alive(pid):
 
 
 def test_config_prints_the_kubeconfig(microk8s_sim):
-    node = microk8s_sim("127.0.1.74", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     config = node.run(["microk8s", "config"])
     assert config.returncode == 0 and config.stdout.endswith("\n\n")
     parsed = yaml.safe_load(config.stdout)
-    assert parsed["clusters"][0]["cluster"]["server"] == "https://127.0.1.74:16443"
+    assert parsed["clusters"][0]["cluster"]["server"] == f"https://{node.address}:16443"
     assert parsed["contexts"][0]["name"] == "microk8s"
     loopback = yaml.safe_load(node.run(["microk8s", "config", "-l"]).stdout)
     assert loopback["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
@@ -136,13 +138,13 @@ def test_agent_exits_with_its_owner_process(tmp_path):
     script = (
         "import sys\n"
         "from kubesalt.sim.microk8s import SimNode\n"
-        "node = SimNode(sys.argv[1], '127.0.1.75')\n"
+        "node = SimNode(sys.argv[1], sys.argv[2])\n"
         "node.install('1.32/stable')\n"
         "print(open(node.host.sim_dir / 'cluster-agent.pid').read().split()[0], flush=True)\n"
         "sys.stdin.read()\n"
     )
     owner = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "host")],
+        [sys.executable, "-c", script, str(tmp_path / "host"), free_sim_address()],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

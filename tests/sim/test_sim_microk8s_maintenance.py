@@ -33,9 +33,13 @@ def kubectl(node, *args, stdin=None):
 
 @pytest.fixture(scope="module")
 def cluster(microk8s_sim_module):
-    """A control plane and two workers (hostnames are node-127-0-1-2xx)."""
-    cp = microk8s_sim_module("127.0.1.221", install="1.32/stable")
-    workers = [microk8s_sim_module(f"127.0.1.{n}", install="1.32/stable") for n in (222, 223)]
+    """A control plane and two workers named node-127-0-1-222/223 (names only, kept from the
+    fixed addresses these nodes once had; as long as any node-127-0-1-x, so tables keep
+    their column widths whatever free address each node gets)."""
+    cp = microk8s_sim_module(install="1.32/stable")
+    workers = [
+        microk8s_sim_module(hostname=f"node-127-0-1-{n}", install="1.32/stable") for n in (222, 223)
+    ]
     for worker in workers:
         worker.set_knobs(join_seconds=0)
         url = add_node(cp)["urls"][0]

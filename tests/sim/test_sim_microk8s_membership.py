@@ -27,9 +27,9 @@ def join(node, cp, *extra):
 
 
 def test_leave_and_remove_node(microk8s_sim):
-    cp1 = microk8s_sim("127.0.1.61", install="1.32/stable")
-    cp2 = microk8s_sim("127.0.1.62", install="1.32/stable")
-    worker = microk8s_sim("127.0.1.63", install="1.32/stable")
+    cp1 = microk8s_sim(install="1.32/stable")
+    cp2 = microk8s_sim(install="1.32/stable")
+    worker = microk8s_sim(install="1.32/stable")
     for node in (cp1, cp2, worker):
         node.set_knobs(join_seconds=0)
 
@@ -66,15 +66,15 @@ def test_leave_and_remove_node(microk8s_sim):
     left = cp2.run(["microk8s", "leave"])
     assert left.returncode == 0, left.stdout + left.stderr
     assert left.stdout == "Generating new cluster certificates.\nWaiting for node to start.  \n"
-    assert ha_nodes(cp1) == [("127.0.1.61:19001", "voter")]
+    assert ha_nodes(cp1) == [(f"{cp1.address}:19001", "voter")]
     assert ha_nodes(cp2) == [("127.0.0.1:19001", "voter")]
     assert ready_by_ip(cp1) == {
-        "127.0.1.61": "True",
-        "127.0.1.62": "Unknown",  # left: stays NotReady until remove-node
-        "127.0.1.63": "True",
+        cp1.address: "True",
+        cp2.address: "Unknown",  # left: stays NotReady until remove-node
+        worker.address: "True",
     }
-    assert cp1.run(["microk8s", "remove-node", "127.0.1.62"]).returncode == 0
-    assert set(ready_by_ip(cp1)) == {"127.0.1.61", "127.0.1.63"}
+    assert cp1.run(["microk8s", "remove-node", cp2.address]).returncode == 0
+    assert set(ready_by_ip(cp1)) == {cp1.address, worker.address}
 
     worker_left = worker.run(["microk8s", "leave"])
     assert worker_left.returncode == 0
@@ -91,15 +91,15 @@ def test_leave_and_remove_node(microk8s_sim):
 
     # A member that will never come back: --force unregisters it from dqlite.
     join(cp2, cp1)
-    assert ha_nodes(cp1) == [("127.0.1.61:19001", "voter"), ("127.0.1.62:19001", "spare")]
+    assert ha_nodes(cp1) == [(f"{cp1.address}:19001", "voter"), (f"{cp2.address}:19001", "spare")]
     cp2.set_knobs(stopped=True)
-    assert cp1.run(["microk8s", "remove-node", "127.0.1.62", "--force"]).returncode == 0
-    assert ha_nodes(cp1) == [("127.0.1.61:19001", "voter")]
+    assert cp1.run(["microk8s", "remove-node", cp2.address, "--force"]).returncode == 0
+    assert ha_nodes(cp1) == [(f"{cp1.address}:19001", "voter")]
 
 
 def test_worker_guards(microk8s_sim):
-    cp = microk8s_sim("127.0.1.64", install="1.32/stable")
-    worker = microk8s_sim("127.0.1.65", install="1.32/stable")
+    cp = microk8s_sim(install="1.32/stable")
+    worker = microk8s_sim(install="1.32/stable")
     worker.set_knobs(join_seconds=0)
     # Upstream bug kept: --controlplane makes the client take the worker path, the server
     # answers as for a control plane, the client gives up after the token was consumed.

@@ -7,11 +7,12 @@ import pytest
 from kubesalt.sim.microk8s import agent
 from kubesalt.sim.microk8s.host import Host
 from tests.support.cases import load_cases
+from tests.support.microk8s_sim import free_sim_address
 
 
 @pytest.mark.parametrize("case", load_cases(__file__, "token_files"))
 def test_consume_token(tmp_path, case):
-    host = Host(tmp_path, "127.0.1.90")
+    host = Host(tmp_path, free_sim_address())
     now = int(time.time())
     creds = host.credentials
     creds.mkdir(parents=True)

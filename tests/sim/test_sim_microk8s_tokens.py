@@ -15,13 +15,13 @@ def token_lines(node):
 
 
 def test_add_node_formats(microk8s_sim):
-    node = microk8s_sim("127.0.1.31", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     token = "a" * 32
     pretty = node.run(["microk8s", "add-node", "--token", token])
     check = node.run(["microk8s", "add-node", "--format", "token-check", "-t", token])
     fingerprint = check.stdout.strip().split("/")[1]
     assert re.fullmatch(r"[0-9a-f]{12}", fingerprint)
-    url = f"127.0.1.31:25000/{token}/{fingerprint}"
+    url = f"{node.address}:25000/{token}/{fingerprint}"
     assert pretty.stdout == (
         "From the node you wish to join to this cluster, run the following:\n"
         f"microk8s join {url}\n\n"
@@ -58,7 +58,7 @@ def test_add_node_formats(microk8s_sim):
 
 @pytest.fixture(scope="module")
 def validator(microk8s_sim_module):
-    return microk8s_sim_module("127.0.1.32", install="1.32/stable")
+    return microk8s_sim_module(install="1.32/stable")
 
 
 @pytest.mark.parametrize("case", load_cases(__file__, "join_connections"))
@@ -71,17 +71,17 @@ def test_join_connection_validation(validator, case):
 
 
 def test_single_use_and_ttl_tokens(microk8s_sim):
-    cp = microk8s_sim("127.0.1.33", install="1.32/stable")
-    workers = [microk8s_sim(f"127.0.1.{n}", install="1.32/stable") for n in (34, 35)]
+    cp = microk8s_sim(install="1.32/stable")
+    workers = [microk8s_sim(install="1.32/stable") for _ in range(2)]
     for node in (cp, *workers):
         node.set_knobs(join_seconds=0)
     once = cp.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
-    first = workers[0].run(["microk8s", "join", f"127.0.1.33:25000/{once}", "--worker"])
+    first = workers[0].run(["microk8s", "join", f"{cp.address}:25000/{once}", "--worker"])
     assert first.returncode == 0, first.stdout + first.stderr
-    second = workers[1].run(["microk8s", "join", f"127.0.1.33:25000/{once}", "--worker"])
+    second = workers[1].run(["microk8s", "join", f"{cp.address}:25000/{once}", "--worker"])
     assert second.returncode == 6
     assert second.stdout == (
-        "Contacting cluster at 127.0.1.33\nConnection failed. Invalid token (500).\n"
+        f"Contacting cluster at {cp.address}\nConnection failed. Invalid token (500).\n"
     )
     assert once not in token_lines(cp)
 
@@ -89,7 +89,7 @@ def test_single_use_and_ttl_tokens(microk8s_sim):
     cp.run(["microk8s", "add-node", "-t", shared, "-l", "3600"])
     for worker in workers:
         worker.run(["microk8s", "leave"])
-        joined = worker.run(["microk8s", "join", f"127.0.1.33:25000/{shared}", "--worker"])
+        joined = worker.run(["microk8s", "join", f"{cp.address}:25000/{shared}", "--worker"])
         assert joined.returncode == 0, joined.stdout
     assert shared in token_lines(cp)  # reusable until expiry: never removed
 
@@ -98,13 +98,13 @@ def test_single_use_and_ttl_tokens(microk8s_sim):
     cp.run(["microk8s", "add-node", "-t", stale, "-l", "-5"])
     cp.run(["microk8s", "add-node", "-t", stale, "-l", "3600"])
     workers[0].run(["microk8s", "leave"])
-    refused = workers[0].run(["microk8s", "join", f"127.0.1.33:25000/{stale}", "--worker"])
+    refused = workers[0].run(["microk8s", "join", f"{cp.address}:25000/{stale}", "--worker"])
     assert refused.stdout.endswith("Connection failed. Invalid token (500).\n")
 
 
 def test_fingerprint_mismatch_and_refresh_certs(microk8s_sim):
-    cp = microk8s_sim("127.0.1.36", install="1.32/stable")
-    joiner = microk8s_sim("127.0.1.37", install="1.32/stable")
+    cp = microk8s_sim(install="1.32/stable")
+    joiner = microk8s_sim(install="1.32/stable")
     joiner.set_knobs(join_seconds=0)
     token = "e" * 32
     cp.run(["microk8s", "add-node", "-t", token])
@@ -124,25 +124,25 @@ def test_fingerprint_mismatch_and_refresh_certs(microk8s_sim):
     new_check = new.stdout.strip().split("/")[1]
     assert new_check != old_check
 
-    stale = joiner.run(["microk8s", "join", f"127.0.1.36:25000/{token}/{old_check}", "--worker"])
+    stale = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}/{old_check}", "--worker"])
     assert stale.returncode == 4
     assert stale.stdout == (
-        "Contacting cluster at 127.0.1.36\n"
-        "Joining cluster failed. Could not verify the identity of 127.0.1.36. "
+        f"Contacting cluster at {cp.address}\n"
+        f"Joining cluster failed. Could not verify the identity of {cp.address}. "
         "Use '--skip-verify' to skip server certificate check.\n"
     )
     # The check happens before the request: the token was not consumed.
-    fresh = joiner.run(["microk8s", "join", f"127.0.1.36:25000/{token}/{new_check}", "--worker"])
+    fresh = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}/{new_check}", "--worker"])
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
 
 
 def test_template_edit_reaches_the_server_certificate(microk8s_sim):
-    node = microk8s_sim("127.0.1.38", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     template = node.root / "var/snap/microk8s/current/certs/csr.conf.template"
     template.write_text(template.read_text().replace("#MOREIPS", "IP.3 = 10.9.9.9\n#MOREIPS"))
     assert node.run(["microk8s", "refresh-certs", "-e", "server.crt"]).returncode == 0
     rendered = (node.root / "var/snap/microk8s/current/certs/csr.conf").read_text()
-    assert "IP.3 = 10.9.9.9\nIP.4 = 127.0.1.38\n" in rendered
+    assert f"IP.3 = 10.9.9.9\nIP.4 = {node.address}\n" in rendered
     from cryptography import x509
 
     cert = x509.load_pem_x509_certificate(
@@ -153,12 +153,12 @@ def test_template_edit_reaches_the_server_certificate(microk8s_sim):
         "127.0.0.1",
         "10.152.183.1",
         "10.9.9.9",
-        "127.0.1.38",
+        node.address,
     }
 
 
 def test_refresh_certs_option_rules(microk8s_sim):
-    node = microk8s_sim("127.0.1.39", install="1.32/stable")
+    node = microk8s_sim(install="1.32/stable")
     none = node.run(["microk8s", "refresh-certs"])
     assert none.returncode == 3
     assert none.stdout.startswith(
@@ -179,38 +179,39 @@ def test_refresh_certs_option_rules(microk8s_sim):
 
 
 def test_fault_knobs(microk8s_sim):
-    cp = microk8s_sim("127.0.1.40", install="1.32/stable")
-    joiner = microk8s_sim("127.0.1.41", install="1.32/stable")
+    cp = microk8s_sim(install="1.32/stable")
+    joiner = microk8s_sim(install="1.32/stable")
     joiner.set_knobs(join_seconds=0)
     cp.set_knobs(fail_joins=1)
     token = cp.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
-    failed = joiner.run(["microk8s", "join", f"127.0.1.40:25000/{token}", "--worker"])
+    failed = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--worker"])
     assert failed.returncode == 6
     assert failed.stdout.endswith(
         "Connection failed. Failed to join the dqlite cluster: simulated fault "
         "(knob fail_joins) (500).\n"
     )
-    burnt = joiner.run(["microk8s", "join", f"127.0.1.40:25000/{token}", "--worker"])
+    burnt = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--worker"])
     assert burnt.stdout.endswith("Connection failed. Invalid token (500).\n")
     assert cp.knobs()["fail_joins"] == 0
 
     cp.set_knobs(agent_unreachable=True)
     assert not cp.agent_running()
     token = cp.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
-    refused = joiner.run(["microk8s", "join", f"127.0.1.40:25000/{token}", "--worker"])
+    refused = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--worker"])
     assert refused.returncode == 1
-    assert refused.stdout == "Contacting cluster at 127.0.1.40\n"
+    assert refused.stdout == f"Contacting cluster at {cp.address}\n"
     assert refused.stderr.startswith("Traceback (most recent call last):\n")
     assert refused.stderr.endswith("ConnectionRefusedError: [Errno 111] Connection refused\n")
     cp.set_knobs(agent_unreachable=False)
     assert cp.agent_running()
-    joined = joiner.run(["microk8s", "join", f"127.0.1.40:25000/{token}", "--worker"])
+    joined = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--worker"])
     assert joined.returncode == 0
 
     joiner.set_knobs(join_seconds=1.5)
     token = cp.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
     joiner.run(["microk8s", "leave"])
-    assert joiner.run(["microk8s", "join", f"127.0.1.40:25000/{token}", "--worker"]).returncode == 0
+    joined = joiner.run(["microk8s", "join", f"{cp.address}:25000/{token}", "--worker"])
+    assert joined.returncode == 0
     timing = [c for c in joiner.invocations() if c["argv"][:2] == ["microk8s", "join"]][-1]
     assert timing["duration"] >= 1.5 and timing["exit_code"] == 0
 

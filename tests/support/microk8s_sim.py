@@ -5,13 +5,14 @@ Use in a conftest.py::
     from tests.support.microk8s_sim import microk8s_sim  # noqa: F401  (the fixture)
 
     def test_x(microk8s_sim):
-        cp = microk8s_sim("127.0.1.1")          # a SimNode rooted under tmp_path
+        cp = microk8s_sim()                     # a SimNode on a free 127.0.1.x, under tmp_path
         cp.install("1.32/stable")
         assert cp.run(["microk8s", "status", "--format", "yaml"]).returncode == 0
 
 ``microk8s_sim_module`` is the same factory with module scope (one install shared by the
 tests of a module). Every node's cluster agent is stopped at teardown, also when the test
-fails. Give each test its own addresses (the agents listen on ADDRESS:25000).
+fails. A node's address (``node.address``; the agents listen on ADDRESS:25000) is a free one
+unless given: never give a fixed one (another test session may use it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ import textwrap
 import pytest
 
 from kubesalt.sim.microk8s import SimNode
+from tests.support.addresses import free_loopback_address
+
+
+def free_sim_address() -> str:
+    """A 127.0.1.x (the simulator self-tests' range) whose cluster-agent port (25000) is
+    free now, never handed out twice in this process: other test sessions run simulated
+    nodes on this machine at the same time."""
+    return free_loopback_address("127.0.1", 25000, range(2, 255), once=True)
 
 
 @contextlib.contextmanager
@@ -33,7 +42,10 @@ def sim_nodes(base_dir):
     ``install`` is a channel to install right away (e.g. ``"1.32/stable"``)."""
     nodes: list[SimNode] = []
 
-    def make(address: str, hostname: str | None = None, install: str | None = None) -> SimNode:
+    def make(
+        address: str | None = None, hostname: str | None = None, install: str | None = None
+    ) -> SimNode:
+        address = address or free_sim_address()
         node = SimNode(base_dir / f"host-{address}", address, hostname)
         nodes.append(node)
         if install:
