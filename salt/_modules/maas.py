@@ -426,7 +426,7 @@ def api_key(username="admin", reveal=False):
     if reveal:
         return keys[0]
     consumer, token, _ = keys[0].split(":")
-    return f"{consumer}:{token}:****"
+    return f"{consumer}:{token}:{_redact.MASK}"
 
 
 def shared_secret_file():

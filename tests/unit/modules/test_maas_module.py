@@ -89,7 +89,7 @@ def test_bad_arguments_fail_before_any_command(cli, call, message):
 def test_masked_api_key_and_cache(cli):
     key = "a" * 18 + ":" + "b" * 18 + ":" + "c" * 32
     cli.on("maas", "apikey", stdout=key + "\n")
-    assert maas.api_key("admin") == "a" * 18 + ":" + "b" * 18 + ":****"
+    assert maas.api_key("admin") == "a" * 18 + ":" + "b" * 18 + ":***"
     assert maas.api_key("admin", reveal=True) == key
 
 
