@@ -13,21 +13,16 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.support.addresses import free_loopback_address
 from tests.support.waiting import wait_until
 
 PORT = 16443
 
 
-def _address():
-    return free_loopback_address("127.0.6", 25000, range(10, 250), once=True)
-
-
 @pytest.fixture(scope="module")
 def cluster(microk8s_sim_module, tmp_path_factory):
     """Two control planes of one cluster; the operator's kubeconfig points at the first."""
-    first = microk8s_sim_module(_address(), hostname="cp-a", install="1.32/stable")
-    second = microk8s_sim_module(_address(), hostname="cp-b", install="1.32/stable")
+    first = microk8s_sim_module(hostname="cp-a", install="1.32/stable")
+    second = microk8s_sim_module(hostname="cp-b", install="1.32/stable")
     second.set_knobs(join_seconds=0)
     token = first.run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
     joined = second.run(["microk8s", "join", f"{first.address}:25000/{token}"])
@@ -125,7 +120,7 @@ def test_it_follows_the_node_services(cluster):
 
 
 def test_a_worker_serves_no_api(microk8s_sim_module, cluster):
-    worker = microk8s_sim_module(_address(), hostname="wk-a", install="1.32/stable")
+    worker = microk8s_sim_module(hostname="wk-a", install="1.32/stable")
     worker.set_knobs(join_seconds=0)
     assert _listening(worker.address)  # a fresh node is its own control plane
     token = cluster["first"].run(["microk8s", "add-node", "--format", "token"]).stdout.strip()
