@@ -139,6 +139,12 @@ def start(port=4507, interface=None):
     """
     Serve admission requests on ``interface:port`` (default: the master's ``interface``).
 
+    port
+        The TCP port to listen on (default 4507).
+    interface
+        The address to listen on (default: the master's ``interface`` option, else
+        127.0.0.1).
+
     CLI Example (an engine: configured in the master config, started with salt-master):
 
     .. code-block:: bash

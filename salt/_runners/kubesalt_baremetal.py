@@ -205,6 +205,13 @@ def wait_minions(minions, timeout=600, interval=5):
     Wait until every minion id in ``minions`` answers ``test.ping`` (bounded by
     ``timeout`` seconds); fails naming the ones that never did.
 
+    minions
+        The minion ids, a list or a comma-separated string.
+    timeout
+        Seconds to wait in all (default 600).
+    interval
+        Seconds between two rounds of pings (default 5).
+
     CLI Example:
 
     .. code-block:: bash

@@ -3,6 +3,7 @@
 the dunders themselves, and the scripts in ``tools/``. The one loader of the test suite."""
 
 import importlib.util
+import inspect
 import pathlib
 
 from tests.support.paths import SALT_DIR
@@ -19,3 +20,17 @@ def load_path(path: pathlib.Path, name: str):
 def load_ext(kind: str, name: str):
     """A fresh copy of ``salt/_<kind>/<name>.py`` (``kind``: modules, states, runners)."""
     return load_path(SALT_DIR / f"_{kind}" / f"{name}.py", f"kubesalt_test_{kind}_{name}")
+
+
+def public_functions(module) -> dict:
+    """``{public name: signature}`` of the functions Salt's loader would expose: defined
+    in the module, not private, renamed through ``__func_alias__``."""
+    aliases = getattr(module, "__func_alias__", {})
+    found = {}
+    for name, obj in vars(module).items():
+        if name.startswith("_") or not inspect.isfunction(obj):
+            continue
+        if obj.__module__ != module.__name__:
+            continue  # imported, not the module's own
+        found[aliases.get(name, name)] = str(inspect.signature(obj))
+    return found

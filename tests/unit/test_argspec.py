@@ -7,31 +7,17 @@ the record in the same commit, e.g. with
     .venv/bin/python -m tests.unit.test_argspec > tests/unit/cases/argspec.yaml
 """
 
-import inspect
 import sys
 
 import pytest
 import yaml
 
 from tests.support.loading import load_ext
+from tests.support.loading import public_functions
 from tests.support.paths import SALT_DIR
 
 KINDS = ("modules", "states", "runners")
 RECORD = SALT_DIR.parent / "tests" / "unit" / "cases" / "argspec.yaml"
-
-
-def public_functions(module) -> dict:
-    """``{public name: signature}`` of the functions Salt's loader would expose: defined
-    in the module, not private, renamed through ``__func_alias__``."""
-    aliases = getattr(module, "__func_alias__", {})
-    found = {}
-    for name, obj in vars(module).items():
-        if name.startswith("_") or not inspect.isfunction(obj):
-            continue
-        if obj.__module__ != module.__name__:
-            continue  # imported, not the module's own
-        found[aliases.get(name, name)] = str(inspect.signature(obj))
-    return found
 
 
 def current() -> dict:
