@@ -118,3 +118,35 @@ def router_fabric(fabric: Fabric, cloud: dict, router: dict, bridges: dict, wiri
         floating,
         snat if router.get("enable_snat", True) else [],
     )
+
+
+def resolver(cloud: dict, network_id: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The DHCP port of ``network_id`` as Neutron's dnsmasq would serve it: its addresses
+    (``address/prefix``, one per subnet with DHCP) and its records, every instance's hostname
+    (Nova's, the server name up to the first dot, and the server name itself when it is a
+    longer FQDN) to its fixed IPs on this network. ``([], {})`` without a DHCP subnet."""
+    subnets = {
+        s["id"]: s
+        for s in cloud["subnets"].values()
+        if s["network_id"] == network_id and s.get("enable_dhcp") and s.get("dhcp_address")
+    }
+    addresses = [
+        f"{s['dhcp_address']}/{ipaddress.ip_network(s['cidr']).prefixlen}"
+        for _, s in sorted(subnets.items())
+    ]
+    if not addresses:
+        return [], {}
+    records: dict[str, list[str]] = {}
+    for server in sorted(cloud["servers"].values(), key=lambda s: s["name"]):
+        ips = [
+            ip["ip_address"]
+            for port_id in server["ports"]
+            for ip in cloud["ports"][port_id]["fixed_ips"]
+            if ip["subnet_id"] in subnets
+        ]
+        if ips:
+            for name in dict.fromkeys([server["name"].split(".")[0], server["name"]]):
+                records.setdefault(name, []).extend(
+                    ip for ip in ips if ip not in records.get(name, [])
+                )
+    return addresses, records

@@ -50,6 +50,7 @@ from kubesalt.cloud import nova
 from kubesalt.cloud import octavia
 from kubesalt.cloud.fabric import Fabric
 from kubesalt.cloud.store import Store
+from kubesalt.lab import dns
 from kubesalt.lab import hostinit
 from kubesalt.lab import lab
 from kubesalt.lab import saltconf
@@ -80,12 +81,12 @@ def host_spec(cloud: dict, server_id: str, mountpoint: pathlib.Path) -> dict:
     repo = lab.repo_root()
     spec = lab.image_spec(hostname, mountpoint, repo)
     bin_dir = lab.salt_bin_dir()
-    nameservers = [
+    nameservers = dict.fromkeys(
         address
         for port_id in server["ports"]
         for ip in cloud["ports"][port_id]["fixed_ips"]
         for address in cloud["subnets"][ip["subnet_id"]].get("dns_nameservers") or []
-    ]
+    )
     files = spec["files"]
     files["/etc/hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n", 0o644)
     files["/etc/resolv.conf"] = ("".join(f"nameserver {a}\n" for a in nameservers), 0o644)
@@ -143,11 +144,12 @@ class Backing:
         self.hosts: dict[str, dict] = {}  # server id -> {"keeper", "init", "hostname"}
         self.routers: dict[str, str] = {}  # router id -> what it was built from
         self.balancers: dict[str, dict] = {}  # load balancer id -> {"proxy", "config"}
+        self.resolvers: dict[str, dict] = {}  # network id -> {"proxy", "config"}
 
     def close(self) -> None:
         for host in self.hosts.values():
             _kill(host)
-        for entry in self.balancers.values():
+        for entry in [*self.balancers.values(), *self.resolvers.values()]:
             _stop_proxy(entry)
         self.fabric.close()
 
@@ -162,6 +164,7 @@ class Backing:
             # The operator's machine on the internet side of the floating IPs.
             bridge = self.wiring.bridges[external]
             self.fabric.attach(OPERATOR, bridge, "eth0", f"{OPERATOR_IP}/24")
+        self._resolve(cloud)  # before any instance boots and looks a name up
         for server_id in [s for s in self.hosts if s not in cloud["servers"]]:
             self._remove(server_id)
         errors = {}
@@ -253,6 +256,45 @@ class Backing:
             argv = [sys.executable, "-m", "kubesalt.cloud.lbproxy", str(path)]
             argv.append(str(directory / f"{lb_id}.status.json"))
             with open(directory / f"{lb_id}.log", "ab") as log:
+                entry["proxy"] = self.fabric.spawn(
+                    endpoint,
+                    ["setpriv", "--pdeathsig=KILL", *argv],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                )
+            entry["config"] = config
+
+    def _resolve(self, cloud: dict) -> None:
+        """Each network's resolver (Neutron's dnsmasq on the DHCP port): namespace
+        ``dhcp-<network id>`` holding the DHCP addresses, running :mod:`kubesalt.lab.dns` with
+        :func:`kubesalt.cloud.backing.resolver`'s records, restarted when those change."""
+        for network_id in [n for n in self.resolvers if n not in cloud["networks"]]:
+            _stop_proxy(self.resolvers.pop(network_id))
+            self.fabric.drop(f"dhcp-{network_id}")
+        directory = self.directory / "resolvers"
+        for network_id in sorted(cloud["networks"]):
+            addresses, records = backing.resolver(cloud, network_id)
+            if not addresses or network_id not in self.wiring.bridges:
+                continue
+            endpoint = f"dhcp-{network_id}"
+            entry = self.resolvers.setdefault(network_id, {"proxy": None, "config": None})
+            config = [dns.server_spec([a.split("/")[0] for a in addresses], records)]
+            if config == entry["config"]:
+                continue
+            _stop_proxy(entry)
+            if endpoint not in self.fabric.endpoints:
+                bridge = self.wiring.bridges[network_id]
+                self.fabric.attach(endpoint, bridge, "eth0", addresses[0])
+                for extra in addresses[1:]:
+                    self.fabric.run(endpoint, ["ip", "addr", "add", extra, "dev", "eth0"])
+            directory.mkdir(exist_ok=True)
+            path = directory / f"{network_id}.json"
+            path.write_text(json.dumps(config, indent=1))
+            # not ``-m kubesalt.lab.dns``: kubesalt.lab imports it first (runpy's warning)
+            serve = "import sys; from kubesalt.lab import dns; sys.exit(dns.main(sys.argv[1:]))"
+            argv = [sys.executable, "-c", serve, str(path)]
+            with open(directory / f"{network_id}.log", "ab") as log:
                 entry["proxy"] = self.fabric.spawn(
                     endpoint,
                     ["setpriv", "--pdeathsig=KILL", *argv],

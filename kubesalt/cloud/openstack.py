@@ -292,6 +292,7 @@ class OpenStackProvider(Octavia, Base):
                     f"{network['id']} overlaps with another subnet. (HTTP 400)",
                 )
         ident = str(uuid.uuid4())
+        dhcp = planned.get("enable_dhcp") is not False
         cloud["subnets"][ident] = {
             "id": ident,
             "name": planned.get("name") or "",
@@ -301,7 +302,10 @@ class OpenStackProvider(Octavia, Base):
             "allocation_pools": [{"start": p["start"], "end": p["end"]} for p in pools],
             "dns_nameservers": list(planned.get("dns_nameservers") or []),
             "ip_version": 4,
-            "enable_dhcp": planned.get("enable_dhcp") is not False,
+            "enable_dhcp": dhcp,
+            # Neutron's DHCP port (dnsmasq, the subnet's resolver) takes the first address of
+            # the pool when the subnet is made; the lab runs kubesalt.lab.dns there.
+            "dhcp_address": pools[0]["start"] if dhcp else "",
             "managed": True,
         }
         network["subnets"].append(ident)
@@ -433,7 +437,7 @@ class OpenStackProvider(Octavia, Base):
     # --- IPAM -------------------------------------------------------------------------------
     @staticmethod
     def _used(cloud, subnet_id: str) -> set[str]:
-        used = set()
+        used = {cloud["subnets"].get(subnet_id, {}).get("dhcp_address")} - {None, ""}
         for port in cloud["ports"].values():
             used |= {ip["ip_address"] for ip in port["fixed_ips"] if ip["subnet_id"] == subnet_id}
         for router in cloud["routers"].values():
@@ -811,8 +815,9 @@ class OpenStackProvider(Octavia, Base):
             )
 
     # --- compute ----------------------------------------------------------------------------------
-    def _image_id(self, planned) -> str:
-        """getImageIDFromConfig of the provider, word for word in its rules."""
+    def _image_id(self, cloud, planned) -> str:
+        """getImageIDFromConfig of the provider, word for word in its rules. Reads ``cloud``
+        (the open transaction's document): the store's lock is not re-entrant across files."""
         devices = planned.get("block_device") or []
         if devices:
             need_image = any(
@@ -828,7 +833,7 @@ class OpenStackProvider(Octavia, Base):
         name = planned.get("image_name") if planned.get("image_name") not in (None, UNKNOWN) else ""
         name = name or os.environ.get("OS_IMAGE_NAME", "")
         if name:
-            matches = [i for i in catalogue.images(self._store().read()) if i["name"] == name]
+            matches = [i for i in catalogue.images(cloud) if i["name"] == name]
             if not matches:
                 raise ProviderError(f"No image found with name: {name}")
             if len(matches) > 1:
@@ -839,7 +844,7 @@ class OpenStackProvider(Octavia, Base):
         )
 
     def _create_compute_instance_v2(self, cloud, planned, config) -> dict:
-        image_id = self._image_id(planned)
+        image_id = self._image_id(cloud, planned)
         images = {i["id"]: i for i in catalogue.images(cloud)}
         if image_id and image_id not in images:
             raise ProviderError(

@@ -8,6 +8,7 @@ tfvars file, and the cloud's client environment; ``terraform init``/``plan``/``a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import pathlib
@@ -23,6 +24,9 @@ ROOT_MODULE = pathlib.Path(__file__).resolve().parents[2] / "terraform"
 LAB_DOMAIN = "lab.kubesalt.test"
 # The lab's operator network: the external network (the "internet" side of the floating IPs).
 LAB_OPERATOR_CIDR = catalogue.EXTERNAL_NETWORK["cidr"]
+# The first address of the root module's private DHCP pool (network.tf: cidrhost(private_cidr,
+# 200 * 256) with the default private_cidr): the private subnet's DHCP port (its resolver).
+LAB_RESOLVER = str(ipaddress.ip_network("10.1.0.0/16")[200 * 256])
 
 
 def lab_tfvars(
@@ -47,8 +51,9 @@ def lab_tfvars(
         "infra_flavor": "m1.small",
         "operator_cidrs": [LAB_OPERATOR_CIDR],
         "deploy_ssh_public_keys": [deploy_ssh_public_key],
-        # the bastion is the private network's gateway and resolver in the lab
-        "dns_nameservers": ["10.1.0.1"],
+        # the private subnet's DHCP port, where the lab cloud runs its resolver (as Neutron
+        # runs dnsmasq): instances' names answer at once, any other name is NXDOMAIN
+        "dns_nameservers": [LAB_RESOLVER],
         "state_tree_repository": "https://git.example.com/ops/kubesalt.git",
     }
 

@@ -10,7 +10,9 @@ It runs in the lab's switch namespace (:mod:`kubesalt.lab.hostinit`), the only p
 every lab network meets; its addresses live on the lab's bridges, so nothing of it exists
 outside the lab's namespaces. Any lab service that needs a resolver on a network of its own
 (e.g. a subnet of the lab cloud) passes a :func:`server_spec` in the supervisor's spec:
-``{"dns": [server_spec(...), ...]}``.
+``{"dns": [server_spec(...), ...]}``; a process of its own in some other namespace runs
+:func:`main` with ``SPEC.json`` (a JSON list of :func:`server_spec`), as the lab
+cloud's backing daemon does on each network (:mod:`kubesalt.cloud.instances`).
 
 Only what a stub resolver (glibc, musl, Python's socket module) sends is handled: one
 question, class IN, standard query. Anything else gets FORMERR or NOTIMP, never silence.
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import os
 import select
 import signal
 import socket
 import struct
+import sys
 
 DNS_PORT = 53
 # Zero like dnsmasq's answers from its host files: the lab's names can change under a
@@ -252,3 +256,22 @@ def serve(bound: list[tuple[socket.socket, Zone]]) -> None:
                     sock.sendto(response, client)
                 except OSError:
                     pass
+
+
+def main(argv: list[str]) -> int:
+    """``main(["SPEC.json"])``: bind the resolvers of a JSON list of :func:`server_spec` in
+    the current network namespace and answer until SIGTERM."""
+    if len(argv) != 1:
+        print("usage: python -m kubesalt.lab.dns SPEC.json", file=sys.stderr)
+        return 2
+    with open(argv[0], encoding="utf-8") as handle:
+        specs = [
+            server_spec(s["listen"], s["records"], s.get("port", DNS_PORT))
+            for s in json.load(handle)
+        ]
+    serve(bind(specs))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

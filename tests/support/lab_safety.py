@@ -27,12 +27,14 @@ def _processes() -> dict[int, tuple[int, str, dict]]:
 
 
 def _owner(pid: int, table: dict) -> str | None:
-    """The state directory of the lab supervisor ``pid`` descends from, if any."""
+    """The state directory of the lab supervisor ``pid`` descends from, if any, or the
+    directory of the lab cloud's backing daemon (``kubesalt.cloud.instances DIR``: its hosts
+    are the daemon's children, no supervisor's)."""
     for _ in range(64):  # bounded walk up the process tree
         if pid not in table:
             return None
         parent, cmdline, _namespaces = table[pid]
-        if "kubesalt.lab.supervisor" in cmdline:
+        if "kubesalt.lab.supervisor" in cmdline or "-m kubesalt.cloud.instances " in cmdline:
             return cmdline.split()[-1]
         pid = parent
     return None

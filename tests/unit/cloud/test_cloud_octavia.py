@@ -101,7 +101,8 @@ def test_vip_port_and_its_security_group(provider, net):
     ]
     # the amphora is plugged into the members' subnet, from its pool
     (member_port,) = cloud["loadbalancers"][lb["id"]]["member_ports"].values()
-    assert cloud["ports"][member_port]["fixed_ips"][0]["ip_address"] == "10.1.200.0"
+    # (the first address of the pool is the subnet's DHCP port's)
+    assert cloud["ports"][member_port]["fixed_ips"][0]["ip_address"] == "10.1.200.1"
 
 
 def test_proxy_config_has_every_member_and_the_monitor(provider, net):
