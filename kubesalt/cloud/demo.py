@@ -89,7 +89,10 @@ def run(workers: int = 2) -> int:
     workspace = Workspace(state_dir / "terraform", cloud_dir)
     for stale in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workspace.workdir / stale).unlink(missing_ok=True)
-    workspace.prepare(lab_tfvars(deploy_key(cloud_dir), workers=workers))
+    # A backed cloud has the operator's network: a removed worker's removal runs over ssh
+    # from there (KUBESALT_SSH from `kubesalt cloud operator-ssh`, terraform/membership.tf).
+    variables = lab_tfvars(deploy_key(cloud_dir), workers=workers, remove_nodes_over_ssh=True)
+    workspace.prepare(variables)
     report("terraform init (the lab's providers, from the cloud's filesystem mirror)")
     workspace.init()
     report(f"terraform apply -var-file=lab.tfvars.json in {workspace.workdir}")
@@ -112,6 +115,10 @@ def run(workers: int = 2) -> int:
         f"\nssh through the bastion:\n  cd {workspace.workdir} && "
         "terraform output -raw ssh_config > ssh_config\n"
         f"  ssh -F ssh_config -i {cloud_dir}/ssh/id_ed25519 k8s-master\n"
-        "Tear it down: .venv/bin/kubesalt lab down (or terraform destroy)"
+        "Scale (Terraform runs a removed worker's removal over the operator's ssh):\n"
+        '  eval "$(.venv/bin/kubesalt cloud operator-ssh)"\n'
+        f"  cd {workspace.workdir} && terraform apply -var-file=lab.tfvars.json "
+        f"-var num_kube_nodes={workers + 1}\n"
+        "Tear it down: .venv/bin/kubesalt lab down (or terraform destroy, after the eval)"
     )
     return code

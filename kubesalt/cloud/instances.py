@@ -119,14 +119,17 @@ def node_address(cloud: dict, server_id: str) -> str:
     return next((ip for ip in ips if ip["subnet_id"] not in routed), ips[0])["ip_address"]
 
 
-def boot_script(address: str) -> str:
+def boot_script() -> str:
     """What the host runs once started: the image's packaged Salt layout and the MicroK8s
     simulator's ``snap`` (the image's stand-in for snapd, as in ``lab up``), then cloud-init's
-    boot stages in order, as a VM's init does (output in :data:`BOOT_LOG`)."""
+    boot stages in order, as a VM's init does (output in :data:`BOOT_LOG`). The simulator is
+    told no address: like the real snap it takes the default-route interface's unless its
+    launch configuration pins one (on the first control plane that is the public interface:
+    Salt must pin the private one, issue 11 defect 9)."""
     stages = [" ".join(stage) for stage in nocloud.CLOUD_INIT_STAGES]
     # Debian starts sshd once cloud-init's network stage made its host keys (ssh.service).
     stages = "; ".join([*stages[:2], "service ssh start", *stages[2:]])
-    snap = f"kubesalt sim microk8s install-snap --root / --address {address}"
+    snap = "kubesalt sim microk8s install-snap --root /"
     # The image carries a clone of the state tree where the bootstrap looks before cloning.
     repo = lab.repo_root()
     tree = f"mkdir -p {saltconf.SRV} && cp -a {repo}/salt {repo}/pillar {saltconf.SRV}/"
@@ -219,7 +222,7 @@ class Backing:
         subprocess.Popen(
             lab.host_command(
                 host["init"],
-                ["setsid", "sh", "-c", boot_script(node_address(cloud, server_id))],
+                ["setsid", "sh", "-c", boot_script()],
             ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

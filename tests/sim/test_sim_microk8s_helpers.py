@@ -4,6 +4,7 @@ import pytest
 
 from kubesalt.sim.microk8s import catalog
 from kubesalt.sim.microk8s.certs import render_csr_conf
+from kubesalt.sim.microk8s.host import Host
 from kubesalt.sim.microk8s.host import roles_of
 from kubesalt.sim.microk8s.snapcmd import SnapError
 from kubesalt.sim.microk8s.snapcmd import parse_channel
@@ -75,3 +76,19 @@ def test_root_slash_uses_the_real_paths():
     assert host.data == Path("/var/snap/microk8s/current")
     assert host.common == Path("/var/snap/microk8s/common")
     assert Host("/tmp/x", "10.0.0.11").hostname == "node-10-0-0-11"
+
+
+def test_the_cluster_agent_binds_as_its_arguments_say_unless_given_an_address(tmp_path):
+    """Upstream's args/cluster-agent says `--bind 0.0.0.0:25000`: a node installed without
+    an address (a machine of its own, the lab cloud's instances) listens on every interface,
+    so a join to its private address works when its default route is public (issue 11
+    defect 9); a node given an address (nodes sharing a namespace) keeps to that address."""
+    own = Host(tmp_path / "own", "10.0.0.20", "k8s-master")
+    own.save_identity("k8s-master", bind_from_args=True)
+    assert own.agent_bind_address() == "0.0.0.0"  # noqa: S104
+    (own.data / "args").mkdir(parents=True)
+    (own.data / "args/cluster-agent").write_text("--bind=10.1.0.10:25000\n--timeout=240\n")
+    assert own.agent_bind_address() == "10.1.0.10"
+    shared = Host(tmp_path / "shared", "127.0.1.72", "node-a")
+    shared.save_identity("node-a")
+    assert shared.agent_bind_address() == "127.0.1.72"

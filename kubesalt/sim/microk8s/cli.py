@@ -74,7 +74,7 @@ def _install_snap(args) -> int:
     host = _host(args)
     if host is None:
         return 2
-    print(install_launcher(host, args.hostname))
+    print(install_launcher(host, args.hostname, bind_from_args=not args.address))
     return 0
 
 
@@ -89,7 +89,7 @@ def _shell_env(args) -> int:
         return 2
     snap = launcher_path(host)
     if not snap.exists() or args.address:
-        snap = install_launcher(host, args.hostname)
+        snap = install_launcher(host, args.hostname, bind_from_args=not args.address)
     path = f"{snap.parent}:{host.snap_bin}"
     print(f'export PATH={shlex.quote(path)}:"$PATH"')
     print(f"export KUBESALT_SIM_ROOT={shlex.quote(str(host.root))}")

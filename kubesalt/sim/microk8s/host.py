@@ -71,6 +71,10 @@ def host_name_for(root: Path, address: str) -> str:
     return "node-" + address.replace(".", "-").replace(":", "-")
 
 
+# Upstream's default-args/cluster-agent: `--bind 0.0.0.0:25000` (in the host's own namespace).
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
+
+
 class Host:
     """Paths and file-backed state of one simulated host."""
 
@@ -165,11 +169,31 @@ class Host:
         return self.has_lock("stopped.lock")
 
     # ----- identity (written with the snap launcher, read by `kubesalt sim microk8s knob`)
-    def save_identity(self, hostname: str | None) -> None:
-        write_file(
-            self.sim_dir / "node.json",
-            json.dumps({"address": self.address, "hostname": hostname}) + "\n",
-        )
+    def save_identity(self, hostname: str | None, bind_from_args: bool = False) -> None:
+        """``bind_from_args``: the host was installed without ``--address`` (a machine of its
+        own, as the snap is installed): the cluster agent binds where its arguments say."""
+        identity = {"address": self.address, "hostname": hostname}
+        if bind_from_args:
+            identity["agent_bind"] = "args"
+        write_file(self.sim_dir / "node.json", json.dumps(identity) + "\n")
+
+    def agent_bind_address(self) -> str:
+        """Where the cluster agent listens. Upstream's ``args/cluster-agent`` says
+        ``--bind 0.0.0.0:25000`` (every interface): a host installed without ``--address``
+        binds as its arguments say; a host given an address (several simulated nodes sharing
+        one network namespace, as the unit and sim tiers run them) binds that address."""
+        try:
+            identity = json.loads((self.sim_dir / "node.json").read_text())
+        except (OSError, ValueError):
+            identity = {}
+        if identity.get("agent_bind") != "args":
+            return self.address
+        with contextlib.suppress(OSError):
+            for line in (self.data / "args/cluster-agent").read_text().splitlines():
+                flag, _, value = line.strip().replace("=", " ", 1).partition(" ")
+                if flag == "--bind" and value.strip():
+                    return value.strip().strip('"').rpartition(":")[0] or ALL_INTERFACES
+        return ALL_INTERFACES
 
     @classmethod
     def from_root(cls, root, address: str | None = None, hostname: str | None = None):

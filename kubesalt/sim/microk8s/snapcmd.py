@@ -525,9 +525,10 @@ def launcher_path(host: Host):
     return host.path("usr/local/bin/snap") if str(host.root) == "/" else host.path("bin/snap")
 
 
-def install_launcher(host: Host, hostname: str | None) -> os.PathLike:
-    """Write the ``snap`` launcher for HOST: ROOT/bin/snap, or /usr/local/bin/snap on ROOT=/."""
+def install_launcher(host: Host, hostname: str | None, bind_from_args: bool = False) -> os.PathLike:
+    """Write the ``snap`` launcher for HOST: ROOT/bin/snap, or /usr/local/bin/snap on ROOT=/.
+    ``bind_from_args``: see :meth:`Host.save_identity`."""
     path = launcher_path(host)
     write_launcher(path, "snap", host, hostname)
-    host.save_identity(hostname)
+    host.save_identity(hostname, bind_from_args)
     return path
