@@ -81,10 +81,14 @@ def consume_token(host: Host, token: str) -> bool:
 
 # ----------------------------------------------------------------------------- client
 def connect(host: Host, ip: str, timeout: float, port: int = catalog.CLUSTER_AGENT_PORT):
-    """An HTTPS connection to IP:PORT from this node's address (so the peer sees our IP)."""
+    """An HTTPS connection to IP:PORT from this node's address (so the peer sees our IP);
+    a node installed without an address lets the kernel pick the source by its routes (on
+    the first control plane the default-route address is public: a packet from it on the
+    private port is dropped by port security)."""
     context = ssl._create_unverified_context()  # noqa: S323 - the join CHECK verifies instead
+    source = None if host.binds_from_args() else (host.address, 0)
     conn = http.client.HTTPSConnection(
-        ip, port, timeout=timeout, context=context, source_address=(host.address, 0)
+        ip, port, timeout=timeout, context=context, source_address=source
     )
     try:
         conn.connect()

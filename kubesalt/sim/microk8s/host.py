@@ -177,16 +177,21 @@ class Host:
             identity["agent_bind"] = "args"
         write_file(self.sim_dir / "node.json", json.dumps(identity) + "\n")
 
+    def binds_from_args(self) -> bool:
+        """Installed without ``--address`` (:meth:`save_identity`): a machine of its own,
+        whose sockets bind and connect as the kernel's routes choose."""
+        try:
+            identity = json.loads((self.sim_dir / "node.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return identity.get("agent_bind") == "args"
+
     def agent_bind_address(self) -> str:
         """Where the cluster agent listens. Upstream's ``args/cluster-agent`` says
         ``--bind 0.0.0.0:25000`` (every interface): a host installed without ``--address``
         binds as its arguments say; a host given an address (several simulated nodes sharing
         one network namespace, as the unit and sim tiers run them) binds that address."""
-        try:
-            identity = json.loads((self.sim_dir / "node.json").read_text())
-        except (OSError, ValueError):
-            identity = {}
-        if identity.get("agent_bind") != "args":
+        if not self.binds_from_args():
             return self.address
         with contextlib.suppress(OSError):
             for line in (self.data / "args/cluster-agent").read_text().splitlines():
