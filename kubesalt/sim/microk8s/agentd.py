@@ -299,7 +299,7 @@ def join_payload(host: Host, state: dict, joiner_ip: str, worker: bool) -> dict:
 
 class AgentServer(NodeTLSServer):
     def __init__(self, host: Host):
-        super().__init__(host, catalog.CLUSTER_AGENT_PORT, Handler)
+        super().__init__(host, catalog.CLUSTER_AGENT_PORT, Handler, host.agent_bind_address())
 
 
 def start_agent(host: Host, timeout: float = 15.0) -> None:
@@ -351,7 +351,7 @@ def _run_daemon(host: Host, ready_fd: int) -> None:  # pragma: no cover - runs i
     try:
         server = AgentServer(host)
     except OSError as err:
-        os.write(ready_fd, f"cannot listen on {host.address}:25000: {err}\n".encode())
+        os.write(ready_fd, f"cannot listen on {host.agent_bind_address()}:25000: {err}\n".encode())
         return
     mine = f"{os.getpid()} {start_time(os.getpid())}"
     write_file(pidfile(host), mine + "\n")
@@ -376,7 +376,7 @@ def _run_daemon(host: Host, ready_fd: int) -> None:  # pragma: no cover - runs i
     api = APIServerSwitch(host)
     api.follow()
     threading.Thread(target=api.follow_forever, daemon=True).start()
-    print(f"cluster agent {host.hostname} listening on {host.address}:25000", flush=True)
+    print(f"cluster agent {host.hostname} on {host.agent_bind_address()}:25000", flush=True)
     os.write(ready_fd, b"ok\n")
     os.close(ready_fd)
     server.serve_forever(poll_interval=0.5)

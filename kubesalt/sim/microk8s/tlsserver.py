@@ -8,6 +8,7 @@ import http.server
 import ssl
 import sys
 
+from kubesalt.sim.microk8s.host import ALL_INTERFACES
 from kubesalt.sim.microk8s.host import Host
 
 
@@ -17,11 +18,15 @@ class NodeTLSServer(http.server.ThreadingHTTPServer):
     request_queue_size = 64
     client_ca = False  # True: ask for a client certificate, verified against certs/ca.crt
 
-    def __init__(self, host: Host, port: int, handler):
+    def __init__(self, host: Host, port: int, handler, bind: str | None = None):
+        """``bind``: the address to listen on; default the node's address, or every
+        interface for a node installed without one (upstream's servers bind 0.0.0.0)."""
         self.host = host
         self._context = None
         self._mtimes = None
-        super().__init__((host.address, port), handler)
+        if bind is None:
+            bind = ALL_INTERFACES if host.binds_from_args() else host.address
+        super().__init__((bind, port), handler)
 
     def ssl_context(self) -> ssl.SSLContext:
         files = [self.host.certs / "server.crt"]
