@@ -90,8 +90,8 @@ demo-lab: deps venv
 	$(LAB_DEMO) --boot cloud-init $(DEMO_ARGS)
 
 # The bare-metal demo: MAAS deploys two machines that end as Ready MicroK8s workers
-# (orch.baremetal, docs/maas.md); DEMO_ARGS="--bare-metal 3" for three. The lab test
-# tests/lab/test_maas.py runs this very command (tests/unit/lab/test_lab_demo_targets.py).
+# (orch.baremetal, docs/maas.md); DEMO_ARGS="--bare-metal 3" for three
+# (tests/unit/lab/test_lab_demo_targets.py holds it to that command).
 demo-maas: deps venv
 	$(LAB_DEMO) --maas --bare-metal $(DEMO_ARGS)
 

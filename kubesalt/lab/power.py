@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import pathlib
+import signal
 import sys
 import time
 
@@ -122,13 +124,13 @@ def enlist(lab: Lab, report=None, timeout: float = ENLIST_TIMEOUT) -> dict[str, 
         time.sleep(1)
 
 
-def deployments(lab: Lab) -> list[dict]:
+def deployments(lab: Lab) -> list[dict] | None:
     """The simulator's deployment records, read through the region host's root (a record
-    being rewritten: only its ``system_id``)."""
+    being rewritten: only its ``system_id``); None before MAAS deployed anything."""
     region = region_host(lab)
     folder = pathlib.Path(f"/proc/{lab.host_pid(region.name)}/root") / DEPLOYMENTS
     if not folder.is_dir():
-        raise LabError(f"no deployment records in {region.name} yet")
+        return None
     records = []
     for path in sorted(folder.glob("*.json")):
         try:
@@ -166,10 +168,31 @@ def boot(lab: Lab, host: str, record: dict) -> None:
     )
 
 
-def power_off(lab: Lab, host: str) -> None:
-    """Power ``host`` off: kill every process in it but its PID 1 (kill(2) with pid -1 from
-    inside the host's PID namespace reaches no process outside it)."""
-    lab.exec(host, ["/bin/kill", "-s", "KILL", "--", "-1"])
+def power_off(lab: Lab, host: str, timeout: float = 30.0) -> None:
+    """Power ``host`` off: SIGKILL every process of its PID namespace but its PID 1, seen
+    from the machine's /proc (until none is left: a process may fork meanwhile)."""
+    init = lab.host_pid(host)
+    namespace = os.readlink(f"/proc/{init}/ns/pid")
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        for entry in pathlib.Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == init:
+                continue
+            try:
+                if os.readlink(entry / "ns" / "pid") != namespace:
+                    continue
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue  # dead already; the host's PID 1 reaps it
+                os.kill(int(entry.name), signal.SIGKILL)
+                found.append(entry.name)
+            except OSError:
+                continue  # gone meanwhile
+        if not found:
+            return
+        if time.monotonic() >= deadline:
+            raise LabError(f"{host}: processes {', '.join(found)} survived SIGKILL")
+        time.sleep(0.2)
 
 
 def plan(records: list[dict], macs: dict[str, str], state: dict, busy) -> tuple[list, list]:
@@ -226,7 +249,11 @@ def run(state_dir: str) -> int:
                     except LabError:
                         pass  # not wired yet
             state = _read_state(lab)
-            to_boot, to_power_off = plan(deployments(lab), macs, state, booting)
+            records = deployments(lab)
+            if records is None:  # nothing deployed yet
+                time.sleep(POLL_SECONDS)
+                continue
+            to_boot, to_power_off = plan(records, macs, state, booting)
             for host, record in to_boot:
                 _log(f"{record['hostname']} ({record['system_id']}) Deployed: booting {host}")
                 booting[host] = pool.submit(boot, lab, host, record)

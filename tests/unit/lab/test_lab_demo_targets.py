@@ -1,5 +1,5 @@
 """The Makefile's lab demos run the commands the docs and the lab tests name: `make demo-maas`
-is `kubesalt lab demo --maas --bare-metal` (what tests/lab/test_maas.py runs), with
+is `kubesalt lab demo --maas --bare-metal` (the bare-metal demo the docs name), with
 DEMO_ARGS passed through; `make demo-lab` is the lab's own demo booted by cloud-init."""
 
 from __future__ import annotations
