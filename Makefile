@@ -57,7 +57,8 @@ lint: venv
 # tests/support/parallel.py). The lab tests mostly wait on simulated daemons, so the
 # workers' labs run side by side, each worker with its own lab lock and state directory
 # (KUBESALT_LAB_LOCK / KUBESALT_LAB_DIR with the worker's name added), at most LAB_WORKERS
-# of them at a time while the other workers take the other tiers; labs come up one at a
+# workers on lab or integration modules (they start Salt daemons) at a time while the
+# other workers take the other tiers; labs come up one at a
 # time (a lab's start-up is CPU-heavy and has fixed deadlines). The longest groups are handed out first. Then
 # tests/lab/test_safety.py alone: it compares the machine's state before and after its labs,
 # so nothing else of the run may be changing it meanwhile. TEST_WORKERS=0: all in one process.

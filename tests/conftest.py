@@ -12,7 +12,8 @@ def pytest_addoption(parser):
         "--lab-workers",
         type=int,
         default=2,
-        help="with --dist loadgroup: at most this many xdist workers run lab modules at a time",
+        help="with --dist loadgroup: at most this many xdist workers run lab or integration "
+        "modules at a time",
     )
 
 

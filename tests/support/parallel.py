@@ -12,8 +12,9 @@ pytest >= 9 ignores the node-id suffix through which pytest-xdist's own ``loadgr
 Labs of different workers run side by side: each worker has its own lab lock and state
 directory (:func:`worker_lab_env`), as two engineers' labs on one machine do (a lab lives in
 namespaces of its own); they come up one at a time (the start-up is CPU-heavy and has fixed
-deadlines) and overlap afterwards. At most ``--lab-workers`` workers run a lab group at a time; the
-others take the integration, Terraform, simulator, functional and unit files meanwhile.
+deadlines) and overlap afterwards. At most ``--lab-workers`` workers run a lab or integration group
+(:data:`HEAVY_TIERS`) at a time; the others take the Terraform, simulator, functional and
+unit files meanwhile.
 tests/lab/test_safety.py is not in that run: it compares the machine's state before and
 after its labs and runs alone, after it (see the Makefile).
 
@@ -35,6 +36,10 @@ from tests.support.lab import SHARED
 DEFAULT_LOCK_PATH = "/run/lock/kubesalt-lab.lock"
 DEFAULT_STATE_DIR = "/var/lib/kubesalt/lab"
 LAB_TIER = "tests/lab"
+# Tiers whose groups start Salt daemons (labs, salt-factories masters and minions): at most
+# ``--lab-workers`` workers run them at a time. Their start-up deadlines (the lab's 60 s for
+# keys and pings, salt-factories' 120 s under CI) were missed at load 20-33 with more.
+HEAVY_TIERS = (LAB_TIER, "tests/integration")
 
 # Files that must not run at the same time as each other, in this order. They start
 # processes in namespaces no lab supervisor owns (the overlay boots of cloud-init, unshare)
@@ -102,8 +107,8 @@ def group_of(path: str) -> str:
 
 
 def is_lab_group(paths) -> bool:
-    """Whether the group runs labs: one of its files is in the lab tier."""
-    return any(path.startswith(f"{LAB_TIER}/") for path in paths)
+    """Whether the group starts Salt daemons: one of its files is in :data:`HEAVY_TIERS`."""
+    return any(path.startswith(f"{tier}/") for path in paths for tier in HEAVY_TIERS)
 
 
 def _rank(path: str) -> tuple[int, int]:
