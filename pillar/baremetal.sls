@@ -1,7 +1,7 @@
 #!py
 """
 Rendered on the master: the bare-metal machines ``orch.baremetal`` recorded
-(``<pki_dir>/kubesalt/baremetal/machines.json``, runner ``kubesalt_baremetal.prepare``) join
+(``<pki_dir>/kubesalt/baremetal/machines.json``, runner ``maas_baremetal.prepare``) join
 the inventory as MicroK8s workers: ``kubesalt:nodes`` (role microk8s_worker, private
 address) and ``kubesalt:microk8s:workers`` (the inventory's workers, then these). Every
 minion and the master's own orchestrations see them, so the top file, join tokens,
@@ -10,7 +10,7 @@ minion and the master's own orchestrations see them, so the top file, join token
 ``kubesalt:baremetal:machines`` (minion id -> MAAS machine, private address) goes to every
 minion; each machine's user-data (it holds the machine's minion private key) only to the
 minion that asks MAAS to deploy it, the first ``maas_region`` node, as
-``kubesalt_baremetal:user_data:<minion id>`` (read by ``maas.machine_deployed`` through
+``maas_baremetal:user_data:<minion id>`` (read by ``maas.machine_deployed`` through
 ``user_data_pillar``). A masterless minion gets nothing from this layer.
 """
 
@@ -69,7 +69,7 @@ def run():
                 user_data[minion_id] = content
         # Outside kubesalt: (validated as one-line settings), like kubesalt_restore; dict():
         # salt-lint reads the "}}" of a nested literal as a Jinja expression.
-        extra = {"kubesalt_baremetal": dict(user_data=user_data)}
+        extra = {"maas_baremetal": dict(user_data=user_data)}
     else:
         extra = {}
     return {

@@ -164,7 +164,7 @@ def run():
                 {"allow_tgt_type": "list"},
             ]
             # dqlite members as this control plane sees them: the next control plane
-            # joins once this one is in (kubesalt.join_turn).
+            # joins once this one is in (cluster.join_turn).
             mine["microk8s_status"] = [
                 {"mine_function": "microk8s.status"},
                 {"allow_tgt": control_planes},

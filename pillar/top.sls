@@ -15,7 +15,7 @@
   A missing layer is skipped (ignore_missing). Pillar SLS names are fnmatch patterns, so
   the id-derived layers are only listed for an id made of lowercase DNS labels: an id with
   '*', '?' or '[' would otherwise read the files of other hosts. The same pattern lives in
-  salt/_utils/kubesalt_lib/validate.py (held equal by tests/unit/states/test_kubesalt_lib.py),
+  salt/_utils/cluster_lib/validate.py (held equal by tests/unit/utils/cluster_lib/test_cluster_lib.py),
   which makes the state run fail for such an id.
 -#}
 {%- set minion_id = opts['id'] %}

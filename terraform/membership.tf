@@ -43,8 +43,8 @@ resource "terraform_data" "worker_membership" {
     # The runner removes the node from the inventory pillar and deletes its key, then the
     # bootstrap runner (in the background) has the control planes remove the Kubernetes node.
     command = (self.input.remove
-      ? "$${KUBESALT_SSH:-ssh} -o BatchMode=yes -J '${self.input.user}@${self.input.bastion}' '${self.input.user}@${self.input.master}' 'sudo salt-run --out=json kubesalt_admission.remove ${self.input.minion_id} converge=False && sudo salt-run --async kubesalt_bootstrap.run trigger=removed-${self.input.minion_id}'"
-      : "echo 'remove_nodes_over_ssh is false: on the master, run: salt-run kubesalt_admission.remove ${self.input.minion_id}'"
+      ? "$${KUBESALT_SSH:-ssh} -o BatchMode=yes -J '${self.input.user}@${self.input.bastion}' '${self.input.user}@${self.input.master}' 'sudo salt-run --out=json minion_admission.remove ${self.input.minion_id} converge=False && sudo salt-run --async cluster_bootstrap.run trigger=removed-${self.input.minion_id}'"
+      : "echo 'remove_nodes_over_ssh is false: on the master, run: salt-run minion_admission.remove ${self.input.minion_id}'"
     )
   }
 }

@@ -69,7 +69,7 @@ resource "openstack_networking_secgroup_rule_v2" "salt_master_ports" {
   remote_ip_prefix  = var.private_cidr
 }
 
-# The master's admission step (salt/_engines/kubesalt_admission.py): a node added by a
+# The master's admission step (salt/_engines/minion_admission.py): a node added by a
 # later apply sends its credential there to have its key accepted.
 resource "openstack_networking_secgroup_rule_v2" "salt_master_admission" {
   security_group_id = openstack_networking_secgroup_v2.salt_master.id

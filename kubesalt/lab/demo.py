@@ -61,7 +61,7 @@ def wait_bootstrap(lab: Lab, report) -> list[str]:  # also kubesalt.cloud.demo.C
     deadline = time.monotonic() + APPLY_TIMEOUT
     seen = None
     while time.monotonic() < deadline:
-        run = lab.exec("salt", ["salt-run", "--out=json", "kubesalt_bootstrap.status"])
+        run = lab.exec("salt", ["salt-run", "--out=json", "cluster_bootstrap.status"])
         status = _json(run.stdout)
         if not isinstance(status, dict):  # the runner failed this time (e.g. master restart)
             time.sleep(5)

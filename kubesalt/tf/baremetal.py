@@ -1,6 +1,6 @@
 """User-data of machines MAAS deploys, rendered by the same module as every other host.
 
-``orch.baremetal`` (runner ``kubesalt_baremetal.prepare``) turns the inventory Terraform wrote
+``orch.baremetal`` (runner ``maas_baremetal.prepare``) turns the inventory Terraform wrote
 (``pillar/_from_terraform.sls``) plus the bare-metal machines of the pillar into variables of
 ``terraform/modules/cloudinit``, renders them through :func:`kubesalt.tf.render.render`, and
 keeps the user-data of the bare-metal machines only. Pure helpers: no file, no Salt.

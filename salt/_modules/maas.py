@@ -46,6 +46,7 @@ import salt.utils.path
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import cluster_lib.validate as _validate
 import common_lib.command as _command
 import common_lib.options as _options
 import common_lib.redact as _redact
@@ -204,6 +205,34 @@ def _check_list(name, value):
         return _parse.as_list(name, value)
     except ValueError as err:
         raise SaltInvocationError(str(err)) from None
+
+
+# --- pillar -------------------------------------------------------------------------------------
+
+
+def validate(config=None):
+    """
+    Check the ``maas`` pillar (merged with the state tree's maas defaults).
+
+    Returns True, or raises an error listing every problem as ``maas:<key>: <message>``
+    (secret values are never quoted).
+
+    config
+        The merged ``maas`` data. Defaults to this minion's ``maas`` pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'maas-*' maas.validate
+    """
+    if config is None:
+        config = __pillar__.get("maas", {})
+    try:
+        _validate.validate_maas(config)
+    except _validate.PillarError as err:
+        raise CommandExecutionError(str(err)) from err
+    return True
 
 
 # --- region and rack set-up (CLI) ---------------------------------------------------------------

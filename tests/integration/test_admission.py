@@ -1,5 +1,5 @@
 """The running master admits a node it never saw (issue 11 defect 3): a real salt-master with
-the admission engine (salt/_engines/kubesalt_admission.py) and Terraform-rendered keys and
+the admission engine (salt/_engines/minion_admission.py) and Terraform-rendered keys and
 credentials. A minion whose key was not accepted in advance is accepted only with the
 credential Terraform made for its id, key, roles and address; refusals: a wrong credential,
 a credential replayed for another id, a pending key that is not the credential's."""
@@ -58,8 +58,8 @@ def master(salt_factories, rendered, tmp_path_factory):
             "engines_dirs": [str(SALT_DIR / "_engines")],
             "runner_dirs": [str(SALT_DIR / "_runners")],
             "utils_dirs": [str(SALT_DIR / "_utils")],
-            "engines": [{"kubesalt_admission": {"port": port, "interface": "127.0.0.1"}}],
-            "kubesalt_bootstrap": {"inventory": str(inventory_path)},
+            "engines": [{"minion_admission": {"port": port, "interface": "127.0.0.1"}}],
+            "cluster_bootstrap": {"inventory": str(inventory_path)},
         },
         # No acceptance of pending keys by the factory: only the engine may accept.
         on_auth_event_callback=lambda _master, _payload: None,
@@ -220,18 +220,18 @@ def test_a_new_node_is_admitted_and_added_to_the_inventory(master, rendered):
 
 
 def test_the_removal_runner_takes_the_node_out(master, rendered):
-    """After the admission above: kubesalt_admission.remove drops NEW from the inventory and
+    """After the admission above: minion_admission.remove drops NEW from the inventory and
     deletes its key (converge=False: no orchestration in this tier); the master and the
     bastion are refused."""
     run = master.salt_run_cli(timeout=120)
-    ret = run.run("kubesalt_admission.remove", NEW, "converge=False")
+    ret = run.run("minion_admission.remove", NEW, "converge=False")
     assert ret.returncode == 0, ret
     assert ret.data == {"minion_id": NEW, "inventory": True, "keys": ["minions"]}
     inventory = yaml.safe_load(master.inventory_path.read_text())["kubesalt"]
     assert NEW not in inventory["nodes"]
     assert inventory["microk8s"]["workers"] == [KNOWN]
     assert not (_pki(master) / "minions" / NEW).exists()
-    refused = run.run("kubesalt_admission.remove", MASTER, "converge=False")
+    refused = run.run("minion_admission.remove", MASTER, "converge=False")
     # salt-run prints a SaltInvocationError (exit code 0): nothing removed
     assert f"{MASTER} is the salt_master; it is not removed" in refused.stdout + refused.stderr
     assert MASTER in yaml.safe_load(master.inventory_path.read_text())["kubesalt"]["nodes"]

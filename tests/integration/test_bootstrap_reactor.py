@@ -1,5 +1,5 @@
 """No manual step after boot: a real master's reactor runs the bootstrap once all minions
-of the inventory have started (salt/states/reactor + salt/_runners/kubesalt_bootstrap.py)."""
+of the inventory have started (salt/states/reactor + salt/_runners/cluster_bootstrap.py)."""
 
 import json
 import pathlib
@@ -34,7 +34,7 @@ def bootstrap_master(salt_factories, tmp_path_factory, minion_ids):
         overrides={
             "runner_dirs": [str(SALT_DIR / "_runners")],
             "reactor": [{"salt/minion/*/start": ["salt://reactor/minion_start.sls"]}],
-            "kubesalt_bootstrap": {
+            "cluster_bootstrap": {
                 "inventory": str(inventory),
                 "orchestration": "orch.probe",
                 "ping_timeout": 5,
@@ -60,7 +60,7 @@ def bootstrap_master(salt_factories, tmp_path_factory, minion_ids):
 
 
 def _state(master):
-    path = pathlib.Path(master.config["cachedir"]) / "kubesalt_bootstrap" / "state.json"
+    path = pathlib.Path(master.config["cachedir"]) / "cluster_bootstrap" / "state.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -94,9 +94,9 @@ def test_reactor_waits_for_every_minion_then_orchestrates_once(
             assert state["trigger"] == minion_ids[1]
 
             # Later triggers change nothing: the run is recorded for this inventory.
-            ret = bootstrap_master.salt_run_cli(timeout=60).run("kubesalt_bootstrap.run")
+            ret = bootstrap_master.salt_run_cli(timeout=60).run("cluster_bootstrap.run")
             assert ret.returncode == 0, ret
             assert ret.data == {"result": "already-done", "digest": state["digest"]}
-            status = bootstrap_master.salt_run_cli(timeout=60).run("kubesalt_bootstrap.status")
+            status = bootstrap_master.salt_run_cli(timeout=60).run("cluster_bootstrap.status")
             assert status.data["done"] is True
             assert status.data["missing"] == []

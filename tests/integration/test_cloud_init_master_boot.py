@@ -101,7 +101,7 @@ def test_salt_master_boots_to_a_waiting_bootstrap(can_boot, tmp_path):
     # Issue 11 defect 11: what the master keeps lives on its volume (/srv): keys and the
     # join secret (pki_dir), the cache (the bootstrap runner's record among it).
     cache = upper / "srv/cache/salt/master"
-    assert (cache / "kubesalt_bootstrap/lock").exists(), "the reactor never ran the runner"
+    assert (cache / "cluster_bootstrap/lock").exists(), "the reactor never ran the runner"
     assert {"jobs", "mine", "pillar"} <= {p.name for p in cache.iterdir()}
     # left at Salt's default place: only the empty sqlite queue directory (unused)
     default = upper / "var/cache/salt/master"

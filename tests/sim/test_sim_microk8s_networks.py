@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
+from cluster_lib.cluster import launch_config
 from kubesalt.sim.microk8s import cni
 from kubesalt.sim.microk8s.host import Host
-from kubesalt_lib.cluster import launch_config
 from tests.support.cases import load_cases
 from tests.support.microk8s_sim import free_sim_address
 

@@ -41,10 +41,10 @@ for _ in $(seq 60); do
 done
 # stdout only: Salt 3008.4's salt-run warns on stderr about its own unclosed Runner and
 # MasterMinion objects at exit.
-chroot "$root" timeout 300 salt-run --out=json kubesalt_bootstrap.status \
+chroot "$root" timeout 300 salt-run --out=json cluster_bootstrap.status \
   >"$out/status.log" 2>"$out/status-stderr.log" || {
   rc=$?
-  echo "salt-run kubesalt_bootstrap.status failed (rc=$rc)" >&2
+  echo "salt-run cluster_bootstrap.status failed (rc=$rc)" >&2
 }
 # The admission step (a Salt engine the master config names) answers on 10.1.0.5:4507: the
 # master's own request (its minion's key is accepted) and the same with a forged credential.

@@ -1,4 +1,4 @@
-"""orch.baremetal's master side (runner kubesalt_baremetal.prepare) with the real Terraform
+"""orch.baremetal's master side (runner maas_baremetal.prepare) with the real Terraform
 engine: keys generated and accepted in advance, user-data from terraform/modules/cloudinit
 in 0600 files (valid for cloud-init, MAAS's hostname kept, the minion id the inventory's),
 kept on a re-run, bad input refused naming the key with nothing written."""
@@ -32,7 +32,7 @@ def _no_deferred_salt_logging():
 
 
 def _load_runner():
-    return load_ext("runners", "kubesalt_baremetal")
+    return load_ext("runners", "maas_baremetal")
 
 
 @pytest.fixture

@@ -217,8 +217,8 @@ def test_reactor_config_points_at_the_reactor_and_runner(lab_render):
     )
     assert reactor["reactor"] == [{"salt/minion/*/start": ["salt://reactor/minion_start.sls"]}]
     assert reactor["runner_dirs"] == ["/srv/kubesalt/salt/_runners"]
-    assert reactor["kubesalt_bootstrap"]["inventory"] == "/srv/pillar/_from_terraform.sls"
-    assert reactor["schedule"]["kubesalt-bootstrap"]["function"] == "kubesalt_bootstrap.run"
+    assert reactor["cluster_bootstrap"]["inventory"] == "/srv/pillar/_from_terraform.sls"
+    assert reactor["schedule"]["kubesalt-bootstrap"]["function"] == "cluster_bootstrap.run"
 
 
 def test_root_password_and_users(ha_render, lab_render):
@@ -299,8 +299,8 @@ def test_salt_reads_the_master_configuration(lab_render, tmp_path):
     assert opts["pillar_roots"]["base"] == ["/srv/pillar", "/srv/kubesalt/pillar"]
     assert opts["runner_dirs"] == ["/srv/kubesalt/salt/_runners"]
     assert opts["reactor"] == [{"salt/minion/*/start": ["salt://reactor/minion_start.sls"]}]
-    assert opts["schedule"]["kubesalt-bootstrap"]["function"] == "kubesalt_bootstrap.run"
-    assert opts["kubesalt_bootstrap"]["orchestration"] == "orch.cluster"
+    assert opts["schedule"]["kubesalt-bootstrap"]["function"] == "cluster_bootstrap.run"
+    assert opts["cluster_bootstrap"]["orchestration"] == "orch.cluster"
 
 
 def test_salt_reads_the_minion_configuration_and_pins_the_master(lab_render, tmp_path):
@@ -334,7 +334,7 @@ def test_no_user_data_but_the_masters_depends_on_the_other_hosts(terraform):
 def test_admission_credentials_are_the_masters(lab_render):
     """What Terraform puts in each host's admission.json is what the master's admission
     step computes from its own private key and the host's public key."""
-    from kubesalt_lib import admission  # noqa: PLC0415
+    from cluster_lib import admission  # noqa: PLC0415
 
     master_files = _files(_documents(lab_render)["salt.lab.kubesalt.test"])
     secret = admission.secret_from_master_key(master_files["/srv/pki/master/master.pem"]["content"])

@@ -263,7 +263,7 @@ def test_a_removed_worker_is_removed_from_the_master_after_its_instance():
     local_exec = {_unquote(kind): body for kind, body in provisioner.items()}["local-exec"]
     assert _unquote(local_exec["when"]) in ("destroy", "${destroy}")
     command = str(local_exec["command"])
-    assert "kubesalt_admission.remove ${self.input.minion_id}" in command
+    assert "minion_admission.remove ${self.input.minion_id}" in command
     assert "BatchMode=yes" in command and "-J " in command
     assert "StrictHostKeyChecking" not in command and "private_key" not in command
     worker = _resources("openstack_compute_instance_v2")["worker"]

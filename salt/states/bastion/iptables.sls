@@ -33,7 +33,7 @@ bastion-iptables-load:
 # Drift repair: the live rules were flushed although the file did not change.
 # (INPUT policy not DROP or no MASQUERADE rule: reloaded.)
 bastion-iptables-live:
-  kubesalt.iptables_live:
+  host_security.iptables_live:
     - name: /etc/iptables/rules.v4
     - require:
       - cmd: bastion-iptables-load

@@ -3,7 +3,7 @@
 # ssh-keygen -A when the host keys are missing (a state of our own: no `creates`, see
 # tests/functional/states/test_host_states.py).
 core-sshd-host-keys:
-  kubesalt.ssh_host_keys:
+  host_security.ssh_host_keys:
     - name: /etc/ssh/ssh_host_ed25519_key
 
 # sshd -t refuses to check a configuration without its privilege separation directory,

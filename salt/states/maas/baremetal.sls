@@ -13,6 +13,6 @@
   maas.machine_deployed:
     - name: {{ machine.machine | json }}
     - distro_series: {{ distro_series | json }}
-    - user_data_pillar: {{ ('kubesalt_baremetal:user_data:' ~ minion_id) | json }}
+    - user_data_pillar: {{ ('maas_baremetal:user_data:' ~ minion_id) | json }}
     - timeout: {{ timeout | json }}
 {%- endfor %}

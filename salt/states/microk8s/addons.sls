@@ -1,5 +1,5 @@
 {%- from "map.jinja" import kubesalt with context %}
-{%- set plan = salt['kubesalt.addons'](kubesalt) %}
+{%- set plan = salt['cluster.addons'](kubesalt) %}
 {#- Addons are cluster-wide: applied on the bootstrap control plane only. #}
 include:
   - microk8s.base

@@ -10,7 +10,7 @@ microk8s-base-launch-config:
     - user: root
     - group: root
     - mode: '0644'
-    - dataset: {{ salt['kubesalt.launch_config'](kubesalt) | json }}
+    - dataset: {{ salt['cluster.launch_config'](kubesalt) | json }}
 
 microk8s-base-installed:
   microk8s.installed:

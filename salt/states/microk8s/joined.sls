@@ -1,5 +1,5 @@
 {%- from "map.jinja" import kubesalt with context %}
-{%- set plan = salt['kubesalt.join_plan'](kubesalt) %}
+{%- set plan = salt['cluster.join_plan'](kubesalt) %}
 {%- set has_token = kubesalt.microk8s.get('join_token') is not none %}
 {#- A control plane after the first, or a worker: joins through the control planes in turn
     (the bootstrap one first), with its own token (read from its own pillar by the state,
@@ -22,7 +22,7 @@ microk8s-tokens-after:
 # dqlite adds one voter at a time: wait (bounded) until the control planes before this one
 # in the inventory are members, as they publish in the mine.
 microk8s-joined-turn:
-  kubesalt.join_turn:
+  cluster.join_turn:
     - name: {{ grains['id'] | json }}
     - after: {{ plan.after | json }}
     - timeout: {{ kubesalt.microk8s.join_turn_timeout | json }}

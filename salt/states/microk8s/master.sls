@@ -1,6 +1,6 @@
 {%- from "map.jinja" import kubesalt with context %}
 {%- set microk8s = kubesalt.microk8s %}
-{%- set membership = salt['kubesalt.membership'](kubesalt) %}
+{%- set membership = salt['cluster.membership'](kubesalt) %}
 {#- The bootstrap control plane (first of kubesalt:microk8s:control_planes): it carries the
     addons, registers the join token of every node not in the cluster yet, with a TTL (the
     state reads each token from this node's pillar: no token is rendered here), and removes the nodes that left the inventory. #}

@@ -1,7 +1,7 @@
 {%- from "map.jinja" import kubesalt with context %}
 {%- set microk8s = kubesalt.microk8s %}
 {%- set tokens = microk8s.get('join_tokens', {}) %}
-{%- set membership = salt['kubesalt.membership'](kubesalt) %}
+{%- set membership = salt['cluster.membership'](kubesalt) %}
 {#- A control plane in the cluster registers the join token of every node not in the
     cluster yet, with a TTL, so a node can join through any control plane (the state reads
     each token from this node's pillar: no token is rendered here). Included by

@@ -5,7 +5,7 @@
   1. the master records the machines (kubesalt:baremetal:machines: minion id -> MAAS machine
      and private address), generates each one's minion key pair and accepts its public key
      in advance, and renders its user-data with terraform/modules/cloudinit (runner
-     kubesalt_baremetal.prepare; nothing returned or logged is secret);
+     maas_baremetal.prepare; nothing returned or logged is secret);
   2. every minion compiles a fresh pillar (the machines are in the inventory now); the first
      MAAS region's carries the user-data, and MAAS deploys each machine with it (maas.baremetal: maas.machine_deployed, user_data_pillar);
   3. the master waits (bounded) until every machine's minion answers;
@@ -35,7 +35,7 @@ baremetal-machines:
 
 baremetal-prepare:
   salt.runner:
-    - name: kubesalt_baremetal.prepare
+    - name: maas_baremetal.prepare
     - machines: {{ machines | json }}
     - cloudinit: {{ baremetal.get('cloudinit', {}) | json }}
 
@@ -60,7 +60,7 @@ baremetal-deployed:
 
 baremetal-minions:
   salt.runner:
-    - name: kubesalt_baremetal.wait_minions
+    - name: maas_baremetal.wait_minions
     - minions: {{ machines | list | sort | json }}
     - timeout: {{ baremetal.get('minion_timeout', 600) | json }}
     - require:

@@ -30,10 +30,10 @@ salt-master-service:
 
 # A new configuration needs a restart, but not now: this very run (its return, the command
 # or orchestration waiting for it, the other minions' runs) needs the master. A one-shot
-# schedule job of this minion restarts it once nothing needs it (kubesalt.master_activity).
+# schedule job of this minion restarts it once nothing needs it (salt_master.master_activity).
 salt-master-restart-when-idle:
   module.run:
-    - kubesalt.schedule_master_restart:
+    - salt_master.schedule_master_restart:
       - service: {{ master.service | json }}
     - onchanges:
       - file: salt-master-config

@@ -128,27 +128,27 @@ locals {
     file_recv = true
   }
   # The reactor and the bootstrap runner: once every expected minion has started, sync and
-  # run the orchestration (salt/_runners/kubesalt_bootstrap.py). The schedule is the safety
+  # run the orchestration (salt/_runners/cluster_bootstrap.py). The schedule is the safety
   # net for a missed start event; a finished run for the same inventory is not repeated.
   reactor_config = {
     runner_dirs  = ["${local.state_tree_path}/salt/_runners"]
     engines_dirs = ["${local.state_tree_path}/salt/_engines"]
     utils_dirs   = ["${local.state_tree_path}/salt/_utils"]
-    # The admission step (salt/_engines/kubesalt_admission.py): accepts a pending minion key
+    # The admission step (salt/_engines/minion_admission.py): accepts a pending minion key
     # only with a credential Terraform derived from the master's key for that id and key.
     engines = [
-      { kubesalt_admission = { port = local.admission_port } },
+      { minion_admission = { port = local.admission_port } },
     ]
     reactor = [
       { "salt/minion/*/start" = ["salt://reactor/minion_start.sls"] },
     ]
-    kubesalt_bootstrap = {
+    cluster_bootstrap = {
       inventory     = "${local.pillar_dir}/_from_terraform.sls"
       orchestration = "orch.cluster"
     }
     schedule = {
       kubesalt-bootstrap = {
-        function = "kubesalt_bootstrap.run"
+        function = "cluster_bootstrap.run"
         minutes  = 2
       }
     }
@@ -159,7 +159,7 @@ locals {
   # of its public key as Salt cleans it, roles, private address), keyed by a secret derived
   # from the master's private key, which the master holds. A double hash, so the
   # credential of one claim gives none for another (no length extension): see
-  # salt/_utils/kubesalt_lib/admission.py, which computes the same on the master.
+  # salt/_utils/cluster_lib/admission.py, which computes the same on the master.
   admission_secret = sha256("kubesalt-admission-v1\n${var.master_key.private_key_pem}")
   admission_claims = {
     for id, n in local.nodes_by_id : id => {

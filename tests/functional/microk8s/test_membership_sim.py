@@ -1,4 +1,4 @@
-"""The bootstrap control plane's view of the cluster (``kubesalt.membership``) on simulated
+"""The bootstrap control plane's view of the cluster (``cluster.membership``) on simulated
 hosts whose host names differ from their minion ids, as MAAS-deployed or pre-existing hosts'
 do: nodes are matched by InternalIP, the local node is never removed, and nothing is removed
 when nothing matches."""
@@ -47,20 +47,20 @@ def test_nodes_matched_by_internal_ip_never_the_local_one(cluster):
     cp_node, cp, workers, minions = cluster
     both = [n.address for n in workers.values()]
     # Names differ from the minion ids' first labels: nothing is stale, nothing pending.
-    assert cp.modules.kubesalt.membership(config(cp_node.address, both)) == {
+    assert cp.modules.cluster.membership(config(cp_node.address, both)) == {
         "pending": [],
         "stale": [],
     }
     # The inventory lists other addresses than the cluster's (a wrong network): nothing is
     # removed, and the control plane itself, whatever its name, is never a candidate.
-    assert cp.modules.kubesalt.membership(config("127.0.3.1", ["127.0.3.2"])) == {
+    assert cp.modules.cluster.membership(config("127.0.3.1", ["127.0.3.2"])) == {
         "pending": ["k8s-worker-0.lab.kubesalt.test"],
         "stale": [],
     }
-    assert cp.modules.kubesalt.membership(config("127.0.3.1", both))["stale"] == []
+    assert cp.modules.cluster.membership(config("127.0.3.1", both))["stale"] == []
 
     # old-worker left the inventory: it alone is stale, and is removed.
-    found = cp.modules.kubesalt.membership(config(cp_node.address, [workers["brave-fox"].address]))
+    found = cp.modules.cluster.membership(config(cp_node.address, [workers["brave-fox"].address]))
     assert found == {"pending": [], "stale": ["old-worker"]}
     minions["old-worker"].modules.microk8s.leave()
     removed = cp.states.microk8s.node_removed("old-worker")

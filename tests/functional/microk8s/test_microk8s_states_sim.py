@@ -439,7 +439,7 @@ def test_token_from_pillar_never_reaches_the_logs(shared_cp, state_tree, caplog)
 def test_join_through_the_next_control_plane_when_the_first_is_stopped(
     control_plane, microk8s_sim, minion_of
 ):
-    """Joins try every control plane in turn (kubesalt.join_plan lists them all, each with
+    """Joins try every control plane in turn (cluster.join_plan lists them all, each with
     its own certificate check; every control plane registers the pending tokens)."""
     cp1_node, cp1 = control_plane
     cp2_node = microk8s_sim(free_address(), install="1.32/stable")

@@ -28,7 +28,7 @@ def test_no_sls_uses_run_checks():
         for path in sorted(root.rglob("*.sls"))
         for match in RUN_CHECK_ARG.finditer(path.read_text(encoding="utf-8"))
     ]
-    assert not offenders, f"use a state of our own (salt/_states/kubesalt.py): {offenders}"
+    assert not offenders, f"use a state of our own (salt/_states/host_security.py): {offenders}"
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_ssh_host_keys_no_run_check_miss(modules, loader_debug, tmp_path):
     (tmp_path / "etc/ssh").mkdir(parents=True)
     key = tmp_path / "etc/ssh/ssh_host_ed25519_key"
     key.write_text("present\n")
-    ret = modules.state.single("kubesalt.ssh_host_keys", name=str(key), prefix=str(tmp_path))
+    ret = modules.state.single("host_security.ssh_host_keys", name=str(key), prefix=str(tmp_path))
     assert ret.result is True
     assert MISS not in loader_debug.text
 
@@ -59,20 +59,20 @@ def test_ssh_host_keys(states, tmp_path):
     ssh_dir.mkdir(parents=True)
     name = str(ssh_dir / "ssh_host_ed25519_key")
     expected = [str(ssh_dir / f"ssh_host_{kind}_key") for kind in KEY_TYPES]
-    ret = states.kubesalt.ssh_host_keys(name=name, prefix=str(tmp_path), test=True)
+    ret = states.host_security.ssh_host_keys(name=name, prefix=str(tmp_path), test=True)
     assert ret.result is None
     assert ret.changes == {"created": expected}
     assert not list(ssh_dir.iterdir())
-    ret = states.kubesalt.ssh_host_keys(name=name, prefix=str(tmp_path))
+    ret = states.host_security.ssh_host_keys(name=name, prefix=str(tmp_path))
     assert ret.result is True, ret.comment
     assert ret.changes == {"created": expected}
-    ret = states.kubesalt.ssh_host_keys(name=name, prefix=str(tmp_path))
+    ret = states.host_security.ssh_host_keys(name=name, prefix=str(tmp_path))
     assert ret.result is True
     assert ret.changes == {}
 
 
 def test_ssh_host_keys_bad_name(states):
-    ret = states.kubesalt.ssh_host_keys(name="etc/ssh/key")
+    ret = states.host_security.ssh_host_keys(name="etc/ssh/key")
     assert ret.result is False
     assert "name: expected an absolute path" in ret.comment
 
@@ -82,7 +82,7 @@ def test_ssh_host_keys_bad_name(states):
 SCRIPT = textwrap.dedent(
     """\
     set -e
-    call() {{ {salt_call} -c {config} --local --out=json state.single kubesalt.iptables_live \
+    call() {{ {salt_call} -c {config} --local --out=json state.single host_security.iptables_live \
         name={rules} "$@"; }}
     {restore} {rules}
     /usr/sbin/iptables -P INPUT ACCEPT
@@ -156,6 +156,6 @@ def test_iptables_live_in_own_namespace(tmp_path):
 
 
 def test_iptables_live_bad_name(states):
-    ret = states.kubesalt.iptables_live(name="rules.v4")
+    ret = states.host_security.iptables_live(name="rules.v4")
     assert ret.result is False
     assert "name: expected an absolute path" in ret.comment

@@ -63,14 +63,14 @@ def test_machines_are_inventory_workers_with_tokens(master_pillar):
     pillar = compile_(WORKER)["kubesalt"]
     assert pillar["nodes"][BM] == {"roles": ["microk8s_worker"], "private_ip": "10.1.0.120"}
     assert pillar["microk8s"]["workers"] == inventory["kubesalt"]["microk8s"]["workers"] + [BM]
-    assert "kubesalt_baremetal" not in compile_(WORKER)
+    assert "maas_baremetal" not in compile_(WORKER)
     assert compile_(BM)["kubesalt"]["microk8s"]["join_token"] == token_for(BM)
     assert compile_(MASTER)["kubesalt"]["microk8s"]["join_tokens"][BM] == token_for(BM)
 
 
 def test_only_the_first_region_gets_the_user_data(master_pillar):
     compile_, _ = master_pillar
-    assert compile_(REGION)["kubesalt_baremetal"]["user_data"] == {BM: USER_DATA}
+    assert compile_(REGION)["maas_baremetal"]["user_data"] == {BM: USER_DATA}
     for minion_id in (WORKER, MASTER, BM, f"salt.{DOMAIN}"):
         assert "PRIVATE KEY" not in json.dumps(compile_(minion_id)), minion_id
 

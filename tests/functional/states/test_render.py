@@ -95,7 +95,7 @@ def test_baremetal_sls_deploys_each_machine_with_user_data_from_pillar(node_load
         f"maas-baremetal-deployed-{minion_id}": {
             "name": machine["machine"],
             "distro_series": None,
-            "user_data_pillar": f"kubesalt_baremetal:user_data:{minion_id}",
+            "user_data_pillar": f"maas_baremetal:user_data:{minion_id}",
             "timeout": 600,
         }
         for minion_id, machine in machines.items()

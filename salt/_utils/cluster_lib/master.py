@@ -14,8 +14,8 @@ OWN_FUNCTIONS = frozenset(
         "jobs.master",
         "saltutil.running",
         "saltutil.find_job",
-        "kubesalt.restart_master_when_idle",
-        "kubesalt.master_activity",
+        "salt_master.restart_master_when_idle",
+        "salt_master.master_activity",
     }
 )
 

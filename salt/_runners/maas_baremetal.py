@@ -10,7 +10,7 @@
   with it) and accepts the public key in advance: no ``auto_accept``, no pending key;
 * it renders each machine's user-data with ``terraform/modules/cloudinit`` (the module every
   other host's user-data comes from), keeping MAAS's hostname, into a 0600 file that only
-  the deploying minion's pillar carries (``kubesalt_baremetal:user_data:<minion id>``, read by
+  the deploying minion's pillar carries (``maas_baremetal:user_data:<minion id>``, read by
   ``maas.machine_deployed`` through ``user_data_pillar``): the private key is never in an SLS,
   a job's arguments or return, or a log.
 
@@ -34,7 +34,7 @@ from salt.exceptions import SaltInvocationError
 
 log = logging.getLogger(__name__)
 
-__virtualname__ = "kubesalt_baremetal"
+__virtualname__ = "maas_baremetal"
 
 INVENTORY_SLS = "_from_terraform.sls"
 STORE = ("kubesalt", "baremetal")
@@ -47,7 +47,7 @@ def __virtual__():
 
 def _kubesalt_tf():
     """``kubesalt.tf`` (render, keys, baremetal): installed, or from the state tree's root
-    (this file is ``<root>/salt/_runners/kubesalt_baremetal.py``)."""
+    (this file is ``<root>/salt/_runners/maas_baremetal.py``)."""
     try:
         from kubesalt.tf import baremetal  # noqa: PLC0415
         from kubesalt.tf import keys  # noqa: PLC0415
@@ -62,7 +62,7 @@ def _kubesalt_tf():
             from kubesalt.tf import render  # noqa: PLC0415
         except ImportError as exc:
             raise CommandExecutionError(
-                f"kubesalt_baremetal: cannot import kubesalt.tf ({exc}): the kubesalt tree "
+                f"maas_baremetal: cannot import kubesalt.tf ({exc}): the kubesalt tree "
                 f"must be at {root} (the state tree's root) or installed"
             ) from exc
     return baremetal, keys, render
@@ -100,7 +100,7 @@ def _inventory():
             data = yaml.safe_load(text) or {}
             return data.get("kubesalt") or {}
     raise CommandExecutionError(
-        f"kubesalt_baremetal: no {INVENTORY_SLS} in the pillar roots: apply Terraform first"
+        f"maas_baremetal: no {INVENTORY_SLS} in the pillar roots: apply Terraform first"
     )
 
 
@@ -119,7 +119,7 @@ def _key_pair(store, minion_id, keys):
         stale = os.path.join(__opts__["pki_dir"], listing, minion_id)
         if os.path.exists(stale):
             os.unlink(stale)
-            log.warning("kubesalt_baremetal: removed %s's key from %s", minion_id, listing)
+            log.warning("maas_baremetal: removed %s's key from %s", minion_id, listing)
     pair = keys.generate_key_pair()
     _write_private(pem_path, pair["private_key_pem"])
     _write_private(os.path.join(store, f"{minion_id}.pub"), pair["public_key_pem"])
@@ -148,7 +148,7 @@ def prepare(machines=None, cloudinit=None):
 
     .. code-block:: bash
 
-        salt-run kubesalt_baremetal.prepare \
+        salt-run maas_baremetal.prepare \
             machines='{"bm-0.example.internal": {"machine": "fun-cat", "private_ip": "10.1.0.120"}}'
     """
     baremetal, keys, render = _kubesalt_tf()
@@ -168,7 +168,7 @@ def prepare(machines=None, cloudinit=None):
         raise SaltInvocationError(str(exc)) from None
     master_pub = _read(os.path.join(__opts__["pki_dir"], "master.pub"))
     if not master_pub:
-        raise CommandExecutionError("kubesalt_baremetal: the master has no master.pub")
+        raise CommandExecutionError("maas_baremetal: the master has no master.pub")
     store = _store()
     pairs, fresh = {}, {}
     for minion_id in checked:
@@ -184,7 +184,7 @@ def prepare(machines=None, cloudinit=None):
     try:
         rendered = render.render(variables)
     except Exception as exc:  # the engine's own error says what failed
-        raise CommandExecutionError(f"kubesalt_baremetal: rendering the user-data: {exc}") from exc
+        raise CommandExecutionError(f"maas_baremetal: rendering the user-data: {exc}") from exc
     result = {}
     for minion_id, machine in checked.items():
         user_data = baremetal.for_maas(rendered.user_data[minion_id])
@@ -196,7 +196,7 @@ def prepare(machines=None, cloudinit=None):
             "user_data_sha256": hashlib.sha256(user_data.encode()).hexdigest(),
         }
     _write_private(os.path.join(store, MACHINES_FILE), json.dumps(checked, indent=1))
-    log.info("kubesalt_baremetal: prepared %s (%s)", ", ".join(checked), rendered.engine)
+    log.info("maas_baremetal: prepared %s (%s)", ", ".join(checked), rendered.engine)
     return result
 
 
@@ -216,7 +216,7 @@ def wait_minions(minions, timeout=600, interval=5):
 
     .. code-block:: bash
 
-        salt-run kubesalt_baremetal.wait_minions '[bm-0.example.internal]' timeout=300
+        salt-run maas_baremetal.wait_minions '[bm-0.example.internal]' timeout=300
     """
     if isinstance(minions, str):
         minions = [m for m in minions.split(",") if m]

@@ -1,4 +1,4 @@
-"""The bootstrap runner (salt/_runners/kubesalt_bootstrap.py) with fake runner functions."""
+"""The bootstrap runner (salt/_runners/cluster_bootstrap.py) with fake runner functions."""
 
 import fcntl
 import json
@@ -76,10 +76,10 @@ def inventory(tmp_path):
 
 @pytest.fixture
 def bootstrap(tmp_path, inventory):
-    runner = load_ext("runners", "kubesalt_bootstrap")
+    runner = load_ext("runners", "cluster_bootstrap")
     runner.__opts__ = {
         "cachedir": str(tmp_path / "cache"),
-        "kubesalt_bootstrap": {"inventory": str(inventory)},
+        "cluster_bootstrap": {"inventory": str(inventory)},
     }
 
     def install(master):
@@ -157,8 +157,8 @@ def test_failed_orchestration_is_reported_and_retried(bootstrap, tmp_path, caplo
     assert "cluster-workers" in ret["error"] and "cluster-salt-master" not in ret["error"]
     assert master.tags()[-1] == "kubesalt/bootstrap/failed"
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert any("salt-run kubesalt_bootstrap.run" in m and "cluster-workers" in m for m in errors)
-    state = json.loads((tmp_path / "cache" / "kubesalt_bootstrap" / "state.json").read_text())
+    assert any("salt-run cluster_bootstrap.run" in m and "cluster-workers" in m for m in errors)
+    state = json.loads((tmp_path / "cache" / "cluster_bootstrap" / "state.json").read_text())
     assert state["result"] == "failed"
     # The next trigger tries again, and succeeds once the cause is fixed.
     master.orchestration = {"data": {"m": {"s": {"result": True}}}, "retcode": 0}
@@ -198,7 +198,7 @@ def test_minion_that_does_not_sync_fails_the_run(bootstrap):
 def test_concurrent_trigger_is_busy(bootstrap, tmp_path):
     master = FakeMaster(answering=MINIONS)
     runner = bootstrap(master)
-    lock_dir = tmp_path / "cache" / "kubesalt_bootstrap"
+    lock_dir = tmp_path / "cache" / "cluster_bootstrap"
     lock_dir.mkdir(parents=True)
     fd = os.open(lock_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -17,7 +17,7 @@ from microk8s_lib import constants as microk8s_constants
 from microk8s_lib import validate as microk8s_validate
 
 # DNS names made of lowercase labels. The pillar top file uses the same pattern and length
-# (Jinja cannot import this module; tests/unit/states/test_kubesalt_lib.py holds them
+# (Jinja cannot import this module; tests/unit/utils/cluster_lib/test_cluster_lib.py holds them
 # equal): an id outside it could carry fnmatch characters (*, ?, [) into pillar SLS names
 # and read other hosts' files.
 MINION_ID_PATTERN = (

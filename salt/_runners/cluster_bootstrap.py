@@ -16,7 +16,7 @@ Master configuration (cloud-init writes it to ``/etc/salt/master.d/50-kubesalt-r
 .. code-block:: yaml
 
     runner_dirs: [/srv/kubesalt/salt/_runners]
-    kubesalt_bootstrap:
+    cluster_bootstrap:
       inventory: /srv/pillar/_from_terraform.sls
       orchestration: orch.cluster
 """
@@ -35,7 +35,7 @@ from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
-__virtualname__ = "kubesalt_bootstrap"
+__virtualname__ = "cluster_bootstrap"
 
 EVENT_PREFIX = "kubesalt/bootstrap"
 DEFAULTS = {
@@ -54,8 +54,8 @@ def __virtual__():
 
 def _settings():
     settings = dict(DEFAULTS)
-    settings.update(__opts__.get("kubesalt_bootstrap") or {})
-    settings.setdefault("state_dir", os.path.join(__opts__["cachedir"], "kubesalt_bootstrap"))
+    settings.update(__opts__.get("cluster_bootstrap") or {})
+    settings.setdefault("state_dir", os.path.join(__opts__["cachedir"], "cluster_bootstrap"))
     return settings
 
 
@@ -164,7 +164,7 @@ def status():
 
     .. code-block:: bash
 
-        salt-run kubesalt_bootstrap.status
+        salt-run cluster_bootstrap.status
     """
     settings = _settings()
     expected, digest = _read_inventory(settings["inventory"])
@@ -197,8 +197,8 @@ def run(trigger=None, force=False):
 
     .. code-block:: bash
 
-        salt-run kubesalt_bootstrap.run
-        salt-run kubesalt_bootstrap.run force=True
+        salt-run cluster_bootstrap.run
+        salt-run cluster_bootstrap.run force=True
     """
     settings = _settings()
     expected, digest = _read_inventory(settings["inventory"])
@@ -252,7 +252,7 @@ def _converge(settings, expected, digest, trigger):
         _write_state(settings, state)
         log.error(
             "kubesalt bootstrap failed: %s. Fix the cause, then: salt-run "
-            "kubesalt_bootstrap.run (it also retries at the next minion start)",
+            "cluster_bootstrap.run (it also retries at the next minion start)",
             exc,
         )
         _fire("failed", {"error": str(exc)[:2000], "trigger": trigger})

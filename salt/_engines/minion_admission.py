@@ -2,7 +2,7 @@
 
 A node added by a later ``terraform apply`` boots with a key the running master never saw
 (the master's user-data is read once, at creation) and, in ``/etc/kubesalt/admission.json``,
-a credential over its id, key, roles and private address (salt/_utils/kubesalt_lib/
+a credential over its id, key, roles and private address (salt/_utils/cluster_lib/
 admission.py). Its bootstrap starts salt-minion (the key lands in ``minions_pre``), then
 sends that one JSON line to this engine. The engine recomputes the credential from the
 master's own private key and accepts the pending key only if the credential is valid for
@@ -22,7 +22,7 @@ Master configuration (cloud-init writes it):
     engines_dirs: [/srv/kubesalt/salt/_engines]
     utils_dirs: [/srv/kubesalt/salt/_utils]
     engines:
-      - kubesalt_admission:
+      - minion_admission:
           port: 4507
 """
 
@@ -35,11 +35,11 @@ import threading
 import salt.utils.event
 import yaml
 
-import kubesalt_lib.admission as _admission
+import cluster_lib.admission as _admission
 
 log = logging.getLogger(__name__)
 
-__virtualname__ = "kubesalt_admission"
+__virtualname__ = "minion_admission"
 READ_TIMEOUT = 10
 _LOCK = threading.Lock()
 
@@ -58,7 +58,7 @@ def _read(path):
 
 def inventory_path(opts):
     """The inventory pillar file the bootstrap runner reads too."""
-    settings = opts.get("kubesalt_bootstrap") or {}
+    settings = opts.get("cluster_bootstrap") or {}
     return settings.get("inventory") or "/srv/pillar/_from_terraform.sls"
 
 

@@ -4,10 +4,10 @@
 master (its user-data is read once, at creation). ``remove`` drops the node from the
 inventory pillar (``pillar/_from_terraform.sls``), deletes its accepted (or pending) key and
 its cached data, then runs the bootstrap runner, whose orchestration has the control planes
-remove the Kubernetes node that is no longer in the inventory (``kubesalt.membership``).
+remove the Kubernetes node that is no longer in the inventory (``cluster.membership``).
 Run it after the apply (before it, the still running minion re-sends its key, left pending).
 
-Adding nodes needs no runner: the admission engine (``salt/_engines/kubesalt_admission.py``)
+Adding nodes needs no runner: the admission engine (``salt/_engines/minion_admission.py``)
 admits them.
 """
 
@@ -18,11 +18,11 @@ import yaml
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
-import kubesalt_lib.admission as _admission
+import cluster_lib.admission as _admission
 
 log = logging.getLogger(__name__)
 
-__virtualname__ = "kubesalt_admission"
+__virtualname__ = "minion_admission"
 KEPT_ROLES = ("salt_master", "bastion")
 
 
@@ -31,7 +31,7 @@ def __virtual__():
 
 
 def _inventory_path():
-    settings = __opts__.get("kubesalt_bootstrap") or {}
+    settings = __opts__.get("cluster_bootstrap") or {}
     return settings.get("inventory") or "/srv/pillar/_from_terraform.sls"
 
 
@@ -54,7 +54,7 @@ def remove(minion_id, converge=True):
 
     .. code-block:: bash
 
-        salt-run kubesalt_admission.remove k8s-worker-2.example.internal
+        salt-run minion_admission.remove k8s-worker-2.example.internal
     """
     if not isinstance(minion_id, str) or not _admission.ID_RE.match(minion_id):
         raise SaltInvocationError("minion_id: not a lower-case DNS name (a minion id)")
@@ -92,5 +92,5 @@ def remove(minion_id, converge=True):
     )
     result = {"minion_id": minion_id, "inventory": updated is not None, "keys": sorted(matches)}
     if converge:
-        result["converge"] = __salt__["kubesalt_bootstrap.run"](trigger=f"remove {minion_id}")
+        result["converge"] = __salt__["cluster_bootstrap.run"](trigger=f"remove {minion_id}")
     return result

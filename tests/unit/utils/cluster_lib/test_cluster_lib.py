@@ -6,9 +6,9 @@ import re
 import pytest
 import yaml
 
-from kubesalt_lib import cluster
-from kubesalt_lib import master
-from kubesalt_lib import validate
+from cluster_lib import cluster
+from cluster_lib import master
+from cluster_lib import validate
 from tests.support.cases import load_cases
 from tests.support.paths import PILLAR_DIR
 from tests.support.paths import REPO_ROOT

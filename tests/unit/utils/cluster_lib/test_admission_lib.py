@@ -1,10 +1,10 @@
-"""kubesalt_lib.admission: credentials, requests, decisions and inventory edits (pure)."""
+"""cluster_lib.admission: credentials, requests, decisions and inventory edits (pure)."""
 
 import json
 
 import pytest
 
-from kubesalt_lib import admission
+from cluster_lib import admission
 
 SECRET = admission.secret_from_master_key("-----BEGIN RSA PRIVATE KEY-----\nx\n")
 PUB = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"

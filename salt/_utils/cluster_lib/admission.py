@@ -184,7 +184,7 @@ def write_inventory(path, document):
     """Write the inventory pillar file atomically (0640), with its header."""
     text = (
         "# Written by Terraform (terraform/modules/cloudinit) and the master's admission\n"
-        "# step (salt/_engines/kubesalt_admission.py); do not edit by hand.\n"
+        "# step (salt/_engines/minion_admission.py); do not edit by hand.\n"
         + yaml.safe_dump(document, default_flow_style=False, sort_keys=True)
     )
     write_atomic(path, text, 0o640)

@@ -1,29 +1,27 @@
 """
-Helpers of the kubesalt state tree: pillar validation and data the SLS files need.
+The cluster as the state tree sees it: pillar validation and the data the SLS files need.
 
 The state tree calls :func:`validate` from ``map.jinja``, so a bad pillar stops a run while
-it renders, before any state changes anything. The other functions turn the inventory and
-the mine into the plain lists the SLS files loop over, so no SLS carries logic in Jinja.
+it renders, before any state changes anything. The other functions turn the inventory (the
+``kubesalt`` pillar) and the mine into the plain lists the SLS files loop over, so no SLS
+carries logic in Jinja.
 """
 
 import logging
 import os
-import time
 
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
-import kubesalt_lib.cluster as _cluster
-import kubesalt_lib.master as _master
-import kubesalt_lib.validate as _validate
+import cluster_lib.cluster as _cluster
+import cluster_lib.validate as _validate
 
 log = logging.getLogger(__name__)
 
-__virtualname__ = "kubesalt"
+__virtualname__ = "cluster"
 
 PRIVATE_IP_MINE = "kubesalt_private_ip"
 JOIN_INFO_MINE = "microk8s_join_info"
-MASTER_RESTART_JOB = "kubesalt-master-restart"
 
 
 def __virtual__():
@@ -36,16 +34,6 @@ def _config(config):
     if not isinstance(config, dict):
         raise SaltInvocationError(f"config: expected a mapping, got {type(config).__name__}")
     return config
-
-
-def _seconds(value, name):
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise SaltInvocationError(f"{name}: expected seconds, got {value!r}") from None
-    if not 0 <= seconds <= 86400:
-        raise SaltInvocationError(f"{name}: expected 0 to 86400 seconds, got {value!r}")
-    return seconds
 
 
 def validate(config=None):
@@ -62,35 +50,10 @@ def validate(config=None):
 
     .. code-block:: bash
 
-        salt '*' kubesalt.validate
+        salt '*' cluster.validate
     """
     try:
         _validate.validate(_config(config), __opts__["id"], sysctl_exists=_sysctl_exists)
-    except _validate.PillarError as err:
-        raise CommandExecutionError(str(err)) from err
-    return True
-
-
-def validate_maas(config=None):
-    """
-    Check the ``maas`` pillar (merged with the state tree's maas defaults).
-
-    Returns True, or raises an error listing every problem as ``maas:<key>: <message>``
-    (secret values are never quoted).
-
-    config
-        The merged ``maas`` data. Defaults to this minion's ``maas`` pillar.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'maas-*' kubesalt.validate_maas
-    """
-    if config is None:
-        config = __pillar__.get("maas", {})
-    try:
-        _validate.validate_maas(config)
     except _validate.PillarError as err:
         raise CommandExecutionError(str(err)) from err
     return True
@@ -111,8 +74,8 @@ def minion_id_ok(minion_id=None):
 
     .. code-block:: bash
 
-        salt '*' kubesalt.minion_id_ok
-        salt '*' kubesalt.minion_id_ok 'node*.lab.kubesalt.test'
+        salt '*' cluster.minion_id_ok
+        salt '*' cluster.minion_id_ok 'node*.lab.kubesalt.test'
     """
     return _validate.minion_id_ok(__opts__["id"] if minion_id is None else minion_id)
 
@@ -138,7 +101,7 @@ def hosts(config=None):
 
     .. code-block:: bash
 
-        salt '*' kubesalt.hosts
+        salt '*' cluster.hosts
     """
     config = _config(config)
     nodes = config.get("nodes") or {}
@@ -158,7 +121,7 @@ def addons(config=None):
 
     .. code-block:: bash
 
-        salt '*' kubesalt.addons
+        salt '*' cluster.addons
     """
     return _cluster.addon_plan((_config(config).get("microk8s") or {}).get("addons") or {})
 
@@ -178,7 +141,7 @@ def launch_config(config=None):
 
     .. code-block:: bash
 
-        salt '*' kubesalt.launch_config
+        salt '*' cluster.launch_config
     """
     config = _config(config)
     node = (config.get("nodes") or {}).get(__opts__["id"]) or {}
@@ -205,7 +168,7 @@ def join_plan(config=None):
 
     .. code-block:: bash
 
-        salt 'k8s-worker-0*' kubesalt.join_plan
+        salt 'k8s-worker-0*' cluster.join_plan
     """
     config = _config(config)
     microk8s = config.get("microk8s") or {}
@@ -227,7 +190,7 @@ def cluster_nodes(config=None):
 
     .. code-block:: bash
 
-        salt 'k8s-master*' kubesalt.cluster_nodes
+        salt 'k8s-master*' cluster.cluster_nodes
     """
     microk8s = _config(config).get("microk8s") or {}
     return _cluster.node_names(
@@ -255,7 +218,7 @@ def membership(config=None):
 
     .. code-block:: bash
 
-        salt 'k8s-master*' kubesalt.membership
+        salt 'k8s-master*' cluster.membership
     """
     config = _config(config)
     microk8s = config.get("microk8s") or {}
@@ -284,152 +247,3 @@ def membership(config=None):
         ),
     }
     return _cluster.membership(inventory, expected, current, local)
-
-
-def _processes():
-    """``[(pid, argv)]`` of this host's processes (those that vanish meanwhile are skipped)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                raw = handle.read()
-        except OSError:
-            continue
-        argv = [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
-        if argv:
-            found.append((int(entry), argv))
-    return found
-
-
-def _ancestors():
-    """This process and its ancestors (a salt-call running this function is not "busy")."""
-    pids, pid = [], os.getpid()
-    for _ in range(64):
-        pids.append(pid)
-        try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-        if pid <= 1:
-            break
-    return pids
-
-
-def master_activity():
-    """
-    On the salt master's own minion: what keeps the master busy now, as a list of text.
-
-    Salt clients running on the master host (``salt``, ``salt-run``, ``salt-call``...),
-    runner jobs of the master (orchestrations, the reactor's runners: ``jobs.master``) and
-    jobs running on minions (``jobs.active``). An empty list means the master is idle: a
-    restart would cut nothing off.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-call kubesalt.master_activity
-    """
-    busy = [
-        f"{name} (pid {pid})"
-        for pid, name in _master.salt_clients(_processes(), exclude=_ancestors())
-    ]
-    runners = __salt__["saltutil.runner"]("jobs.master")
-    minion_jobs = __salt__["saltutil.runner"]("jobs.active")
-    busy += _master.busy_jobs(
-        runners if isinstance(runners, list) else [],
-        minion_jobs if isinstance(minion_jobs, dict) else {},
-    )
-    return busy
-
-
-def schedule_master_restart(service="salt-master", timeout=900):
-    """
-    On the salt master's own minion: restart the master once nothing needs it.
-
-    Restarting at once would cut off the very run that changed the master's configuration
-    (its return, the command waiting for it, the orchestration or highstate of other
-    minions). This adds the one-shot schedule job ``kubesalt-master-restart`` to this
-    minion, which runs :func:`restart_master_when_idle`. Already scheduled: nothing changes.
-
-    service
-        The master's service name. Defaults to ``salt-master``.
-    timeout
-        Seconds to wait for the master to be idle before restarting anyway. Defaults to 900.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-call kubesalt.schedule_master_restart
-    """
-    timeout = _seconds(timeout, "timeout")
-    if MASTER_RESTART_JOB in (__salt__["schedule.list"](return_yaml=False) or {}):
-        return f"a restart of {service} is already scheduled"
-    added = __salt__["schedule.add"](
-        MASTER_RESTART_JOB,
-        function="kubesalt.restart_master_when_idle",
-        job_kwargs={"service": service, "timeout": timeout},
-        seconds=2,
-        maxrunning=1,
-        return_job=False,
-        persist=True,
-    )
-    if not added.get("result"):
-        raise CommandExecutionError(
-            f"could not schedule the restart of {service}: {added.get('comment')}"
-        )
-    return f"{service} restarts once it is idle (schedule job {MASTER_RESTART_JOB})"
-
-
-def restart_master_when_idle(service="salt-master", timeout=900, interval=2):
-    """
-    On the salt master's own minion: wait until the master is idle, then restart it.
-
-    Idle means :func:`master_activity` finds nothing twice in a row, ``interval`` seconds
-    apart. After ``timeout`` seconds the master restarts anyway (logged), so a configuration
-    change is never held back for good. The schedule job that runs this (see
-    :func:`schedule_master_restart`) is removed first, so the restart happens once.
-
-    service
-        The master's service name. Defaults to ``salt-master``.
-    timeout
-        Seconds to wait for the master to be idle. Defaults to 900.
-    interval
-        Seconds between two looks. Defaults to 2.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-call kubesalt.restart_master_when_idle
-    """
-    timeout = _seconds(timeout, "timeout")
-    interval = max(0.1, _seconds(interval, "interval"))
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    busy = []
-    while quiet < 2:
-        try:
-            busy = master_activity()
-        except Exception as err:  # the master may be busy restarting or overloaded
-            busy = [f"no answer from the master ({err})"]
-        quiet = 0 if busy else quiet + 1
-        if quiet < 2:
-            if time.monotonic() >= deadline:
-                log.warning(
-                    "kubesalt: %s still busy after %ss (%s): restarting it anyway",
-                    service,
-                    timeout,
-                    "; ".join(busy),
-                )
-                break
-            time.sleep(interval)
-    __salt__["schedule.delete"](MASTER_RESTART_JOB, persist=True)
-    log.warning("kubesalt: restarting %s (configuration changed, master idle)", service)
-    if not __salt__["service.restart"](service):
-        raise CommandExecutionError(f"service {service} restart failed: see its log")
-    return f"{service} restarted"

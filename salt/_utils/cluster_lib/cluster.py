@@ -79,7 +79,7 @@ def addon_plan(addons):
 
 
 def join_plan(minion_id, control_planes, workers, published):
-    """Return this node's role in the join and where it joins (see ``kubesalt.join_plan``)."""
+    """Return this node's role in the join and where it joins (see ``cluster.join_plan``)."""
     if control_planes and minion_id == control_planes[0]:
         role = "bootstrap"
     elif minion_id in control_planes:
@@ -139,7 +139,7 @@ def node_names(minion_ids):
 
 
 def membership(inventory, expected_joiners, current, local):
-    """Return ``{"pending": [ids], "stale": [names]}`` (see ``kubesalt.membership``).
+    """Return ``{"pending": [ids], "stale": [names]}`` (see ``cluster.membership``).
 
     ``inventory`` maps every MicroK8s minion id of the inventory to its known addresses (the
     inventory's ``private_ip`` and what it published in the mine); ``current`` is the
