@@ -35,11 +35,9 @@ Read-only look-ups (``status``, ``installed``, ``nodes``) are cached in ``__cont
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import pathlib
-import tempfile
 import time
 
 import salt.utils.path
@@ -49,10 +47,12 @@ from salt.exceptions import SaltInvocationError
 
 import common_lib.command as _command
 import common_lib.options as _options
+import microk8s_lib.backup as _backup
 import microk8s_lib.certs as _certs
 import microk8s_lib.cluster as _cluster
 import microk8s_lib.constants as _const
 import microk8s_lib.csr as _csr
+import microk8s_lib.files as _files
 import microk8s_lib.kubeconfig as _kubeconfig
 import microk8s_lib.snap as _snap
 import microk8s_lib.status as _status
@@ -504,31 +504,15 @@ def write_kubeconfig(path, server=None, user=None, name=None):
         url = _kubeconfig.api_url(address)
     except ValueError as err:
         raise _invalid(err) from None
-    owner = None
-    if user is not None:
-        import pwd  # noqa: PLC0415 (POSIX only; the module runs on Linux minions)
-
-        try:
-            entry = pwd.getpwnam(str(user))
-        except KeyError:
-            raise SaltInvocationError(f"user: no such user {user!r} on this host") from None
-        owner = (entry.pw_uid, entry.pw_gid)
+    try:
+        owner = None if user is None else _files.owner_ids(user)
+    except ValueError as err:
+        raise _invalid(err) from None
     try:
         text, info = _kubeconfig.for_operator(config(), url, name=name)
     except ValueError as err:
         raise CommandExecutionError(str(err)) from None
-    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=f".{target.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        if owner:
-            os.fchown(fd, *owner)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _files.replace(target, text, 0o600, owner)
     return {"path": str(target), "mode": "0600", "owner": str(user or "root"), **info}
 
 
@@ -568,15 +552,12 @@ def backup(directory=DEFAULT_BACKUP_DIR, keep=7, push=False):
     if not folder.is_absolute():
         raise SaltInvocationError(f"directory: an absolute path, not {directory!r}")
     try:
-        keep = int(keep)
-        if keep < 1:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise SaltInvocationError(f"keep: a whole number >= 1, not {keep!r}") from None
+        keep = _backup.keep_count(keep)
+    except ValueError as err:
+        raise _invalid(err) from None
     _reject_worker("microk8s dbctl backup")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    name = folder / time.strftime("backup-%Y-%m-%d-%H-%M-%S", time.gmtime())
+    _backup.private_folder(folder)
+    name = _backup.archive_base(folder, time.time())
     started = time.monotonic()
     run = _microk8s("dbctl", "backup", "-o", str(name), timeout=1800)
     seconds = round(time.monotonic() - started, 2)
@@ -589,10 +570,7 @@ def backup(directory=DEFAULT_BACKUP_DIR, keep=7, push=False):
         )
         raise _fail("microk8s dbctl backup", run, advice)
     os.chmod(archive, 0o600)
-    archives = sorted(folder.glob("backup-*.tar.gz"))
-    removed = [str(old) for old in archives[:-keep]]
-    for old in archives[:-keep]:
-        old.unlink()
+    removed = _backup.prune(folder, keep)
     pushed = False
     if push:
         upload = f"{BACKUP_UPLOAD_DIR}/{archive.name}"
@@ -661,23 +639,12 @@ def restore_from_pillar(key="kubesalt_restore", directory=DEFAULT_BACKUP_DIR):
 
         salt '*' microk8s.restore_from_pillar
     """
-    import base64  # noqa: PLC0415 (only here)
-
-    found = __pillar__.get(key)
-    if not isinstance(found, dict) or not found.get("data") or not found.get("name"):
-        raise CommandExecutionError(
-            f"pillar {key} holds no archive: run salt-run state.orchestrate orch.restore "
-            "(it hands this control plane the latest backup), or refresh this minion's pillar"
+    try:
+        target = _backup.write_handed_archive(
+            __pillar__.get(key), key, pathlib.Path(str(directory))
         )
-    name = pathlib.PurePosixPath(str(found["name"])).name
-    if not name.startswith("backup-") or not name.endswith(".tar.gz"):
-        raise CommandExecutionError(f"pillar {key}: {name!r} is not a dbctl backup archive")
-    folder = pathlib.Path(str(directory))
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = folder / name
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(base64.b64decode(found["data"]))
+    except ValueError as err:
+        raise CommandExecutionError(str(err)) from None
     try:
         return restore(str(target))
     finally:
@@ -743,17 +710,9 @@ def addon_status(name):
 
 
 def _check_xable(run, verb: str, name: str):
-    text = _command.output(run)
-    if "does not yet have a help message" in text or text.lstrip().startswith("Usage: microk8s"):
-        raise CommandExecutionError(
-            f"microk8s {verb} {name} printed its help text instead of running (an argument "
-            f"was read as a help flag): {_cluster.last_line(text)}; nothing was {verb}d"
-        )
-    if f"Addon {name} not found" in text or "was not found in any" in text:
-        raise CommandExecutionError(
-            f"microk8s {verb} {name}: the addon does not exist on this MicroK8s "
-            f"({_cluster.last_line(text)}); community addons need 'microk8s enable community'"
-        )
+    problem = _cluster.addon_command_problem(_command.output(run), verb, name)
+    if problem:
+        raise CommandExecutionError(problem)
 
 
 def enable(name, args=None):
@@ -1172,21 +1131,14 @@ def wait_node(node, version=None, voters=None, timeout=600, interval=5):
             found = next((n for n in nodes() if n["name"] == node), None)
         except CommandExecutionError as err:
             found, seen = None, str(err)
+        good, looks = _upgrade.node_back(found, version)
         if found:
-            seen = f"{'Ready' if found['ready'] else 'NotReady'}, {found['version'] or '?'}"
-        good = bool(found and found["ready"])
-        if good and version:
-            wanted = str(version)
-            good = (
-                found["version"] == wanted
-                if wanted.startswith("v")
-                else _upgrade.version_matches(found["version"], wanted)
-            )
+            seen = looks
         voter_count = None
         if good and voters:
             try:
                 members = status().get("high_availability", {}).get("nodes") or []
-                voter_count = sum(1 for m in members if m.get("role") == "voter")
+                voter_count = _upgrade.voter_count(members)
             except CommandExecutionError as err:
                 seen, voter_count = str(err), 0
             good = voter_count >= int(voters)
@@ -1202,11 +1154,7 @@ def wait_node(node, version=None, voters=None, timeout=600, interval=5):
             }
         if waited >= deadline:
             raise CommandExecutionError(
-                f"node {node} is not back after {int(deadline)} s (now: {seen}; wanted: Ready"
-                + (f" at {version}" if version else "")
-                + (f" with {voters} dqlite voters" if voters else "")
-                + "). Look at it: snap services microk8s, journalctl -u "
-                "snap.microk8s.daemon-kubelite; fix it, then rerun the orchestration"
+                _upgrade.not_back_message(node, deadline, seen, version, voters)
             )
         time.sleep(pause)
 
@@ -1254,30 +1202,6 @@ def token_standing(token, margin=0):
     )
 
 
-def _write_preserving(path: pathlib.Path, text: str, default_mode: int):
-    """Replace ``path`` atomically, keeping its mode and owner (new files: ``default_mode``)."""
-    try:
-        info = path.stat()
-        mode, uid, gid = info.st_mode & 0o7777, info.st_uid, info.st_gid
-    except FileNotFoundError:
-        mode, uid, gid = default_mode, None, None
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        if uid is not None:
-            try:
-                os.fchown(fd, uid, gid)
-            except PermissionError:
-                pass
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def register_token(token, ttl=None):
     """
     Make join ``token`` valid on this control plane: drop every earlier line for it from
@@ -1305,7 +1229,7 @@ def register_token(token, ttl=None):
     tokens_path = _data_path(_const.CLUSTER_TOKENS)
     tokens_text, _ = _token_files()
     if _tokens.has_token(tokens_text, token):
-        _write_preserving(tokens_path, _tokens.without_token(tokens_text, token), 0o660)
+        _files.replace_preserving(tokens_path, _tokens.without_token(tokens_text, token), 0o660)
     add_node(token=token, ttl=seconds)
     return {"registered": True, "ttl": seconds}
 
@@ -1335,18 +1259,6 @@ def fingerprint():
     return _from_server_cert(_certs.fingerprint)
 
 
-def _own_ipv4s() -> list[str]:
-    found = []
-    for value in __grains__.get("ipv4", []) or []:
-        try:
-            address = ipaddress.IPv4Address(value)
-        except ValueError:
-            continue
-        if not (address.is_loopback or address.is_link_local or address.is_unspecified):
-            found.append(str(address))
-    return found
-
-
 def node_addresses():
     """
     Return this node's IPv4 addresses: ``microk8s.node_address`` if set, then the
@@ -1362,7 +1274,7 @@ def node_addresses():
     configured = _opt("node_address")
     if configured:
         result.append(str(configured))
-    result.extend(ip for ip in _own_ipv4s() if ip not in result)
+    result.extend(ip for ip in _cluster.usable_ipv4s(__grains__.get("ipv4")) if ip not in result)
     return result
 
 
@@ -1473,7 +1385,7 @@ def add_extra_san(value):
     changed = updated != text
     if changed:
         _drop_cache()
-        _write_preserving(_csr_template(), updated, 0o644)
+        _files.replace_preserving(_csr_template(), updated, 0o644)
     return {"changed": changed, "extra_sans": _csr.extra_sans(updated)}
 
 

@@ -802,7 +802,46 @@ def apikey_exported(  # noqa: PLR0917
 # --- machines -----------------------------------------------------------------------------------
 
 
-def machine_deployed(  # noqa: PLR0912, PLR0917 (to split with the machines work, issue 13)
+def _user_data(user_data, user_data_pillar):
+    """The user-data text: ``user_data``, or the pillar value at ``user_data_pillar``."""
+    if user_data_pillar is None:
+        return user_data
+    if user_data is not None:
+        raise SaltInvocationError("user_data, user_data_pillar: give one of them")
+    found = salt.utils.data.traverse_dict_and_list(__pillar__, user_data_pillar, None)
+    if not isinstance(found, str) or not found:
+        raise SaltInvocationError(
+            f"user_data_pillar: pillar has no user-data text at {user_data_pillar!r}"
+        )
+    return found
+
+
+def _deploy_plan(name, distro_series, api, waiting):
+    """``(machine, plan)``: what deploying ``name`` takes; a Commissioning machine is waited
+    for until Ready first (in test mode it counts as one to deploy)."""
+    current = __salt__["maas.machine_status"](name, **api)
+    plan = _machines.deploy_plan(current, distro_series)
+    if plan["action"] == "wait" and current["status"] == _machines.COMMISSIONING:
+        if __opts__["test"]:
+            return current, {"action": "deploy", "why": "commissioning"}
+        current = __salt__["maas.wait_for_machine"](name, statuses="Ready", **waiting)
+        plan = _machines.deploy_plan(current, distro_series)
+    return current, plan
+
+
+def _deploy_changes(current, distro_series, user_data, wait):
+    """The changes a deployment of machine ``current`` makes (the user-data never shown)."""
+    changes = {
+        "status": {"old": current["status_name"], "new": "Deployed" if wait else "Deploying"}
+    }
+    if distro_series:
+        changes["distro_series"] = {"old": current["distro_series"] or None, "new": distro_series}
+    if user_data is not None:
+        changes["user_data"] = "set (not shown)"
+    return changes
+
+
+def machine_deployed(  # noqa: PLR0917
     name,
     distro_series=None,
     user_data=None,
@@ -866,22 +905,8 @@ def machine_deployed(  # noqa: PLR0912, PLR0917 (to split with the machines work
     waiting = {"timeout": timeout, "poll": poll, "poll_max": poll_max, **api}
     started = False
     try:
-        if user_data_pillar is not None:
-            if user_data is not None:
-                raise SaltInvocationError("user_data, user_data_pillar: give one of them")
-            user_data = salt.utils.data.traverse_dict_and_list(__pillar__, user_data_pillar, None)
-            if not isinstance(user_data, str) or not user_data:
-                raise SaltInvocationError(
-                    f"user_data_pillar: pillar has no user-data text at {user_data_pillar!r}"
-                )
-        current = __salt__["maas.machine_status"](name, **api)
-        plan = _machines.deploy_plan(current, distro_series)
-        if plan["action"] == "wait" and current["status"] == _machines.COMMISSIONING:
-            if __opts__["test"]:
-                plan = {"action": "deploy", "why": "commissioning"}
-            else:
-                current = __salt__["maas.wait_for_machine"](name, statuses="Ready", **waiting)
-                plan = _machines.deploy_plan(current, distro_series)
+        user_data = _user_data(user_data, user_data_pillar)
+        current, plan = _deploy_plan(name, distro_series, api, waiting)
         if plan["action"] == "none":
             ret["comment"] = (
                 f"Machine {current['hostname']} ({current['system_id']}) is deployed with "
@@ -902,16 +927,7 @@ def machine_deployed(  # noqa: PLR0912, PLR0917 (to split with the machines work
             done = __salt__["maas.wait_for_machine"](name, statuses="Deployed", **waiting)
             ret["comment"] = f"Machine {done['hostname']} finished deploying"
             return ret
-        ret["changes"] = {
-            "status": {"old": current["status_name"], "new": "Deployed" if wait else "Deploying"}
-        }
-        if distro_series:
-            ret["changes"]["distro_series"] = {
-                "old": current["distro_series"] or None,
-                "new": distro_series,
-            }
-        if user_data is not None:
-            ret["changes"]["user_data"] = "set (not shown)"
+        ret["changes"] = _deploy_changes(current, distro_series, user_data, wait)
         if __opts__["test"]:
             ret["result"] = None
             ret["comment"] = f"Machine {current['hostname']} would be deployed"

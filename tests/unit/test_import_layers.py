@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.paths import REPO_ROOT
 
-PACKAGES = ["kubesalt/sim/microk8s"]
+PACKAGES = ["kubesalt/sim/microk8s", "kubesalt/lab"]
 
 
 def _graph(package: str) -> dict:

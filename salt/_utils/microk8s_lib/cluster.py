@@ -8,6 +8,7 @@ and those may contain the token (``add-node``), so :func:`redact` is applied by 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 from microk8s_lib import constants
@@ -218,3 +219,33 @@ def membership(targets, status: dict, worker: bool, label: str) -> tuple[str, st
             "node must move"
         )
     return JOIN, ""
+
+
+def usable_ipv4s(values) -> list[str]:
+    """Of ``values`` (the ``ipv4`` grain), the IPv4 addresses another node could reach:
+    not loopback, link-local or unspecified; anything else is left out."""
+    found = []
+    for value in values or []:
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            continue
+        if not (address.is_loopback or address.is_link_local or address.is_unspecified):
+            found.append(str(address))
+    return found
+
+
+def addon_command_problem(text: str, verb: str, name: str) -> str | None:
+    """What went wrong when ``microk8s VERB NAME`` printed ``text`` (exit 0 or not): its help
+    text instead of running, or an unknown addon; None when neither."""
+    if "does not yet have a help message" in text or text.lstrip().startswith("Usage: microk8s"):
+        return (
+            f"microk8s {verb} {name} printed its help text instead of running (an argument "
+            f"was read as a help flag): {last_line(text)}; nothing was {verb}d"
+        )
+    if f"Addon {name} not found" in text or "was not found in any" in text:
+        return (
+            f"microk8s {verb} {name}: the addon does not exist on this MicroK8s "
+            f"({last_line(text)}); community addons need 'microk8s enable community'"
+        )
+    return None

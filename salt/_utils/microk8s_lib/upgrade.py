@@ -190,3 +190,37 @@ def settings(upgrade: dict | None) -> dict:
                 f"kubesalt:microk8s:upgrade:{key}: expected a whole number >= 1, got {value!r}"
             )
     return merged
+
+
+def node_back(found: dict | None, version=None) -> tuple[bool, str]:
+    """Whether node ``found`` (a ``microk8s.nodes`` entry, None when not listed) is Ready
+    and, with ``version`` (``v1.33.4`` or a channel such as ``1.33/stable``), runs it; and
+    what it looks like, for a message."""
+    if not found:
+        return False, "not listed"
+    seen = f"{'Ready' if found['ready'] else 'NotReady'}, {found['version'] or '?'}"
+    good = bool(found["ready"])
+    if good and version:
+        wanted = str(version)
+        good = (
+            found["version"] == wanted
+            if wanted.startswith("v")
+            else version_matches(found["version"], wanted)
+        )
+    return good, seen
+
+
+def voter_count(high_availability_nodes: list) -> int:
+    """How many of ``microk8s status``'s high-availability nodes are dqlite voters."""
+    return sum(1 for member in high_availability_nodes if member.get("role") == "voter")
+
+
+def not_back_message(node: str, timeout: float, seen: str, version=None, voters=None) -> str:
+    """Why ``microk8s.wait_node`` gives up on ``node``, and what to look at."""
+    return (
+        f"node {node} is not back after {int(timeout)} s (now: {seen}; wanted: Ready"
+        + (f" at {version}" if version else "")
+        + (f" with {voters} dqlite voters" if voters else "")
+        + "). Look at it: snap services microk8s, journalctl -u "
+        "snap.microk8s.daemon-kubelite; fix it, then rerun the orchestration"
+    )
