@@ -181,6 +181,9 @@ def minion_config(host: Host, master: Host) -> str:
         # "offline" mode, where every service state is a no-op ("providers" would not help:
         # its service.offline stays). Without it, debian_service drives the init scripts.
         "disable_modules": ["systemd_service"],
+        # As Terraform's minion configuration: a highstate does not sync our modules (a
+        # sync_all per run cost most of a converged highstate); `saltutil.sync_all` does.
+        "autoload_dynamic_modules": False,
         "pidfile": "/run/salt-minion.pid",
         "log_file": "/var/log/salt/minion",
         "log_level_logfile": "info",

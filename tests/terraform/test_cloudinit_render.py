@@ -310,6 +310,8 @@ def test_salt_reads_the_minion_configuration_and_pins_the_master(lab_render, tmp
     assert opts["id"] == minion_id
     assert opts["master"] == "10.1.0.5"
     assert opts["hash_type"] == "sha256"
+    # A highstate does not sync the modules first (the bootstrap runner's sync_all does).
+    assert opts["autoload_dynamic_modules"] is False
     # What the minion computes from the master key it holds (salt/crypt.py verify_master).
     master_pub = tmp_path / "minion_master.pub"
     master_pub.write_text(files["/etc/salt/pki/minion/minion_master.pub"]["content"])

@@ -181,6 +181,11 @@ locals {
         master    = var.salt_master.private_ip
         id        = id
         hash_type = "sha256"
+        # A highstate does not sync the state tree's modules first (Salt's default: 20
+        # module kinds listed and hashed on the master per run, most of a converged
+        # highstate's wall time). They reach minions by `saltutil.sync_all`: the bootstrap
+        # runner's before the first orchestration, the operator's after changing them.
+        autoload_dynamic_modules = false
         # Informational only: the state tree takes roles from the pillar, never from grains.
         grains = { kubesalt = { roles = n.roles } }
       }

@@ -4,6 +4,7 @@ key both write (kubesalt/lab/saltconf.py SHARED_MASTER_KEYS)."""
 
 import types
 
+import salt.config
 import yaml
 
 from kubesalt.lab import saltconf
@@ -17,3 +18,13 @@ def test_lab_bootstrap_config_equals_the_state_under_the_lab_pillar():
     assert shared == {key: state[key] for key in saltconf.SHARED_MASTER_KEYS}
     # Every other key of the lab's file is its own: the state does not write it.
     assert not (set(lab) - set(saltconf.SHARED_MASTER_KEYS)) & set(state)
+
+
+def test_lab_minions_do_not_sync_modules_on_each_state_run():
+    """As Terraform's minion configuration (tests/terraform/test_cloudinit_render.py): our
+    modules reach minions by ``saltutil.sync_all``, not at the start of every highstate."""
+    host = types.SimpleNamespace(minion_id="k8s-worker-0.lab.kubesalt.test")
+    master = types.SimpleNamespace(fqdn="salt.lab.kubesalt.test")
+    config = yaml.safe_load(saltconf.minion_config(host, master))
+    opts = salt.config.apply_minion_config(config)
+    assert opts["autoload_dynamic_modules"] is False
