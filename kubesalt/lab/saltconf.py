@@ -201,6 +201,7 @@ SHARED_MASTER_KEYS = (
     "pillar_roots",
     "file_recv",
     "log_level_logfile",
+    "worker_threads",
 )
 
 
@@ -219,10 +220,10 @@ def master_config(master: Host) -> str:
         "runner_dirs": [f"{SALT_DIR}/_runners"],
         # The work tree changes under a running lab: list new files at once.
         "fileserver_list_cache_time": 0,
-        # A small master: the lab has a handful of minions on a shared machine. Each worker
-        # loads the master's grains several times while starting; caching them cuts the
-        # master's start from ~10 s to ~2 s on two cores.
-        "worker_threads": 2,
+        # As the salt_master state writes it (kubesalt:master:worker_threads).
+        "worker_threads": 1,
+        # Each worker loads the master's grains several times while starting; caching them
+        # cuts the master's start from ~10 s to ~2 s on two cores.
         "grains_cache": True,
         # No reverse DNS look-ups for the fqdns grain: no DNS server answers in the lab.
         "enable_fqdns_grains": False,

@@ -564,6 +564,8 @@ def _check_master(check, config):
         check.fail(f"{key}:log_level_logfile", f"expected one of {', '.join(_SALT_LOG_LEVELS)}")
     if master.get("user") is not None:
         check.pattern(master["user"], f"{key}:user", _USER_RE, "a user name")
+    if master.get("worker_threads") is not None:
+        check.integer(master["worker_threads"], f"{key}:worker_threads", minimum=1)
     backup = check.mapping(master.get("backup"), f"{key}:backup")
     if backup.get("directory") is not None:
         check.pattern(
