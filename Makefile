@@ -62,7 +62,7 @@ lint: venv
 # time (a lab's start-up is CPU-heavy and has fixed deadlines). The longest groups are handed out first. Then
 # tests/lab/test_safety.py alone: it compares the machine's state before and after its labs,
 # so nothing else of the run may be changing it meanwhile. TEST_WORKERS=0: all in one process.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 LAB_WORKERS ?= 2
 FAST_WORKERS ?= 3
 PARALLEL_TIERS := tests/unit tests/sim tests/functional

@@ -30,7 +30,7 @@ core-sshd-config:
     - context:
         sshd: {{ kubesalt.sshd | json }}
     - require:
-      - kubesalt: core-sshd-host-keys
+      - host_security: core-sshd-host-keys
       - file: core-sshd-privsep-dir
 
 core-sshd-service:

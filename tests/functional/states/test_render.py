@@ -82,6 +82,53 @@ def test_every_sls_renders_for_every_role(node_loaders, node_id):
     }
 
 
+REQUISITES = ("require", "watch", "onchanges", "onfail", "prereq", "listen", "use")
+
+
+def _calls(high):
+    """``(state id, module, {arg: value})`` of every state call in ``high``."""
+    for state_id, body in high.items():
+        for module, items in body.items():
+            if not module.startswith("__"):
+                args = {k: v for item in items if isinstance(item, dict) for k, v in item.items()}
+                yield state_id, module, args
+
+
+def _requisite_targets(args):
+    """``(requisite, module, target)`` of every ``{module: target}`` requisite in ``args``."""
+    for key, targets in args.items():
+        if key.removesuffix("_in").removesuffix("_any") not in REQUISITES:
+            continue
+        for target in targets if isinstance(targets, list) else [targets]:
+            if isinstance(target, dict):
+                for module, name in target.items():
+                    yield key, module, name
+
+
+def dangling_requisites(high):
+    """``(state id, requisite, {module: target})`` of every requisite naming no state of
+    ``high`` (by ID or ``name``) that calls that module: Salt fails such a state at run time
+    only ("Referenced state does not exist for requisite"), after a render has passed."""
+    names = {}
+    for state_id, module, args in _calls(high):
+        names.setdefault(module, set()).update({state_id, args.get("name", state_id)})
+    return [
+        (state_id, key, {module: target})
+        for state_id, _, args in _calls(high)
+        for key, module, target in _requisite_targets(args)
+        if module not in ("sls", "id") and target not in names.get(module, set())
+    ]
+
+
+@pytest.mark.parametrize("node_id", NODES)
+def test_every_requisite_names_an_existing_state(node_loaders, node_id):
+    # e.g. `require: - kubesalt: core-sshd-host-keys` after the state moved to host_security
+    # rendered fine and failed every highstate.
+    high = node_loaders(node_id).modules.state.show_highstate()
+    assert isinstance(high, dict), high
+    assert dangling_requisites(high) == []
+
+
 def test_baremetal_sls_deploys_each_machine_with_user_data_from_pillar(node_loaders):
     machines = {
         "k8s-bm-0.lab.kubesalt.test": {"machine": "fair-ant"},
