@@ -31,7 +31,7 @@ from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import host_command
 from kubesalt.tf import engine as tf_engine
 from tests.support import lab_policy
-from tests.support.lab_safety import assert_nothing_left
+from tests.support.lab_safety import assert_nothing_left_after_teardown
 from tests.support.lab_safety import machine_snapshot
 from tests.support.waiting import wait_until
 
@@ -359,4 +359,4 @@ def test_destroy_leaves_nothing(cloud):
         time.sleep(0.1)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
     instances.stop(cloud["dir"])
-    assert_nothing_left(cloud["before"], machine_snapshot(cloud["dir"]))
+    assert_nothing_left_after_teardown(cloud["before"], cloud["dir"])

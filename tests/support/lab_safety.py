@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
+import time
 
 
 def _processes() -> dict[int, tuple[int, str, dict]]:
@@ -98,6 +99,41 @@ def leftovers(before: dict, after: dict) -> dict:
     return left
 
 
+def describe_namespaces(namespaces: set) -> str:
+    """Who is in each of ``namespaces``: every process's pid and command line with its
+    ancestors' (so a failure says whose lab, or which orphan, holds a namespace)."""
+    table = _processes()
+    lines = []
+    for pid, (_parent, cmdline, theirs) in sorted(table.items()):
+        held = namespaces & set(theirs.values())
+        if not held:
+            continue
+        chain, ancestor = [], _parent
+        for _ in range(6):  # bounded walk up the process tree
+            if ancestor not in table:
+                break
+            chain.append(f"{ancestor}:{table[ancestor][1][:80]}")
+            ancestor = table[ancestor][0]
+        lines.append(f"{sorted(held)} pid {pid} {cmdline[:120]!r} <- {' <- '.join(chain)}")
+    return "\n".join(lines[:40])
+
+
 def assert_nothing_left(before: dict, after: dict) -> None:
     left = leftovers(before, after)
-    assert not left, f"the lab left these behind: {left}"
+    assert not left, (
+        f"the lab left these behind: {left}\n{describe_namespaces(left.get('namespaces', set()))}"
+    )
+
+
+def assert_nothing_left_after_teardown(
+    before: dict, state_dir: pathlib.Path, timeout: float = 30.0
+) -> None:
+    """:func:`assert_nothing_left`, once what a teardown killed has had ``timeout`` seconds to
+    exit: processes killed with their parent (``PR_SET_PDEATHSIG``) are reaped after it, and
+    on a loaded machine that is not instantaneous. What is still there after it is a leak."""
+    deadline = time.monotonic() + timeout
+    after = machine_snapshot(state_dir)
+    while leftovers(before, after) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = machine_snapshot(state_dir)
+    assert_nothing_left(before, after)
