@@ -181,6 +181,12 @@ def minion_config(host: Host, master: Host) -> str:
         # "offline" mode, where every service state is a no-op ("providers" would not help:
         # its service.offline stays). Without it, debian_service drives the init scripts.
         "disable_modules": ["systemd_service"],
+        # So the first service.running of every highstate asks for service.offline, which
+        # debian_service lacks, and Salt's loader then imports every execution module (~270,
+        # 3-9 s) before answering "no". A systemd host never misses: systemd_service has it.
+        # Strict matching (salt/loader/lazy.py) tries only the modules named like the one
+        # asked for; every Salt and kubesalt module is named like its __virtualname__.
+        "lazy_loader_strict_matching": True,
         # As Terraform's minion configuration: a highstate does not sync our modules (a
         # sync_all per run cost most of a converged highstate); `saltutil.sync_all` does.
         "autoload_dynamic_modules": False,
