@@ -36,6 +36,7 @@ import salt.utils.event
 import yaml
 
 import cluster_lib.admission as _admission
+import common_lib.files as _files
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ _LOCK = threading.Lock()
 
 def __virtual__():
     return __virtualname__
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
 
 
 def inventory_path(opts):
@@ -72,16 +65,16 @@ def handle(opts, raw, fire=None):
     pki_dir = opts["pki_dir"]
     minion_id = request["id"]
     with _LOCK:
-        master_pem = _read(os.path.join(pki_dir, "master.pem"))
+        master_pem = _files.read_text(os.path.join(pki_dir, "master.pem"))
         if master_pem is None:
             return {"result": "pending", "reason": "the master has no key yet"}
         accepted_path = os.path.join(pki_dir, "minions", minion_id)
         pending_path = os.path.join(pki_dir, "minions_pre", minion_id)
-        pending = _read(pending_path)
+        pending = _files.read_text(pending_path)
         action, reason = _admission.decide(
             request,
             _admission.secret_from_master_key(master_pem),
-            accepted_pub=_read(accepted_path),
+            accepted_pub=_files.read_text(accepted_path),
             pending_pub=pending,
         )
         if action == "drop-pending":
@@ -97,7 +90,7 @@ def handle(opts, raw, fire=None):
             return {"result": action, "reason": reason}
         # The inventory first: the minion's start event must find it.
         path = inventory_path(opts)
-        document = yaml.safe_load(_read(path) or "") or {}
+        document = yaml.safe_load(_files.read_text(path) or "") or {}
         updated = _admission.add_node(document, request)
         if updated is not None:
             _admission.write_inventory(path, updated)

@@ -32,6 +32,8 @@ import yaml
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import common_lib.files as _files
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "maas_baremetal"
@@ -84,18 +86,10 @@ def _write_private(path, text):
     os.replace(tmp, path)
 
 
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _inventory():
     """The ``kubesalt`` mapping of the inventory, from the first pillar root holding it."""
     for root in (__opts__.get("pillar_roots") or {}).get("base") or []:
-        text = _read(os.path.join(root, INVENTORY_SLS))
+        text = _files.read_text(os.path.join(root, INVENTORY_SLS))
         if text is not None:
             data = yaml.safe_load(text) or {}
             return data.get("kubesalt") or {}
@@ -108,11 +102,11 @@ def _key_pair(store, minion_id, keys):
     """The machine's key pair: the kept one while the master accepts it, else a new one."""
     pem_path = os.path.join(store, f"{minion_id}.pem")
     accepted_path = os.path.join(__opts__["pki_dir"], "minions", minion_id)
-    private = _read(pem_path)
-    accepted = _read(accepted_path)
+    private = _files.read_text(pem_path)
+    accepted = _files.read_text(accepted_path)
     if private and accepted:
         pub_path = os.path.join(store, f"{minion_id}.pub")
-        public = _read(pub_path)
+        public = _files.read_text(pub_path)
         if public and public.strip() == accepted.strip():
             return {"public_key_pem": public, "private_key_pem": private}, False
     for listing in ("minions_pre", "minions_rejected", "minions_denied"):
@@ -166,7 +160,7 @@ def prepare(machines=None, cloudinit=None):
         )
     except baremetal.BareMetalError as exc:
         raise SaltInvocationError(str(exc)) from None
-    master_pub = _read(os.path.join(__opts__["pki_dir"], "master.pub"))
+    master_pub = _files.read_text(os.path.join(__opts__["pki_dir"], "master.pub"))
     if not master_pub:
         raise CommandExecutionError("maas_baremetal: the master has no master.pub")
     store = _store()

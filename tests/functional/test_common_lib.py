@@ -5,6 +5,7 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 from common_lib import command
+from common_lib import files
 from common_lib import options
 from common_lib import redact
 from common_lib import state
@@ -71,3 +72,12 @@ def test_only_a_missing_prerequisite_is_none_in_test_mode(test):
     assert (state.WOULD_FAIL in missing["comment"]) is test
     wrong = state.failed(state.new("b"), CommandExecutionError("HTTP 401"), test)
     assert wrong["result"] is False and wrong["comment"] == "HTTP 401"
+
+
+def test_read_text_is_none_only_for_a_missing_file(tmp_path):
+    present = tmp_path / "master.pub"
+    present.write_text("key\n", encoding="utf-8")
+    assert files.read_text(present) == "key\n"
+    assert files.read_text(tmp_path / "minions_pre" / "node-1") is None
+    with pytest.raises(IsADirectoryError):
+        files.read_text(tmp_path)
