@@ -18,7 +18,7 @@ def load_path(path: pathlib.Path, name: str):
 
 
 def load_ext(kind: str, name: str):
-    """A fresh copy of ``salt/_<kind>/<name>.py`` (``kind``: modules, states, runners)."""
+    """A fresh copy of ``salt/_<kind>/<name>.py`` (``kind``: modules, states, runners, engines)."""
     return load_path(SALT_DIR / f"_{kind}" / f"{name}.py", f"kubesalt_test_{kind}_{name}")
 
 

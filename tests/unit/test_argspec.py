@@ -1,4 +1,4 @@
-"""The public interface of every execution module, state module and runner: each public
+"""The public interface of every execution module, state module, runner and engine: each public
 function keeps the signature recorded in cases/argspec.yaml (loaded by path, as the unit
 tests load them). A changed, added or removed function fails here, so a change of what
 users call (from the CLI, SLS files or orchestrations) is always a deliberate one: update
@@ -16,7 +16,7 @@ from tests.support.loading import load_ext
 from tests.support.loading import public_functions
 from tests.support.paths import SALT_DIR
 
-KINDS = ("modules", "states", "runners")
+KINDS = ("modules", "states", "runners", "engines")
 RECORD = SALT_DIR.parent / "tests" / "unit" / "cases" / "argspec.yaml"
 
 
