@@ -14,6 +14,9 @@ import os
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
+import common_lib.command as _command
+import common_lib.state as _state
+
 __virtualname__ = "host_security"
 
 
@@ -23,6 +26,7 @@ def __virtual__():
 
 # ssh-keygen -A creates the host keys of these types that are missing (OpenSSH 9).
 HOST_KEY_TYPES = ("rsa", "ecdsa", "ed25519")
+IPTABLES_MISSING = "Is iptables installed? (state bastion-iptables-packages)"
 
 
 def _host_keys(directory):
@@ -64,14 +68,17 @@ def ssh_host_keys(name, prefix=None):
         ret["comment"] = "SSH host keys would be generated"
         return ret
     argv = ["/usr/bin/ssh-keygen", "-A"] + (["-f", prefix] if prefix else [])
-    out = __salt__["cmd.run_all"](argv, python_shell=False)
+    try:
+        out = _run(argv, "generating the SSH host keys", "Is openssh-client installed?")
+    except _state.PrerequisiteMissing as err:
+        return _state.error(ret, err)
     created = sorted(_host_keys(directory) - before)
     if created:
         ret["changes"] = {"created": created}
     if out["retcode"] != 0 or not os.path.exists(name):
         ret["result"] = False
         ret["comment"] = (
-            f"ssh-keygen -A failed ({out['retcode']}): {out.get('stderr', '').strip()}; "
+            f"ssh-keygen -A failed ({out['retcode']}): {out['stderr'].strip()}; "
             f"{name} still missing"
         )
         return ret
@@ -79,14 +86,22 @@ def ssh_host_keys(name, prefix=None):
     return ret
 
 
+def _run(argv, what, cannot_run):
+    """``argv`` through the one command runner (``common_lib.command.run``)."""
+    return _command.run(__salt__["cmd.run_all"], argv, what=what, cannot_run=cannot_run)
+
+
+def _iptables(argv):
+    return _run(argv, "checking the live firewall rules", IPTABLES_MISSING)
+
+
 def _iptables_live_ok():
     """True when the live rules look loaded: INPUT policy DROP and a MASQUERADE rule."""
-    run = __salt__["cmd.run_all"]
-    policy = run(["/usr/sbin/iptables", "-S", "INPUT"], python_shell=False)
-    nat = run(["/usr/sbin/iptables", "-t", "nat", "-S", "POSTROUTING"], python_shell=False)
+    policy = _iptables(["/usr/sbin/iptables", "-S", "INPUT"])
+    nat = _iptables(["/usr/sbin/iptables", "-t", "nat", "-S", "POSTROUTING"])
     if policy["retcode"] != 0 or nat["retcode"] != 0:
         raise CommandExecutionError(
-            f"iptables -S failed: {(policy.get('stderr') or nat.get('stderr') or '').strip()}"
+            f"iptables -S failed: {(policy['stderr'] or nat['stderr']).strip()}"
         )
     return "-P INPUT DROP" in policy["stdout"].splitlines() and "-j MASQUERADE" in nat["stdout"]
 
@@ -116,19 +131,19 @@ def iptables_live(name):
             ret["comment"] = "Live rules are loaded"
             return ret
     except CommandExecutionError as err:
-        ret["result"] = False
-        ret["comment"] = str(err)
-        return ret
+        return _state.failed(ret, err, bool(__opts__.get("test")))
     ret["changes"] = {"restored": name}
     if __opts__.get("test"):
         ret["result"] = None
         ret["comment"] = f"Live rules were flushed: {name} would be loaded"
         return ret
-    out = __salt__["cmd.run_all"](["/usr/sbin/iptables-restore", name], python_shell=False)
+    try:
+        out = _run(["/usr/sbin/iptables-restore", name], f"loading {name}", IPTABLES_MISSING)
+    except _state.PrerequisiteMissing as err:
+        ret["changes"] = {}
+        return _state.error(ret, err)
     if out["retcode"] != 0:
         ret["changes"] = {}
-        ret["result"] = False
-        ret["comment"] = f"iptables-restore {name} failed: {out.get('stderr', '').strip()}"
-        return ret
+        return _state.error(ret, f"iptables-restore {name} failed: {out['stderr'].strip()}")
     ret["comment"] = f"Live rules were flushed: {name} loaded"
     return ret
