@@ -5,16 +5,19 @@ cluster then comes up by itself (the master's bootstrap), `terraform plan` sees 
 the README's `ssh` through the bastion works from the operator's side of the floating IPs.
 
 One cloud for the module, brought up by `kubesalt cloud demo` (what `make demo` runs) as a user
-runs it; the cluster is Ready when it ends; then applied with one more worker (issue 11 defect
-3: the running master admits it) and one fewer; destroyed last.
+runs it; the cluster is Ready when it ends; then the master is rebuilt (`terraform apply
+-replace`, issue 11 item 11), applied with one more worker (issue 11 defect 3: the rebuilt
+master admits it) and one fewer; destroyed last.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -287,12 +290,139 @@ def test_the_first_control_plane_uses_its_private_address(cloud):
     assert CloudHosts(cloud["dir"]).nodes()["k8s-master"]["address"] == private, addresses
 
 
+REBUILD_TIMEOUT = 900.0
+MASTER = f"salt.{DOMAIN}"
+MASTER_INSTANCE = "openstack_compute_instance_v2.salt_master"
+JOIN_SECRET = "/srv/pki/master/kubesalt/join.secret"
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+# Exit 0 when the host has a volume as a block device under its by-id name (what cloud-init's
+# disk_setup and the master's mount of /srv need).
+VOLUME_DEVICE = 'for d in /dev/disk/by-id/virtio-*; do [ -b "$d" ] && exit 0; done; exit 1'
+
+
+def _salt_json(pid: int, argv: list[str], timeout: float = 180.0):
+    """``argv`` (a ``salt``/``salt-run``/``salt-key`` command with ``--out=json``) run on the
+    master's host: its JSON answer, or None when it did not answer JSON."""
+    run = subprocess.run(
+        host_command(pid, argv), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    try:
+        return json.loads(run.stdout)
+    except ValueError:
+        return None
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _what_survives_a_rebuild(cloud) -> dict:
+    """What the master's volume must carry through a rebuild, read on the master as it is
+    now. Secrets only as digests (the join secret, the nodes' join tokens): never printed."""
+    pid = instances.host_pid(cloud["dir"], MASTER)
+    secret = _run(pid, ["sha256sum", JOIN_SECRET])
+    tokens = {}
+    if secret.returncode == 0:  # else compiling a pillar as root would create it, root's
+        for name in _hosts(cloud):
+            if name.startswith("k8s-"):  # compiled by the master itself, not a minion's copy
+                pillar = _salt_json(pid, ["salt-run", "--out=json", "pillar.show_pillar", name])
+                tokens[name] = ((pillar or {}).get("kubesalt") or {}).get("microk8s")
+    bootstrap = _salt_json(pid, ["salt-run", "--out=json", "cluster_bootstrap.status"]) or {}
+    keys = _salt_json(pid, ["salt-key", "--out=json", "-l", "acc"]) or {}
+    return {
+        "join secret sha256": secret.stdout.split()[0] if secret.returncode == 0 else None,
+        "join tokens sha256": _digest(tokens) if tokens and all(tokens.values()) else None,
+        "bootstrap record": bootstrap.get("last_run"),
+        "accepted keys": sorted(keys.get("minions", [])),
+        "ssh host key": _run(pid, ["ssh-keygen", "-l", "-f", HOST_KEY]).stdout.split()[1:2],
+    }
+
+
+@pytest.mark.timeout(REBUILD_TIMEOUT * 2 + 600)
+def test_rebuilding_the_master_keeps_its_minions_tokens_and_record(cloud, tmp_path_factory):
+    """Issue 11 item 11, as an operator rebuilds the master: ``terraform apply
+    -replace=openstack_compute_instance_v2.salt_master``. The plan replaces that instance and
+    nothing else; the new master (same port, same volume on /srv, same keys from the state)
+    answers every minion (``salt '*' test.ping`` through it, bounded wait), the join secret and
+    every node's join tokens are byte-identical (compared as digests), the bootstrap runner's
+    record, the accepted keys and the master's SSH host key are the ones from before (the
+    operator's strict ``ssh salt``, whose known_hosts was learnt before the rebuild, still
+    logs in), and the cluster stays Ready. The next test then adds a worker to the rebuilt
+    master: a node added after the rebuild still joins (the same admission secret).
+
+    Needs lab-cloud volumes that are block devices kept across the replacement (issue 10):
+    without them the new master's /srv is a fresh disk and this test fails (the join secret,
+    the record and the host key are new), so it is an expected failure, not run, while the
+    master has no such device."""
+    workspace = cloud["workspace"]
+    master = instances.host_pid(cloud["dir"], MASTER)
+    if _run(master, ["sh", "-c", VOLUME_DEVICE]).returncode != 0:
+        # Run without them (15:38 UTC): every minion answered the new master, the join
+        # secret, the bootstrap record and the SSH host key were new. Not run then: the
+        # following tests would meet that master.
+        pytest.xfail("the master has no volume as a block device (lab-cloud volumes, issue 10)")
+    _wait_for_log(cloud, f"k8s-worker-0.{DOMAIN}", "the salt master admitted", ADMIT_TIMEOUT)
+    ssh = workspace.operator_ssh(tmp_path_factory.mktemp("operator-rebuild"))
+    before = _what_survives_a_rebuild(cloud)
+    assert all(before.values()) and before["bootstrap record"].get("result") == "done", before
+    servers = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}
+
+    plan = workspace.plan(f"-replace={MASTER_INSTANCE}")
+    assert _plan_counts(plan.stdout) == (1, 0, 1), plan.stdout[-3000:]
+    replaced = re.findall(r"# (\S+) (?:will|must) be replaced", plan.stdout)
+    assert replaced == [MASTER_INSTANCE], plan.stdout[-3000:]
+
+    load = open("/proc/loadavg").read().strip()
+    started = time.monotonic()
+    result = workspace.apply(f"-replace={MASTER_INSTANCE}")
+    assert result.returncode == 0, workspace.redacted(result)[-3000:]
+    assert "Resources: 1 added, 0 changed, 1 destroyed." in result.stdout, result.stdout[-3000:]
+    after = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}
+    assert set(after) == set(servers) and after[MASTER] != servers[MASTER]
+    assert {n: i for n, i in after.items() if n != MASTER} == {
+        n: i for n, i in servers.items() if n != MASTER
+    }  # nobody else replaced
+
+    master = instances.host_pid(cloud["dir"], MASTER)  # the new instance's host
+    seen: dict = {}
+
+    def every_minion_answers():
+        seen["ping"] = _salt_json(
+            master, ["salt", "--out=json", "--static", "-t", "30", "*", "test.ping"]
+        )
+        return seen["ping"] and set(seen["ping"]) == set(servers) and all(seen["ping"].values())
+
+    wait_until(
+        every_minion_answers,
+        REBUILD_TIMEOUT,
+        lambda: f"every minion answering the new master; last answer: {seen.get('ping')}",
+        interval=10,
+    )
+    answered = time.monotonic() - started
+    assert _what_survives_a_rebuild(cloud) == before
+    login = subprocess.run(
+        [*shlex.split(ssh), "-o", "BatchMode=yes", "salt", "true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert login.returncode == 0, login.stderr[-2000:]  # known_hosts from before the rebuild
+    _wait_for_nodes(cloud, {"k8s-master", "k8s-worker-0"}, ADMIT_TIMEOUT)
+    print(
+        f"terraform apply -replace={MASTER_INSTANCE}: every minion answers at {answered:.0f} s, "
+        f"cluster Ready at {time.monotonic() - started:.0f} s "
+        f"(load before {load}, after {open('/proc/loadavg').read().strip()})"
+    )
+
+
 @pytest.mark.timeout(ADMIT_TIMEOUT * 2 + 300)
 def test_one_more_worker_is_admitted_by_the_running_master(cloud):
     """Issue 11 defect 3 in the lab cloud: `terraform apply` with num_kube_nodes + 1 creates
     one instance and touches no other; the running master (whose user-data never listed the
     new worker) admits its key through the admission step, lists it in its inventory, and the
-    node becomes Ready with no manual step."""
+    node becomes Ready with no manual step. It runs after the master rebuild above: the master
+    that admits the node is the rebuilt one (a node added after a rebuild still joins)."""
     first = f"k8s-worker-0.{DOMAIN}"
     _wait_for_log(cloud, first, f"the salt master admitted {first}", ADMIT_TIMEOUT)
     before = {s["name"]: s["id"] for s in Store(cloud["dir"]).read()["servers"].values()}

@@ -217,3 +217,45 @@ def test_a_refused_admission_fails_the_bootstrap(host, master_port, admission_st
     assert proc.returncode == 1
     assert "refused to admit node.example.internal" in proc.stdout
     assert "the credential is not valid" in proc.stdout
+
+
+def _host_keys(directory: pathlib.Path, content: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for kind in ("ed25519", "rsa"):
+        (directory / f"ssh_host_{kind}_key").write_text(f"{kind} private {content}\n")
+        (directory / f"ssh_host_{kind}_key.pub").write_text(f"{kind} public {content}\n")
+
+
+def _keys(directory: pathlib.Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(directory.glob("ssh_host_*"))}
+
+
+def test_master_keeps_its_ssh_host_keys_on_the_volume_through_a_rebuild(
+    host, master_port, tmp_path
+):
+    """First boot: the host keys sshd was given are copied to the volume (0700, modes kept);
+    a rebuilt master (fresh keys in /etc/ssh, the volume's copy present) gets the volume's
+    keys back and sshd restarted, so the operator's known_hosts still matches."""
+    etc, saved = tmp_path / "etc-ssh", tmp_path / "volume" / "ssh-host-keys"
+    env = {"SSH_DIR": str(etc), "MASTER_HOST_KEYS_DIR": str(saved)}
+    _host_keys(etc, "first")
+    (etc / "ssh_host_ed25519_key").chmod(0o600)
+    proc, calls = host(["salt_master"], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _keys(saved) == _keys(etc) and len(_keys(saved)) == 4
+    assert oct(saved.stat().st_mode & 0o777) == "0o700"
+    assert oct((saved / "ssh_host_ed25519_key").stat().st_mode & 0o777) == "0o600"
+    assert calls == ["service salt-master restart", "service salt-minion restart"]
+
+    _host_keys(etc, "rebuilt")  # the new instance's own keys
+    proc, calls = host(["salt_master"], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _keys(etc) == _keys(saved) and "first" in (etc / "ssh_host_ed25519_key").read_text()
+    assert f"restored the SSH host keys from {saved}" in proc.stdout
+    assert calls == [
+        "service ssh restart",
+        "service salt-master restart",
+        "service salt-minion restart",
+    ]
+    proc, calls = host(["salt_master"], env=env)  # cloud-init re-run: already the same keys
+    assert calls == ["service salt-master restart", "service salt-minion restart"]

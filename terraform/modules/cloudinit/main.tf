@@ -14,8 +14,11 @@ locals {
   # The master's cache (minion data, mine, jobs, the bootstrap runner's record) also lives
   # on the volume; the join secret lives in pki_dir (<pki_dir>/kubesalt/join.secret).
   master_cache_dir = "/srv/cache/salt/master"
-  admission_port   = 4507
-  minion_pki_dir   = "/etc/salt/pki/minion"
+  # The master's SSH host keys, kept there by the bootstrap and put back on a rebuilt master
+  # (the operator's known_hosts stays valid).
+  master_host_keys_dir = "/srv/ssh-host-keys"
+  admission_port       = 4507
+  minion_pki_dir       = "/etc/salt/pki/minion"
 
   nodes = concat(
     [{ hostname = var.salt_master.hostname, roles = ["salt_master"], private_ip = var.salt_master.private_ip, public_ip = null }],
@@ -201,6 +204,7 @@ locals {
         ADMISSION_FILE        = "/etc/kubesalt/admission.json"
         MASTER_CACHE_DIR      = local.master_cache_dir
         MASTER_PKI_DIR        = local.master_pki_dir
+        MASTER_HOST_KEYS_DIR  = local.master_host_keys_dir
         PILLAR_DIR            = local.pillar_dir
         STATE_TREE_PATH       = local.state_tree_path
         STATE_TREE_REPOSITORY = coalesce(var.state_tree.repository, " ")

@@ -98,8 +98,37 @@ bastion_forwarding() {
   log "forwarding and NAT for $PRIVATE_CIDR are on"
 }
 
+# The master's SSH host keys live on its volume too: the first boot keeps there the keys
+# sshd was given; a rebuilt master (the same volume, keys of its own in /etc/ssh) gets them
+# back and restarts sshd, so the operator's known_hosts, and the strict ssh of a removed
+# worker's removal (membership.tf), still match.
+keep_ssh_host_keys() {
+  local saved=${MASTER_HOST_KEYS_DIR:-} etc=${SSH_DIR:-/etc/ssh} name same=1
+  [ -n "$saved" ] || return 0
+  if ! compgen -G "$saved/ssh_host_*_key" >/dev/null; then
+    if ! compgen -G "$etc/ssh_host_*_key" >/dev/null; then
+      log "WARNING: no SSH host keys in $etc to keep in $saved"
+      return 0
+    fi
+    mkdir -p "$saved"
+    chmod 0700 "$saved"
+    cp -p "$etc"/ssh_host_* "$saved"/
+    log "kept the SSH host keys in $saved (a rebuilt master gets them back)"
+    return 0
+  fi
+  for name in "$saved"/ssh_host_*; do
+    cmp -s "$name" "$etc/${name##*/}" || same=0
+  done
+  [ "$same" = 0 ] || return 0
+  rm -f "$etc"/ssh_host_*
+  cp -p "$saved"/ssh_host_* "$etc"/
+  log "restored the SSH host keys from $saved (this master was rebuilt)"
+  restart_service ssh || restart_service sshd
+}
+
 salt_master() {
   install_salt salt-master salt-minion
+  keep_ssh_host_keys
   if [ ! -d "$STATE_TREE_PATH/salt" ]; then
     [ -n "$STATE_TREE_REPOSITORY" ] || die "$STATE_TREE_PATH/salt is missing and no state_tree.repository is set"
     have git || DEBIAN_FRONTEND=noninteractive apt-get install -y -q git
