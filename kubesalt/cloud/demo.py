@@ -49,6 +49,25 @@ class CloudHosts:
             return {}
         return {n["name"]: n for n in nodes} if isinstance(nodes, list) else {}
 
+    def answering(self, master: str = "salt", timeout: int = 30) -> set[str]:
+        """The minions that answer ``salt '*' test.ping`` on ``master`` (within ``timeout``
+        seconds); an empty set while the master cannot answer."""
+        argv = ["salt", "--out=json", "--static", "-t", str(timeout), "*", "test.ping"]
+        run = self.exec(master, argv, timeout=timeout + COMMAND_TIMEOUT)
+        try:
+            answers = json.loads(run.stdout or "{}")
+        except ValueError:
+            return set()
+        return (
+            {m for m, ok in answers.items() if ok is True} if isinstance(answers, dict) else set()
+        )
+
+    def has_volume_disk(self, host: str) -> bool:
+        """Whether ``host`` has a volume as a block device under udev's by-id name
+        (``/dev/disk/by-id/virtio-<volume id>``): what the master's /srv is mounted from."""
+        script = 'for d in /dev/disk/by-id/virtio-*; do [ -b "$d" ] && exit 0; done; exit 1'
+        return self.exec(host, ["sh", "-c", script]).returncode == 0
+
     def info(self) -> dict:
         """The lab demo's host table: name, FQDN, roles (the ``kubesalt_roles`` metadata),
         the private address."""

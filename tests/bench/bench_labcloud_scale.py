@@ -1,13 +1,16 @@
-"""Scaling by `terraform apply` in a backed lab cloud (issue 11): the time from
-`terraform apply -var=num_kube_nodes=+1` to the new node Ready, from the -1 apply to the node
-gone from the cluster, and the plans' resource counts for +1 and -1.
+"""Day 2 by `terraform apply` in a backed lab cloud (issue 11): the time from `terraform apply
+-replace=openstack_compute_instance_v2.salt_master` to every minion answering the new master
+and to the cluster Ready; from `terraform apply -var=num_kube_nodes=+1` to the new node Ready,
+from the -1 apply to the node gone from the cluster; the plans' resource counts.
 
     KUBESALT_LAB_DIR=... .venv/bin/python -m pytest tests/bench/bench_labcloud_scale.py \
         -o python_files='bench_*.py' -s
 
 One cloud: the root module applied with 1 control plane and 1 worker (plus the master and the
-bastion) and the cluster Ready; then +1 (timed to Ready), -1 (timed to the node gone, the
-removal run by Terraform over the operator's ssh, terraform/membership.tf); destroy.
+bastion) and the cluster Ready; then the master rebuilt (timed; skipped while lab-cloud volumes
+are not block devices: the rebuilt master would have a fresh /srv), +1 (timed to Ready), -1
+(timed to the node gone, the removal run by Terraform over the operator's ssh,
+terraform/membership.tf); destroy.
 """
 
 import re
@@ -44,6 +47,30 @@ def _ready(hosts: CloudHosts, wanted: set[str], started: float) -> float:
     return time.monotonic() - started
 
 
+MASTER_INSTANCE = "openstack_compute_instance_v2.salt_master"
+
+
+def _rebuild(workspace: Workspace, hosts: CloudHosts) -> str:
+    """``terraform apply -replace`` of the master, timed to every minion answering it and to
+    the cluster Ready; what to print."""
+    if not hosts.has_volume_disk("salt"):
+        return "not run (the master has no volume as a block device)"
+    everyone = hosts.answering("salt")
+    plan = _counts(workspace.plan(f"-replace={MASTER_INSTANCE}").stdout)
+    load = open("/proc/loadavg").read().strip()
+    started = time.monotonic()
+    result = workspace.apply(f"-replace={MASTER_INSTANCE}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    applied = time.monotonic() - started
+    wait_until(lambda: hosts.answering("salt") == everyone, TIMEOUT, "every minion", interval=2)
+    answering = time.monotonic() - started
+    ready = _ready(hosts, {"k8s-master", "k8s-worker-0"}, started)
+    return (
+        f"{plan}; apply {applied:.0f} s, every minion answers the new master {answering:.0f} s, "
+        f"cluster Ready {ready:.0f} s (load at the apply: {load})"
+    )
+
+
 def test_scale_by_terraform_apply(tmp_path):
     problem = requirements_problem()
     if problem:
@@ -59,6 +86,7 @@ def test_scale_by_terraform_apply(tmp_path):
         hosts = CloudHosts(cloud)
         assert lab_demo.wait_bootstrap(hosts, lambda message: None) == []
         _ready(hosts, {"k8s-master", "k8s-worker-0"}, time.monotonic())
+        rebuild = _rebuild(workspace, hosts)
         plus = _counts(workspace.plan("-var=num_kube_nodes=2").stdout)
         load = open("/proc/loadavg").read().strip()
         started = time.monotonic()
@@ -74,9 +102,9 @@ def test_scale_by_terraform_apply(tmp_path):
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         gone = _ready(hosts, {"k8s-master", "k8s-worker-0"}, started)
         print(
-            f"\n+1: {plus}; apply {applied:.0f} s, new node Ready {ready:.0f} s after the "
-            f"apply started\n-1: {minus}; apply (with the removal over ssh) "
-            f"{removed_apply:.0f} s, node gone from the cluster {gone:.0f} s\n"
+            f"\nmaster rebuild: {rebuild}\n+1: {plus}; apply {applied:.0f} s, new node Ready "
+            f"{ready:.0f} s after the apply started\n-1: {minus}; apply (with the removal over "
+            f"ssh) {removed_apply:.0f} s, node gone from the cluster {gone:.0f} s\n"
             f"load at +1: {load}; at the end: {open('/proc/loadavg').read().strip()}"
         )
         assert workspace.destroy().returncode == 0

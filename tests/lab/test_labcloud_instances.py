@@ -295,9 +295,6 @@ MASTER = f"salt.{DOMAIN}"
 MASTER_INSTANCE = "openstack_compute_instance_v2.salt_master"
 JOIN_SECRET = "/srv/pki/master/kubesalt/join.secret"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
-# Exit 0 when the host has a volume as a block device under its by-id name (what cloud-init's
-# disk_setup and the master's mount of /srv need).
-VOLUME_DEVICE = 'for d in /dev/disk/by-id/virtio-*; do [ -b "$d" ] && exit 0; done; exit 1'
 
 
 def _salt_json(pid: int, argv: list[str], timeout: float = 180.0):
@@ -355,8 +352,8 @@ def test_rebuilding_the_master_keeps_its_minions_tokens_and_record(cloud, tmp_pa
     the record and the host key are new), so it is an expected failure, not run, while the
     master has no such device."""
     workspace = cloud["workspace"]
-    master = instances.host_pid(cloud["dir"], MASTER)
-    if _run(master, ["sh", "-c", VOLUME_DEVICE]).returncode != 0:
+    hosts = CloudHosts(cloud["dir"])
+    if not hosts.has_volume_disk(MASTER):
         # Run without them (15:38 UTC): every minion answered the new master, the join
         # secret, the bootstrap record and the SSH host key were new. Not run then: the
         # following tests would meet that master.
@@ -383,19 +380,16 @@ def test_rebuilding_the_master_keeps_its_minions_tokens_and_record(cloud, tmp_pa
         n: i for n, i in servers.items() if n != MASTER
     }  # nobody else replaced
 
-    master = instances.host_pid(cloud["dir"], MASTER)  # the new instance's host
     seen: dict = {}
 
     def every_minion_answers():
-        seen["ping"] = _salt_json(
-            master, ["salt", "--out=json", "--static", "-t", "30", "*", "test.ping"]
-        )
-        return seen["ping"] and set(seen["ping"]) == set(servers) and all(seen["ping"].values())
+        seen["answering"] = hosts.answering(MASTER)  # the new instance's host
+        return seen["answering"] == set(servers)
 
     wait_until(
         every_minion_answers,
         REBUILD_TIMEOUT,
-        lambda: f"every minion answering the new master; last answer: {seen.get('ping')}",
+        lambda: f"every minion answering the new master; answering: {seen.get('answering')}",
         interval=10,
     )
     answered = time.monotonic() - started
