@@ -20,6 +20,9 @@ its generation moves and reconciles (:class:`Backing`):
   metadata service (a routed subnet); nothing (datasource None: no user data) when it can
   reach neither, as on OpenStack. Delete kills the host's PID 1: its namespaces, mounts and
   links go with it. A replaced instance has a new id: a fresh host;
+* **volumes** attached at boot → loop devices on sparse files in ``volumes/`` of the cloud
+  directory, seen in the host's private /dev as Nova names them (:mod:`kubesalt.cloud.
+  volumes`); detached when the instance or the volume goes and when the daemon stops;
 * **load balancers** (Octavia) → a namespace each (``lb-<id>``, the amphora) holding the VIP
   port and the member-side ports, running :mod:`kubesalt.cloud.lbproxy` with
   :func:`kubesalt.cloud.octavia.proxy_config`, restarted when that changes; members' health in
@@ -48,6 +51,7 @@ from kubesalt.cloud import backing
 from kubesalt.cloud import firewall
 from kubesalt.cloud import nova
 from kubesalt.cloud import octavia
+from kubesalt.cloud import volumes
 from kubesalt.cloud.fabric import Fabric
 from kubesalt.cloud.store import Store
 from kubesalt.lab import dns
@@ -91,6 +95,9 @@ def host_spec(cloud: dict, server_id: str, mountpoint: pathlib.Path) -> dict:
     files["/etc/hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n", 0o644)
     files["/etc/resolv.conf"] = ("".join(f"nameserver {a}\n" for a in nameservers), 0o644)
     files[DATASOURCE_CFG_PATH] = (DATASOURCE_CFG, 0o644)
+    # Its own /dev (the volumes' nodes, never the machine's) and udev's stand-in.
+    spec["private_dev"] = True
+    files[volumes.UDEVADM_PATH] = (volumes.UDEVADM, 0o755)
     if nova.user_data_source(cloud, server_id):
         for path, content in nova.config_drive(cloud, server_id).items():
             files[f"{SEED_DIR}/{path}"] = (content, 0o600 if path.endswith("user_data") else 0o644)
@@ -127,13 +134,15 @@ def boot_script() -> str:
     launch configuration pins one (on the first control plane that is the public interface:
     Salt must pin the private one, issue 11 defect 9)."""
     stages = [" ".join(stage) for stage in nocloud.CLOUD_INIT_STAGES]
-    # Debian starts sshd once cloud-init's network stage made its host keys (ssh.service).
-    stages = "; ".join([*stages[:2], "service ssh start", *stages[2:]])
-    snap = "kubesalt sim microk8s install-snap --root /"
-    # The image carries a clone of the state tree where the bootstrap looks before cloning.
+    # The image carries a clone of the state tree where the bootstrap looks before cloning
+    # (the repository is unreachable offline). On the master /srv is its volume, mounted by
+    # cloud-init's network stage: the clone goes there once that stage has run.
     repo = lab.repo_root()
     tree = f"mkdir -p {saltconf.SRV} && cp -a {repo}/salt {repo}/pillar {saltconf.SRV}/"
-    return f"{{ {lab.packaged_salt_script()}{snap}\n{tree}\n{stages}; }} >{BOOT_LOG} 2>&1\n"
+    # Debian starts sshd once cloud-init's network stage made its host keys (ssh.service).
+    stages = "; ".join([*stages[:2], tree, "service ssh start", *stages[2:]])
+    snap = "kubesalt sim microk8s install-snap --root /"
+    return f"{{ {lab.packaged_salt_script()}{snap}\n{stages}; }} >{BOOT_LOG} 2>&1\n"
 
 
 # --------------------------------------------------------------------------- the daemon side
@@ -148,10 +157,15 @@ class Backing:
         self.routers: dict[str, str] = {}  # router id -> what it was built from
         self.balancers: dict[str, dict] = {}  # load balancer id -> {"proxy", "config"}
         self.resolvers: dict[str, dict] = {}  # network id -> {"proxy", "config"}
+        self.loops: dict[str, str] = {}  # volume id -> its loop device while attached
+        self.attachments: dict[str, str] = {}  # volume id -> server id (the API's)
 
     def close(self) -> None:
         for host in self.hosts.values():
             _kill(host)
+        for volume_id in list(self.loops):
+            self._detach(volume_id)
+        volumes.detach_all(self.directory)
         for entry in [*self.balancers.values(), *self.resolvers.values()]:
             _stop_proxy(entry)
         self.fabric.close()
@@ -170,6 +184,7 @@ class Backing:
         self._resolve(cloud)  # before any instance boots and looks a name up
         for server_id in [s for s in self.hosts if s not in cloud["servers"]]:
             self._remove(server_id)
+        self._volumes(cloud)
         errors = {}
         for server_id in cloud["servers"]:
             if server_id not in self.hosts:
@@ -218,6 +233,15 @@ class Backing:
         gateway = gateway or next((g for g, _ in routes if g), None)
         if gateway:
             self.fabric.run(server_id, ["ip", "route", "replace", "default", "via", gateway])
+        for attachment in _disks(cloud["servers"][server_id]):
+            volume_id = attachment["volume_id"]
+            path = volumes.image_path(self.directory, volume_id)
+            volumes.ensure_image(path, int(cloud["volumes"][volume_id]["size"]))
+            if volume_id not in self.loops:
+                self.loops[volume_id] = volumes.attach(path)
+            name = attachment["device"].removeprefix("/dev/")
+            dev_root = f"/proc/{host['init']}/root/dev"
+            volumes.add_disk(dev_root, name, self.loops[volume_id], volume_id)
         # cloud-init runs in the background, as on a booting VM (ACTIVE is not "booted").
         subprocess.Popen(
             lab.host_command(
@@ -311,6 +335,28 @@ class Backing:
         host = self.hosts.pop(server_id)
         _kill(host)
         self._forget(server_id)
+        for volume_id in [v for v, s in self._attached(server_id) if v in self.loops]:
+            self._detach(volume_id)
+
+    def _attached(self, server_id: str) -> list[tuple[str, str]]:
+        return [(v, s) for v, s in self.attachments.items() if s == server_id]
+
+    def _volumes(self, cloud: dict) -> None:
+        """Detach the volumes no longer attached to a running host; remove the files of the
+        volumes the API deleted."""
+        self.attachments = {
+            a["volume_id"]: server_id
+            for server_id, server in cloud["servers"].items()
+            for a in _disks(server)
+        }
+        for volume_id in [v for v in self.loops if v not in self.attachments]:
+            self._detach(volume_id)
+        for path in (self.directory / "volumes").glob("*.img"):
+            if path.stem not in cloud.get("volumes", {}):
+                path.unlink()
+
+    def _detach(self, volume_id: str) -> None:
+        volumes.detach(self.loops.pop(volume_id))
 
     def _forget(self, endpoint: str) -> None:
         """Drop ``endpoint``'s namespace and its ports from the wiring."""
@@ -321,6 +367,11 @@ class Backing:
         self.wiring.addresses = {
             name: value for name, value in self.wiring.addresses.items() if value[0] != endpoint
         }
+
+
+def _disks(server: dict) -> list[dict]:
+    """The server's volumes other than its root disk (vda: the lab host's own root)."""
+    return [a for a in server.get("volumes", []) if a["device"] != "/dev/vda"]
 
 
 def _stop_proxy(entry: dict) -> None:
@@ -375,6 +426,7 @@ def serve(directory: pathlib.Path) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     hostinit.set_title(f"python -m kubesalt.cloud.instances {directory}")
     done = -1
+    volumes.detach_all(directory)  # a crashed daemon's
     result = Backing(directory)
     try:
         while not stopping:
@@ -486,6 +538,7 @@ def stop(directory: str | os.PathLike, timeout: float = 10.0) -> None:
         if _daemon_pid(root) == pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    volumes.detach_all(root)  # a crashed daemon's (its hosts died with it)
     for name in (PID_FILE, STATUS):
         with contextlib.suppress(FileNotFoundError):
             (root / name).unlink()

@@ -22,6 +22,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 
@@ -61,6 +62,36 @@ def _symlink(root: str, target: str, link: str) -> None:
     os.symlink(target, full)
 
 
+# A private /dev (tmpfs): the character devices a Debian guest's userland needs, never the
+# machine's devtmpfs (lab-cloud hosts: their volumes' nodes are added by kubesalt.cloud.volumes).
+PRIVATE_DEVICES = {
+    "null": (1, 3),
+    "zero": (1, 5),
+    "full": (1, 7),
+    "random": (1, 8),
+    "urandom": (1, 9),
+    "tty": (5, 0),
+}
+PRIVATE_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
+
+
+def _private_dev(path: str) -> None:
+    ns.mount("kubesalt-lab-dev", path, "tmpfs", ns.MS_NOSUID, "mode=0755")
+    for name, (major, minor) in PRIVATE_DEVICES.items():
+        os.mknod(f"{path}/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(f"{path}/{name}", 0o666)  # noqa: S103 (as devtmpfs makes them)
+    for name, target in PRIVATE_LINKS.items():
+        os.symlink(target, f"{path}/{name}")
+    for name in ("pts", "shm"):
+        os.mkdir(f"{path}/{name}")
+    open(f"{path}/ptmx", "w").close()
+
+
 def build_root(spec: dict) -> None:
     """Mount the host's root from ``spec`` and pivot into it (runs as the host's PID 1)."""
     base = spec["mountpoint"]
@@ -88,7 +119,10 @@ def build_root(spec: dict) -> None:
         "sysfs",
         ns.MS_RDONLY | ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC,
     )
-    ns.bind_mount("/dev", f"{root}/dev")
+    if spec.get("private_dev"):
+        _private_dev(f"{root}/dev")
+    else:
+        ns.bind_mount("/dev", f"{root}/dev")
     ns.mount(
         "devpts",
         f"{root}/dev/pts",

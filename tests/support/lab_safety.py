@@ -4,6 +4,7 @@ tests compare them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -83,7 +84,21 @@ def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
         ).stdout,
         "namespaces": namespaces,
         "processes": processes,
+        "loops": _loops(),
     }
+
+
+def _loops() -> set[tuple[str, str]]:
+    """Attached loop devices (``losetup -J -l``: device, backing file) and the kernel's
+    partitions of loop devices (sysfs): lab-cloud volumes exist as these only while attached."""
+    listed = subprocess.run(
+        ["losetup", "-J", "-l"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    devices = json.loads(listed)["loopdevices"] if listed.strip() else []
+    found = {(d["name"], d.get("back-file") or "") for d in devices}
+    for part in pathlib.Path("/sys/block").glob("loop*/loop*p*"):
+        found.add((part.name, "partition"))
+    return found
 
 
 def leftovers(before: dict, after: dict) -> dict:
@@ -92,7 +107,7 @@ def leftovers(before: dict, after: dict) -> dict:
     for key in ("mounts", "netns", "links", "addresses"):
         if after[key] != before[key]:
             left[key] = (before[key], after[key])
-    for key in ("namespaces", "processes"):
+    for key in ("namespaces", "processes", "loops"):
         new = after[key] - before[key]
         if new:
             left[key] = new
