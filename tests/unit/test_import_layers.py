@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.paths import REPO_ROOT
 
-PACKAGES = ["kubesalt/sim/microk8s", "kubesalt/lab"]
+PACKAGES = ["kubesalt/sim/microk8s", "kubesalt/sim/maas", "kubesalt/lab"]
 
 
 def _graph(package: str) -> dict:
@@ -68,3 +68,24 @@ def test_package_imports_one_way(package):
     graph = _graph(package)
     assert len(graph) > 5, "the package was not read"
     assert _cycle(graph) == [], f"import cycle in {package}"
+
+
+def _reaches(graph: dict, module: str) -> set:
+    """Every sibling ``module`` imports, directly or through others."""
+    seen, todo = set(), [module]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_maas_region_layers():
+    """The simulated region: its entry point (regiond) over HTTP (api) over the domain model
+    (region) and form parsing (forms); never the other way."""
+    graph = _graph("kubesalt/sim/maas")
+    assert {"api", "region"} <= _reaches(graph, "regiond")
+    assert {"region", "forms"} <= _reaches(graph, "api")
+    assert not {"regiond", "api"} & _reaches(graph, "region")
+    assert not {"regiond", "api", "region"} & _reaches(graph, "forms")
