@@ -214,6 +214,9 @@ def inventory(hosts: list[Host]) -> dict:
             "domain": domain,
             "networks": {"public_cidr": PUBLIC_CIDR, "private_cidr": PRIVATE_CIDR},
             "salt_master": master.fqdn,
+            # the lab's resolver on the private network (Terraform writes the subnet's
+            # dns_nameservers here): the lab's names at once, NXDOMAIN for any other
+            "resolv": {"nameservers": [RESOLVER_IP]},
             "microk8s": {
                 "control_planes": [h.fqdn for h in control_planes],
                 "workers": [h.fqdn for h in workers],

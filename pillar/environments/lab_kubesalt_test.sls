@@ -20,11 +20,9 @@ kubesalt:
       # Enabled at boot by its package already; debian_service (no systemd in the lab)
       # would try to enable it again on every run.
       enable: null
-  resolv:
-    # What `kubesalt lab up` writes: the lab's resolver on the private network (the lab's
-    # names at once, NXDOMAIN for any other: no traffic leaves the lab).
-    nameservers:
-      - 10.1.0.2
+  # No resolv here: the resolvers come with the inventory (Terraform's dns_nameservers in
+  # the lab cloud, the lab's own resolver from `kubesalt lab up`). Both share this domain,
+  # so an address set here would be wrong for one of them.
   sysctl:
     # Global (not per namespace) kernel settings: set on real hosts only.
     fs.file-max: null

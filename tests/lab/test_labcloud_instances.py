@@ -135,9 +135,8 @@ for qid, name in enumerate(sys.argv[2:], 1):
 def test_instances_names_answer_at_the_subnets_dhcp_port(cloud):
     """Neutron's dnsmasq on the private subnet's DHCP port (the pool's first address): asked
     from an instance, it answers an instance's name with its fixed IP and any other name with
-    NXDOMAIN (rcode 3) at once. (After Salt converges, core.resolv rewrites resolv.conf from the
-    `lab.kubesalt.test` environment pillar, 10.1.0.2: the `lab up` lab's resolver, not this
-    cloud's; the cloud-init-written one named the DHCP port.)"""
+    NXDOMAIN (rcode 3) at once. Salt's core.resolv keeps that resolver (Terraform's
+    dns_nameservers reach the pillar through the inventory)."""
     document = Store(cloud["dir"]).read()
     (subnet,) = [s for s in document["subnets"].values() if s["cidr"] == "10.1.0.0/16"]
     assert subnet["dhcp_address"] == subnet["allocation_pools"][0]["start"]
@@ -203,6 +202,18 @@ def test_make_demo_ends_with_every_node_ready(cloud):
     assert sorted(n["name"] for n in nodes if n.get("ready")) == sorted(
         s["name"].split(".")[0] for s in workers
     )
+    # Converged by Salt (core.resolv), every node still asks the subnet's DHCP port (Terraform's
+    # dns_nameservers through the inventory), not the `lab up` lab's 10.1.0.2.
+    (subnet,) = [
+        s for s in Store(cloud["dir"]).read()["subnets"].values() if s["cidr"] == "10.1.0.0/16"
+    ]
+    for server in workers:
+        resolv = _run(instances.host_pid(cloud["dir"], server["name"]), ["cat", "/etc/resolv.conf"])
+        assert resolv.stdout.startswith("# Managed by Salt"), (server["name"], resolv.stdout)
+        servers = [
+            line.split()[1] for line in resolv.stdout.splitlines() if line.startswith("nameserver")
+        ]
+        assert servers == [subnet["dhcp_address"]], (server["name"], resolv.stdout)
 
 
 def test_plan_after_apply_shows_no_changes(cloud):

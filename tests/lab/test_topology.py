@@ -80,6 +80,7 @@ def test_inventory_has_exactly_the_terraform_shape():
             "domain": "lab.kubesalt.test",
             "networks": {"public_cidr": "10.0.0.0/16", "private_cidr": "10.1.0.0/16"},
             "salt_master": "salt.lab.kubesalt.test",
+            "resolv": {"nameservers": ["10.1.0.2"]},
             "microk8s": {
                 "control_planes": ["k8s-master.lab.kubesalt.test"],
                 "workers": ["k8s-worker-0.lab.kubesalt.test", "k8s-worker-1.lab.kubesalt.test"],

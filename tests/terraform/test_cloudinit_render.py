@@ -267,6 +267,14 @@ def test_hosts_and_resolv_conf(ha_render):
     resolv = files["/etc/resolv.conf"]["content"]
     assert "search ha.example.internal\n" in resolv
     assert "nameserver 1.1.1.1\n" in resolv
+    # Salt's core.resolv gets the same servers through the inventory (a lab-cloud instance
+    # kept being pointed at the `lab up` lab's resolver by the environment pillar).
+    nameservers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+    assert ha_render.inventory["kubesalt"]["resolv"] == {"nameservers": nameservers}
+
+
+def test_no_resolvers_in_the_inventory_unless_cloud_init_writes_them(lab_render):
+    assert "resolv" not in lab_render.inventory["kubesalt"]
 
 
 def test_final_message_and_runcmd(lab_render):
@@ -330,7 +338,9 @@ def test_no_user_data_but_the_masters_depends_on_the_other_hosts(terraform):
     before, after = tf_render.render(two, terraform), tf_render.render(three, terraform)
     changed = sorted(i for i, ud in before.user_data.items() if after.user_data[i] != ud)
     assert changed == ["salt.lab.kubesalt.test"]
-    assert sorted(set(after.user_data) - set(before.user_data)) == ["k8s-worker-2.lab.kubesalt.test"]
+    assert sorted(set(after.user_data) - set(before.user_data)) == [
+        "k8s-worker-2.lab.kubesalt.test"
+    ]
 
 
 def test_admission_credentials_are_the_masters(lab_render):
@@ -364,6 +374,8 @@ def test_the_masters_cache_and_join_secret_are_on_its_volume(ha_render):
     assert config["pki_dir"] == "/srv/pki/master"  # the join secret: <pki_dir>/kubesalt/
     volume = _documents(ha_render)["salt.ha.example.internal"]["mounts"]
     assert volume == [["LABEL=kubesalt-srv", "/srv", "ext4", "defaults,nofail", "0", "2"]]
+
+
 def test_bootstrap_master_config_says_what_the_salt_master_state_says(lab_render):
     """One author per value: the master.d file cloud-init writes holds only what the master
     needs before its first highstate and what only Terraform knows; every key that the

@@ -32,7 +32,7 @@ locals {
   # The inventory pillar (pillar/_from_terraform.sls); its shape is a contract with the state
   # tree and the lab. Optional keys are left out rather than set to null.
   inventory = {
-    kubesalt = {
+    kubesalt = merge({
       domain = local.domain
       # pod_cidr and service_cidr: MicroK8s' cluster CIDR / Calico pool and service CIDR
       # (salt/states/microk8s reads kubesalt:networks:pod_cidr and :service_cidr).
@@ -60,7 +60,12 @@ locals {
           for k, v in { roles = n.roles, private_ip = n.private_ip, public_ip = n.public_ip } : k => v if v != null
         }
       }
-    }
+      },
+      # The resolvers cloud-init writes (the subnet's DNS servers), so that core.resolv keeps
+      # them: without this the state defaults (or an environment layer written for another
+      # network) would replace them at the first highstate.
+      var.manage_resolv_conf ? { resolv = { nameservers = [for ip in var.dns_nameservers : ip] } } : {},
+    )
   }
   inventory_yaml = "# Written by Terraform (terraform/modules/cloudinit); do not edit by hand.\n${yamlencode(local.inventory)}"
 

@@ -246,3 +246,18 @@ def test_without_inventory_nothing_is_derived(layered_root, compile_pillar):
     assert "_errors" not in pillar
     assert "mine_functions" not in pillar
     assert "microk8s" not in pillar["kubesalt"]
+
+
+def test_resolvers_are_the_inventorys_in_the_lab_domain(tmp_path, compile_pillar):
+    """The subnet's DNS servers reach core.resolv through the inventory (Terraform writes
+    dns_nameservers there, `kubesalt lab up` its resolver): the lab domain's environment
+    layer names none, so a lab-cloud instance (same domain as a `lab up` lab, another
+    resolver) is not pointed at an address where nothing answers."""
+    root = tmp_path / "pillar"
+    shutil.copytree(PILLAR_DIR, root)
+    inventory, _ = split_example()
+    inventory["kubesalt"]["resolv"] = {"nameservers": ["10.1.200.0"]}
+    write_sls(root / "_from_terraform.sls", inventory)
+    pillar = compile_pillar(root, WORKER)
+    assert "_errors" not in pillar
+    assert pillar["kubesalt"]["resolv"]["nameservers"] == ["10.1.200.0"]

@@ -40,6 +40,7 @@ run "defaults_one_control_plane_one_worker" {
           "k8s-master.example.internal"   = { roles = ["microk8s_control_plane"], private_ip = "10.1.0.10", public_ip = "10.0.0.20" }
           "k8s-worker-0.example.internal" = { roles = ["microk8s_worker"], private_ip = "10.1.0.100" }
         }
+        resolv = { nameservers = ["1.1.1.1", "1.0.0.1"] }
       }
     }
     error_message = "The inventory pillar does not have the contracted shape."
