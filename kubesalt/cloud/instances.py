@@ -57,6 +57,7 @@ from kubesalt.cloud.store import Store
 from kubesalt.lab import dns
 from kubesalt.lab import hostinit
 from kubesalt.lab import lab
+from kubesalt.lab import processes
 from kubesalt.lab import saltconf
 from kubesalt.tf import nocloud
 
@@ -475,21 +476,11 @@ def _daemon_pid(directory: pathlib.Path) -> int | None:
 
 
 def _start(directory: pathlib.Path) -> None:
-    package_root = str(pathlib.Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
     # What cloud-init's OpenStack detection reads from PID 1's environment in a container.
-    env["product_name"] = "OpenStack Nova"
-    with open(directory / LOG, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kubesalt.cloud.instances", str(directory)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd="/",
-            env=env,
-            start_new_session=True,
-        )
+    env = {"product_name": "OpenStack Nova"}
+    process = processes.spawn_daemon(
+        "kubesalt.cloud.instances", directory, directory / LOG, env=env
+    )
     (directory / PID_FILE).write_text(str(process.pid))
     deadline = time.monotonic() + START_TIMEOUT
     while _daemon_pid(directory) is None:  # until it has exec'd Python (not a forked copy)

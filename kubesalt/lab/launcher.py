@@ -8,12 +8,11 @@ import json
 import os
 import pathlib
 import signal
-import subprocess
-import sys
 import time
 
 from kubesalt.lab import statefiles
 from kubesalt.lab.machine import LabError
+from kubesalt.lab.processes import spawn_daemon
 from kubesalt.lab.processes import start_time
 from kubesalt.lab.processes import wait_gone
 
@@ -27,23 +26,9 @@ def start(state_dir: pathlib.Path, spec: dict, lock_fd: int) -> None:
     host; record the start times of its processes in ``pids.json``."""
     pids_file = state_dir / statefiles.PIDS_FILE
     (state_dir / "spec.json").write_text(json.dumps(spec, indent=1))
-    package_root = str(pathlib.Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    log = open(state_dir / "supervisor.log", "ab")
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kubesalt.lab.supervisor", str(state_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd="/",
-            env=env,
-            start_new_session=True,
-            pass_fds=(lock_fd,),
-        )
-    finally:
-        log.close()
+    process = spawn_daemon(
+        "kubesalt.lab.supervisor", state_dir, state_dir / "supervisor.log", pass_fds=(lock_fd,)
+    )
     deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
     while time.monotonic() < deadline:
         pids = statefiles.read_json(pids_file)

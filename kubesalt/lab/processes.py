@@ -1,5 +1,6 @@
-"""The lab's processes as the kernel sees them: start times (a live process from a reused pid),
-liveness, bounded waits for them to go, and SIGTERM as an interrupt while a lab comes up."""
+"""The lab's processes as the kernel sees them: starting a detached daemon, start times (a live
+process from a reused pid), liveness, bounded waits for them to go, and SIGTERM as an
+interrupt while a lab comes up."""
 
 from __future__ import annotations
 
@@ -7,7 +8,35 @@ import contextlib
 import os
 import pathlib
 import signal
+import subprocess
+import sys
 import time
+
+# The tree this kubesalt package is in: a daemon imports the same code as its starter.
+PACKAGE_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
+
+
+def spawn_daemon(
+    module: str, argument, log_path, *, env: dict | None = None, pass_fds=()
+) -> subprocess.Popen:
+    """Start ``python -m MODULE ARGUMENT`` detached: a session of its own, cwd ``/``, stdin
+    from /dev/null, stdout and stderr appended to ``log_path``, this kubesalt tree first on
+    ``PYTHONPATH``, this process's environment plus ``env``, and only ``pass_fds`` inherited.
+    Returns at once; the caller waits (bounded) for what the daemon announces."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = PACKAGE_ROOT + os.pathsep + environment.get("PYTHONPATH", "")
+    environment.update(env or {})
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, str(argument)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            env=environment,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+        )
 
 
 def start_time(pid: int) -> str | None:
