@@ -11,7 +11,9 @@ applied to a backed cloud: booting the root module's whole cluster is test_labcl
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import signal
 import subprocess
 
 import pytest
@@ -190,3 +192,23 @@ def test_the_volume_is_a_disk_mounted_on_srv_that_outlives_the_instance(cloud):
     assert not pathlib.Path(f"/sys/block/{pathlib.Path(loop).name}/loop/backing_file").exists()
     instances.stop(cloud_dir)
     assert_nothing_left(cloud["before"], machine_snapshot(cloud_dir))
+
+
+def test_a_killed_daemon_leaves_its_loop_device_to_cloud_down(cloud):
+    """``kill -9`` of the cloud's daemon: its hosts die with it, their volumes' loop devices
+    stay attached (nothing of the daemon's runs to detach them) until ``kubesalt cloud down``
+    (:func:`kubesalt.cloud.install.remove`, :func:`kubesalt.cloud.instances.stop`), which
+    detaches every loop device on the cloud's volume files; the file stays."""
+    cloud_dir, workspace = cloud["dir"], cloud["workspace"]
+    applied = workspace.apply()
+    assert applied.returncode == 0, workspace.redacted(applied)[-3000:]
+    wait_until(lambda: _srv_mounted(cloud_dir), BOOT_TIMEOUT, "/srv mounted from the volume", 2)
+    daemon = int((cloud_dir / instances.PID_FILE).read_text())
+    os.kill(daemon, signal.SIGKILL)
+    wait_until(lambda: not pathlib.Path(f"/proc/{daemon}").exists(), 30, "the daemon gone")
+    (loop,) = volumes.loops_of(cloud_dir)  # the exception the safety snapshot catches
+    instances.stop(cloud_dir)
+    assert volumes.loops_of(cloud_dir) == []
+    assert volumes.image_path(cloud_dir, _volume_id(cloud_dir)).is_file()
+    backing = pathlib.Path(f"/sys/block/{pathlib.Path(loop).name}/loop/backing_file")
+    wait_until(lambda: not backing.exists(), 30, f"{loop} detached")

@@ -1,7 +1,9 @@
 """The lab leaves the machine unchanged: after down, Ctrl-C, a crash or a failed up.
 
-Each test compares a snapshot of the machine (mounts, network namespaces, links, addresses
-and lab processes: see conftest.machine_snapshot) taken before the lab with one taken after.
+Each test compares a snapshot of the machine (mounts, network namespaces, links, addresses,
+attached loop devices and loop partitions, lab processes: see
+tests/support/lab_safety.machine_snapshot) taken before the lab with one taken after; the
+lab-cloud modules (tests/lab/test_labcloud_*.py) compare the same around their clouds.
 """
 
 from __future__ import annotations

@@ -84,21 +84,33 @@ def machine_snapshot(state_dir: pathlib.Path | None = None) -> dict:
         ).stdout,
         "namespaces": namespaces,
         "processes": processes,
-        "loops": _loops(),
+        "loops": _loops(ours),
     }
 
 
-def _loops() -> set[tuple[str, str]]:
+def _loops(ours: str | None) -> set[tuple[str, str]]:
     """Attached loop devices (``losetup -J -l``: device, backing file) and the kernel's
-    partitions of loop devices (sysfs): lab-cloud volumes exist as these only while attached."""
+    partitions of loop devices (sysfs: partition, its disk's backing file): lab-cloud volumes
+    exist as these only while attached. Another lab cloud's (a backing file in the
+    ``volumes/`` of a cloud directory, kubesalt.cloud.volumes, not under ``ours``) are left
+    out, as its namespaces are."""
     listed = subprocess.run(
         ["losetup", "-J", "-l"], capture_output=True, text=True, timeout=30, check=True
     ).stdout
     devices = json.loads(listed)["loopdevices"] if listed.strip() else []
     found = {(d["name"], d.get("back-file") or "") for d in devices}
     for part in pathlib.Path("/sys/block").glob("loop*/loop*p*"):
-        found.add((part.name, "partition"))
-    return found
+        disk = f"/dev/{part.parent.name}"
+        found.add((part.name, next((f for n, f in found if n == disk), "")))
+
+    def theirs(back_file: str) -> bool:
+        path = pathlib.Path(back_file.removesuffix(" (deleted)"))
+        cloud = path.parent.parent
+        if path.parent.name != "volumes" or not (cloud / "cloud.json").is_file():
+            return False
+        return not (ours and str(path).startswith(ours.rstrip("/") + "/"))
+
+    return {(name, back_file) for name, back_file in found if not theirs(back_file)}
 
 
 def leftovers(before: dict, after: dict) -> dict:
