@@ -244,9 +244,14 @@ def _converge(settings, expected, digest, trigger):
         settings["orchestration"],
     )
     _fire("start", {"trigger": trigger, "minions": expected, "digest": digest})
+    # Has any inventory converged before? If not, the orchestration skips its converged-cluster
+    # check (a test-mode highstate of every node that cannot find fresh nodes converged).
+    converged_before = bool(_read_state(settings).get("converged_before"))
     state = {"digest": digest, "started": started, "trigger": trigger}
+    if converged_before:
+        state["converged_before"] = True
     try:
-        _sync_and_orchestrate(settings, expected)
+        _sync_and_orchestrate(settings, expected, first_run=not converged_before)
     except Exception as exc:  # any failure must be recorded and reported
         state.update(result="failed", finished=time.time(), error=str(exc)[:2000])
         _write_state(settings, state)
@@ -258,7 +263,7 @@ def _converge(settings, expected, digest, trigger):
         _fire("failed", {"error": str(exc)[:2000], "trigger": trigger})
         return {"result": "failed", "error": str(exc)}
 
-    state.update(result="done", finished=time.time())
+    state.update(result="done", finished=time.time(), converged_before=True)
     _write_state(settings, state)
     seconds = round(state["finished"] - started, 1)
     log.warning("kubesalt bootstrap: %s converged in %ss", settings["orchestration"], seconds)
@@ -266,8 +271,9 @@ def _converge(settings, expected, digest, trigger):
     return {"result": "done", "seconds": seconds, "minions": expected}
 
 
-def _sync_and_orchestrate(settings, expected):
-    """``saltutil.sync_all`` on every expected minion, then the orchestration; raises
+def _sync_and_orchestrate(settings, expected, first_run=False):
+    """``saltutil.sync_all`` on every expected minion, then the orchestration (with pillar
+    ``kubesalt_bootstrap:first_run`` when nothing converged before); raises
     CommandExecutionError naming what did not answer or which steps failed."""
     synced = __salt__["salt.execute"](
         ",".join(expected),
@@ -279,8 +285,9 @@ def _sync_and_orchestrate(settings, expected):
     if unsynced:
         raise CommandExecutionError(f"saltutil.sync_all did not return from {', '.join(unsynced)}")
     _fire("synced", {"minions": expected})
+    kwargs = {"pillar": {"kubesalt_bootstrap": {"first_run": True}}} if first_run else {}
     orchestration = __salt__["state.orchestrate"](
-        settings["orchestration"], saltenv=settings["saltenv"]
+        settings["orchestration"], saltenv=settings["saltenv"], **kwargs
     )
     failed = _failed_states(orchestration if isinstance(orchestration, dict) else {})
     retcode = orchestration.get("retcode", 0) if isinstance(orchestration, dict) else 1

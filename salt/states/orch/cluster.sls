@@ -33,7 +33,11 @@
 {%- set managed = (masters + bastions + control_planes + workers) | unique | list %}
 {%- set preview_job = {'tgt': managed | join(','), 'tgt_type': 'list', 'fun': 'state.highstate',
                        'kwarg': {'test': True}, 'timeout': 300} %}
-{%- set preview = salt['saltutil.runner']('salt.execute', kwarg=preview_job) if managed and not removed else {} %}
+{#- The bootstrap runner's first run (nothing ever converged: pillar kubesalt_bootstrap:first_run)
+    skips the preview: fresh nodes have everything to do, and the check would cost a
+    test-mode highstate of every node before the roll-out. #}
+{%- set first_run = salt['pillar.get']('kubesalt_bootstrap:first_run', False) is sameas true %}
+{%- set preview = salt['saltutil.runner']('salt.execute', kwarg=preview_job) if managed and not removed and not first_run else {} %}
 {%- set converged = [] %}
 {%- for node_id in managed %}
 {%- set ret = preview.get(node_id) if preview is mapping else none %}

@@ -4,6 +4,7 @@ test double: no master here)."""
 import shutil
 
 import pytest
+import yaml
 
 from tests.support.paths import EXT_DIRS
 from tests.support.paths import PILLAR_DIR
@@ -149,3 +150,25 @@ def test_removed_node_runs_the_roll_out_whatever_the_preview(node_loaders):
     steps = render(node_loaders, published=[MASTER, GONE], up=[], preview=preview)
     assert "cluster-converged" not in steps
     assert f"cluster-mine-forget-{GONE}" in steps
+
+
+def test_first_run_skips_the_preview(node_loaders, pillar_root, tmp_path):
+    """Told by the bootstrap runner that nothing converged before (pillar
+    kubesalt_bootstrap:first_run), orch.cluster rolls out without asking the nodes first, even
+    where the preview would have found them converged."""
+    root = tmp_path / "pillar"
+    shutil.copytree(pillar_root, root)
+    master_layer = root / "minions" / "defaults" / f"{SALT.partition('.')[0]}.sls"
+    settings = yaml.safe_load(master_layer.read_text(encoding="utf-8"))
+    write_sls(master_layer, {**settings, "kubesalt_bootstrap": {"first_run": True}})
+    preview = {node: {"a": _state()} for node in MANAGED}
+    answers = {"cache.mine": {}, "manage.up": [], "salt.execute": preview}
+    loaders = node_loaders(
+        SALT,
+        module_dirs=[*EXT_DIRS["module_dirs"], str(FAKES)],
+        kubesalt_fake_runner=answers,
+        pillar_roots={"base": [str(root)]},
+    )
+    steps = loaders.modules.slsutil.renderer(path=str(ORCH))
+    assert "cluster-converged" not in steps
+    assert "cluster-workers" in steps

@@ -27,6 +27,7 @@ class FakeMaster:
         }
         self.events = []
         self.calls = []
+        self.pillars = []
 
     def functions(self):
         return specced(
@@ -47,8 +48,9 @@ class FakeMaster:
             return {m: (True if m in self.answering else {"failed": True}) for m in targets}
         return {m: {"modules": []} for m in targets if m in self.answering}
 
-    def orchestrate(self, mods, saltenv):
+    def orchestrate(self, mods, saltenv, pillar=None):
         self.calls.append(("state.orchestrate", mods))
+        self.pillars.append(pillar)
         if isinstance(self.orchestration, Exception):
             raise self.orchestration
         return self.orchestration
@@ -226,3 +228,22 @@ def test_status(bootstrap):
     assert status["expected"] == MINIONS
     assert status["missing"] == [MINIONS[0]]
     assert status["done"] is False
+
+
+def test_only_runs_before_any_convergence_are_first_runs(bootstrap, inventory):
+    """orch.cluster skips its converged-cluster preview when told first_run: only while no
+    inventory has converged (a failed first run retried is still one; a forced or changed
+    inventory's run after a convergence is not)."""
+    first = {"kubesalt_bootstrap": {"first_run": True}}
+    master = FakeMaster(answering=MINIONS, orchestration={"retcode": 1})
+    runner = bootstrap(master)
+    assert runner.run()["result"] == "failed"
+    master.orchestration = {}
+    assert runner.run()["result"] == "done"
+    assert master.pillars == [first, first]
+    assert runner.run(force=True)["result"] == "done"
+    inventory.write_text(yaml.safe_dump({"kubesalt": {"nodes": {MINIONS[0]: {"roles": ["x"]}}}}))
+    master.answering = MINIONS[:1]
+    assert runner.run()["result"] == "done"
+    assert runner.run(force=True)["result"] == "done"
+    assert master.pillars == [first, first, None, None, None]
