@@ -26,20 +26,25 @@ def _json(text: str) -> dict:
         return {}
 
 
-def _failed_states(returns: dict) -> list[str]:
-    """``minion: state comment`` for every failed state in a highstate/orchestrate return."""
+def _failed_states(returns: dict, indent: str = "") -> list[str]:
+    """``minion: state comment`` for every failed state in a highstate/orchestrate return;
+    under a failed orchestration step, indented, the failed states of the minions it ran on
+    (a step's own comment only says "Run failed on minions: ...")."""
     failures = []
     for minion, states in returns.items():
         if isinstance(states, list):  # rendering errors come back as a list of strings
-            failures += [f"{minion}: {line}" for line in states]
+            failures += [f"{indent}{minion}: {line}" for line in states]
             continue
         if not isinstance(states, dict):
-            failures.append(f"{minion}: {states}")
+            failures.append(f"{indent}{minion}: {states}")
             continue
         for state_id, result in states.items():
             if isinstance(result, dict) and result.get("result") is False:
                 comment = str(result.get("comment", "")).strip().splitlines()
-                failures.append(f"{minion}: {state_id}: {comment[0] if comment else ''}")
+                failures.append(f"{indent}{minion}: {state_id}: {comment[0] if comment else ''}")
+                ran = (result.get("changes") or {}).get("ret")
+                if isinstance(ran, dict):
+                    failures += _failed_states(ran, indent + "  ")
     return failures
 
 
