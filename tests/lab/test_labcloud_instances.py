@@ -405,8 +405,14 @@ def test_rebuilding_the_master_keeps_its_minions_tokens_and_record(cloud, tmp_pa
     )
     answered = time.monotonic() - started
     assert _what_survives_a_rebuild(cloud) == before
+    # What a removal runs (terraform/membership.tf): the operator's strict ssh, through the
+    # bastion's floating IP to the master's address.
+    outputs = json.loads(workspace.run("output", "-json").stdout)
+    user = re.search(r"^\s*User (\S+)", workspace.run("output", "-raw", "ssh_config").stdout, re.M)
+    jump = f"{user[1]}@{outputs['bastion_address']['value']}"
+    target = f"{user[1]}@{outputs['salt_master_address']['value']}"
     login = subprocess.run(
-        [*shlex.split(ssh), "-o", "BatchMode=yes", "salt", "true"],
+        [*shlex.split(ssh), "-o", "BatchMode=yes", "-J", jump, target, "true"],
         capture_output=True,
         text=True,
         timeout=120,
