@@ -45,6 +45,10 @@ DEFAULTS = {
     # Seconds a minion has to answer test.ping / finish the module sync.
     "ping_timeout": 15,
     "sync_timeout": 300,
+    # Seconds the minion whose start event triggered a run has to answer its first ping: it
+    # is up, but its first job can take longer than ping_timeout on a loaded host, and the
+    # next trigger may be the schedule, minutes later.
+    "starting_wait": 60,
 }
 
 
@@ -221,6 +225,11 @@ def run(trigger=None, force=False):
 
         up = _answering(expected, settings)
         missing = sorted(set(expected) - set(up))
+        deadline = time.monotonic() + settings["starting_wait"]
+        while trigger in missing and time.monotonic() < deadline:
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+            up = _answering(expected, settings)
+            missing = sorted(set(expected) - set(up))
         if missing:
             log.info(
                 "kubesalt bootstrap: %d of %d minions answer; waiting for %s",

@@ -4,6 +4,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 
 import pytest
 import salt._logging
@@ -28,6 +29,7 @@ class FakeMaster:
         self.events = []
         self.calls = []
         self.pillars = []
+        self.starting = []  # minions that start answering at the next pings, one list each
 
     def functions(self):
         return specced(
@@ -44,6 +46,7 @@ class FakeMaster:
         self.calls.append((fun, tgt))
         targets = tgt.split(",")
         if fun == "test.ping":
+            self.answering += self.starting.pop(0) if self.starting else []
             # What LocalClient hands back for a listed minion that never connected.
             return {m: (True if m in self.answering else {"failed": True}) for m in targets}
         return {m: {"modules": []} for m in targets if m in self.answering}
@@ -247,3 +250,29 @@ def test_only_runs_before_any_convergence_are_first_runs(bootstrap, inventory):
     assert runner.run()["result"] == "done"
     assert runner.run(force=True)["result"] == "done"
     assert master.pillars == [first, first, None, None, None]
+
+
+def test_the_starting_minion_gets_a_while_to_answer(bootstrap):
+    """The minion whose start event triggered the run, not answering its first ping yet (its
+    first job on a loaded host), is pinged again for a bounded while: the run converges then,
+    not at the schedule's next tick."""
+    master = FakeMaster(answering=MINIONS[:2])
+    master.starting = [[], [MINIONS[2]]]
+    ret = bootstrap(master).run(trigger=MINIONS[2])
+    assert ret["result"] == "done"
+    assert [fun for fun, _ in master.calls].count("test.ping") == 2
+
+
+def test_only_the_starting_minion_is_waited_for(bootstrap):
+    """A trigger that answers while others are missing (hosts still booting) returns at once;
+    a starting minion that never answers, at starting_wait."""
+    master = FakeMaster(answering=MINIONS[:2])
+    runner = bootstrap(master)
+    assert runner.run(trigger=MINIONS[0])["result"] == "waiting"
+    assert [fun for fun, _ in master.calls] == ["test.ping"]
+    runner.__opts__["cluster_bootstrap"]["starting_wait"] = 0.5
+    master.calls.clear()
+    started = time.monotonic()
+    assert runner.run(trigger=MINIONS[2])["result"] == "waiting"
+    assert 0.5 <= time.monotonic() - started < 5
+    assert [fun for fun, _ in master.calls].count("test.ping") == 2
