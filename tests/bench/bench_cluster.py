@@ -100,8 +100,19 @@ def test_orchestration_against_sequential_highstate(tmp_path_factory, workers):
         started = time.monotonic()
         for host in order:
             # The master's restart after its own run waits until the master is idle.
+            # -t 300: under load a minion busy with its highstate can miss the default
+            # find_job deadline, and salt would return without it.
             run = salt_json(
-                lab, ["salt", "--out=json", "--static", f"{host}.{DOMAIN}", "state.highstate"]
+                lab,
+                [
+                    "salt",
+                    "--out=json",
+                    "--static",
+                    "-t",
+                    "300",
+                    f"{host}.{DOMAIN}",
+                    "state.highstate",
+                ],
             )
             failed = [s["__id__"] for s in run[f"{host}.{DOMAIN}"].values() if not s["result"]]
             assert not failed, (host, failed)
