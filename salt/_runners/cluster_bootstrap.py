@@ -108,6 +108,23 @@ def _write_state(settings, state):
     os.replace(tmp, path)
 
 
+def _note_starting(settings, trigger):
+    """Record a minion whose start found the lock held: the holder waits for it too."""
+    if isinstance(trigger, str) and trigger:
+        with open(os.path.join(settings["state_dir"], "starting"), "a", encoding="utf-8") as out:
+            out.write(trigger + "\n")
+
+
+def _starting(settings, trigger):
+    """The minions that started during this run: its trigger and those _note_starting saw."""
+    try:
+        with open(os.path.join(settings["state_dir"], "starting"), encoding="utf-8") as handle:
+            noted = set(handle.read().split())
+    except OSError:
+        noted = set()
+    return noted | {trigger}
+
+
 @contextlib.contextmanager
 def _lock(settings):
     """Yield True when this process holds the bootstrap lock, False when another one does."""
@@ -218,6 +235,7 @@ def run(trigger=None, force=False):
     with _lock(settings) as acquired:
         if not acquired:
             log.info("kubesalt bootstrap: another run is in progress (trigger %s)", trigger)
+            _note_starting(settings, trigger)
             return {"result": "busy"}
         # A run that held the lock may have just finished for this very inventory.
         if not force and converged():
@@ -226,10 +244,12 @@ def run(trigger=None, force=False):
         up = _answering(expected, settings)
         missing = sorted(set(expected) - set(up))
         deadline = time.monotonic() + settings["starting_wait"]
-        while trigger in missing and time.monotonic() < deadline:
+        while set(missing) & _starting(settings, trigger) and time.monotonic() < deadline:
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
             up = _answering(expected, settings)
             missing = sorted(set(expected) - set(up))
+        with contextlib.suppress(FileNotFoundError):  # waited for (or given up on) them
+            os.unlink(os.path.join(settings["state_dir"], "starting"))
         if missing:
             log.info(
                 "kubesalt bootstrap: %d of %d minions answer; waiting for %s",

@@ -276,3 +276,21 @@ def test_only_the_starting_minion_is_waited_for(bootstrap):
     assert runner.run(trigger=MINIONS[2])["result"] == "waiting"
     assert 0.5 <= time.monotonic() - started < 5
     assert [fun for fun, _ in master.calls].count("test.ping") == 2
+
+
+def test_a_minion_that_started_during_a_run_is_waited_for_too(bootstrap, tmp_path):
+    """Every minion starts within a second on a fresh deployment: the later triggers find the
+    lock held (busy), and the holder waits for those minions as for its own trigger."""
+    master = FakeMaster(answering=MINIONS[:1])
+    runner = bootstrap(master)
+    master.starting = [[], [MINIONS[1]], [MINIONS[2]]]
+    lock = tmp_path / "cache" / "cluster_bootstrap" / "lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert runner.run(trigger=MINIONS[1])["result"] == "busy"
+        assert runner.run(trigger=MINIONS[2])["result"] == "busy"
+    assert master.calls == []
+    assert runner.run(trigger=MINIONS[0])["result"] == "done"
+    assert [fun for fun, _ in master.calls].count("test.ping") == 3
+    assert not (lock.parent / "starting").exists()
