@@ -29,7 +29,8 @@ def _json(text: str) -> dict:
 def _failed_states(returns: dict, indent: str = "") -> list[str]:
     """``minion: state comment`` for every failed state in a highstate/orchestrate return;
     under a failed orchestration step, indented, the failed states of the minions it ran on
-    (a step's own comment only says "Run failed on minions: ...")."""
+    or of the orchestration it ran (a step's own comment only says "Run failed on minions:
+    ..." or "Runner function 'state.orchestrate' failed.")."""
     failures = []
     for minion, states in returns.items():
         if isinstance(states, list):  # rendering errors come back as a list of strings
@@ -42,7 +43,10 @@ def _failed_states(returns: dict, indent: str = "") -> list[str]:
             if isinstance(result, dict) and result.get("result") is False:
                 comment = str(result.get("comment", "")).strip().splitlines()
                 failures.append(f"{indent}{minion}: {state_id}: {comment[0] if comment else ''}")
-                ran = (result.get("changes") or {}).get("ret")
+                changes = result.get("changes") or {}
+                ran = changes.get("ret")  # salt.state / salt.function: the minions' returns
+                if not isinstance(ran, dict):  # salt.runner state.orchestrate: its steps
+                    ran = (changes.get("return") or {}).get("data")
                 if isinstance(ran, dict):
                     failures += _failed_states(ran, indent + "  ")
     return failures

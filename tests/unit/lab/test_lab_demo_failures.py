@@ -58,3 +58,42 @@ def test_a_minion_without_a_state_return_in_a_step_is_named():
     assert _failed_states(returns)[1:] == [
         f"  {REGION}: Minion did not return. [No response]",
     ]
+
+
+def test_a_failed_nested_orchestration_names_its_failed_steps_and_their_minions():
+    worker = "k8s-bm-0.lab.kubesalt.test"
+    returns = {
+        MASTER: {
+            "salt_|-baremetal-cluster_|-state.orchestrate_|-runner": {
+                "result": False,
+                "comment": "Runner function 'state.orchestrate' failed.",
+                "changes": {
+                    "return": {
+                        "data": {
+                            MASTER: {
+                                "salt_|-cluster-workers_|-cluster-workers_|-state": {
+                                    "result": False,
+                                    "comment": f"Run failed on minions: {worker}",
+                                    "changes": {
+                                        "ret": {
+                                            worker: {
+                                                "microk8s_|-joined_|-joined_|-x": {
+                                                    "result": False,
+                                                    "comment": "not in the mine yet",
+                                                }
+                                            }
+                                        }
+                                    },
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+    assert _failed_states(returns)[1:] == [
+        f"  {MASTER}: salt_|-cluster-workers_|-cluster-workers_|-state:"
+        f" Run failed on minions: {worker}",
+        f"    {worker}: microk8s_|-joined_|-joined_|-x: not in the mine yet",
+    ]
