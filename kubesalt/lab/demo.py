@@ -247,6 +247,13 @@ def _bare_metal(lab: Lab, report, failures: list) -> dict[str, str]:
     """MAAS enlists and deploys the bare-metal hosts, which join as workers
     (``orch.baremetal``); then a plain highstate, whose changes are reported. Returns
     ``{lab host: Kubernetes node name}`` (MAAS's hostname)."""
+    # The master restart orch.cluster left pending happens once the master is idle: let it
+    # happen now and the minions reconnect. Under orch.baremetal, a minion still
+    # reconnecting misses the step's pillar refresh (salt.function does not wait for it):
+    # the control plane then published its join address without the new workers allowed
+    # to read it, and they failed to join ("not in the mine yet"; 3/5 Ready).
+    _wait_master_restart(lab)
+    lab.wait_for_minions([h.minion_id for h in lab.hosts() if h.runs_salt])
     machines = power.enlist(lab, report)
     names = {host: machine["hostname"] for host, machine in machines.items()}
     listed = ", ".join(
