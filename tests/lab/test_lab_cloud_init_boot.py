@@ -63,3 +63,15 @@ def test_master_runs_as_salt_with_the_bootstrap_s_ownership(booted_lab):
     assert_master_runs_as_salt(booted_lab, pki_dir="/srv/pki/master")
     pillar = booted_lab.exec("salt", ["stat", "-c", "%U:%G", "/srv/pillar/_from_terraform.sls"])
     assert pillar.stdout.strip() == "salt:salt"
+
+
+@pytest.mark.lab
+def test_service_states_drive_the_hosts_init_scripts(booted_lab):
+    """Hosts that cloud-init configures drive services through ``debian_service`` (the init
+    scripts they run), never ``systemd_service`` in "offline" mode (systemd is not PID 1),
+    where every service state reports success and does nothing."""
+    for host in ("salt", "k8s-worker-0"):
+        run = booted_lab.exec(
+            host, ["salt-call", "--local", "--out=json", "test.provider", "service"], check=True
+        )
+        assert json.loads(run.stdout)["local"] == "debian_service", (host, run.stdout)
