@@ -1,44 +1,70 @@
-"""MAAS in the lab (`kubesalt lab up --maas`): orch.cluster, then at once orch.maas brings up the
-database (Salt's postgres states in the region host's real PostgreSQL), the region, its
+"""MAAS and its bare metal in the lab, as a user runs it: `kubesalt lab demo --maas
+--bare-metal` (what `make demo-maas` runs), as a command, brings up the lab and runs
+orch.cluster, orch.maas (the database in the region host's real PostgreSQL, the region, its
 admin and settings, two racks joined and verified through the region's API, selections and
-synced images, and the admin's API key as a Kubernetes secret on the control plane; a
-second run changes nothing; then MAAS deploys two bare-metal machines (orch.baremetal): a
-deployment failure stops the run with MAAS's message, the rerun converges, the machines
-boot their user-data through real cloud-init under MAAS's names and end as Ready workers,
-admitted with keys the master accepted in advance, and a plain highstate afterwards
-changes nothing; `lab down` leaves no MAAS daemon behind.
+synced images, the admin's API key as a Kubernetes secret on the control plane), then MAAS
+enlists and deploys two bare-metal machines (orch.baremetal), which boot their user-data
+through real cloud-init under MAAS's names and end as Ready MicroK8s workers, admitted with
+keys the master accepted in advance. The user's next `salt '*' state.highstate` changes
+nothing, nor does orch.maas again. Then day 2 on the same lab: releasing a machine powers
+its host off (as MAAS does); deploying it again under a `deploy_fails` fault stops
+orch.baremetal with MAAS's message; the rerun deploys it anew and it is a Ready worker again.
+No secret in any output, log or job cache; `lab down` leaves no MAAS daemon behind.
 
-One lab for the module (salt, bastion, one control plane, no worker, maas-region,
-maas-rack-0, maas-rack-1, k8s-bm-0/1 powered off).
+One lab for the module, the demo's (salt, bastion, k8s-master, k8s-worker-0/1, maas-region,
+maas-rack-0/1, k8s-bm-0/1). (tests/lab/test_maas_highstate.py needs a lab on which nothing
+was applied: the plain highstate from scratch; the demo applies everything.)
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import pathlib
+import subprocess
+import sys
+import time
 import types
 
 import pytest
 
 from kubesalt.lab import demo
 from kubesalt.lab import power
+from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import MAAS_PG_DIR
-from tests.support.lab import lab_up
+from kubesalt.lab.lab import Lab
+from kubesalt.lab.lab import running_lab
+from kubesalt.lab.machine import state_dir_default
+from tests.support import lab_policy
+from tests.support.lab import LOCK_WAIT
+from tests.support.lab import POOL
+from tests.support.lab import one_boot_at_a_time
 from tests.support.lab_maas import changed
 from tests.support.lab_maas import failed
+from tests.support.lab_maas import highstate
 from tests.support.lab_maas import orch_maas
 from tests.support.lab_salt import salt_json
 from tests.support.lab_salt import wait_for_master_restart
+from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
+# The demo (lab up, three orchestrations, a highstate) takes ~10 min at load 30, more under
+# a heavier load; it runs in the first test's setup.
+DEMO_TIMEOUT = 2700
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(DEMO_TIMEOUT + 600)]
 
+# The user's command (README, docs/maas.md, `make demo-maas`), run from the virtualenv.
+DEMO = ["lab", "demo", "--maas", "--bare-metal"]
 DOMAIN = "lab.kubesalt.test"
 REGION = f"maas-region.{DOMAIN}"
 RACKS = ["maas-rack-0", "maas-rack-1"]
 CONTROL_PLANE = "k8s-master"
+BARE_METAL = ["k8s-bm-0", "k8s-bm-1"]
+K8S_HOSTS = [CONTROL_PLANE, "k8s-worker-0", "k8s-worker-1", *BARE_METAL]
 SALT_TIMEOUT = 300
+HIGHSTATE_TIMEOUT = 900
 DAEMON_WORDS = ("postgres", "regiond", "rackd")
+FAULT = ["kubesalt", "sim", "maas", "fault", "--root", "/"]
 
 
 def region_call(lab, *args):
@@ -78,28 +104,193 @@ def still_running(recorded: dict) -> dict:
     return alive
 
 
-@pytest.fixture(scope="module")
-def maas_lab(tmp_path_factory):
-    with lab_up(tmp_path_factory, workers=0, control_planes=1, maas=True, bare_metal=2) as lab:
-        salt_json(lab, ["salt", "--out=json", "--static", "*", "saltutil.sync_all"])
-        # docs/maas.md's lab sequence as a user types it: orch.cluster, then at once
-        # orch.maas (the master's restart after its configuration changed must not land in
-        # the middle of the next orchestration).
-        cluster = salt_json(
-            lab, ["salt-run", "--out=json", "state.orchestrate", "orch.cluster"], SALT_TIMEOUT
+def host_processes(lab, host) -> list[str]:
+    """The commands running in ``host`` but its PID 1 (and the ``ps`` that lists them)."""
+    ps = lab.exec(host, ["ps", "-e", "-o", "pid=,args="], check=True).stdout.splitlines()
+    rows = [line.strip().split(None, 1) for line in ps if line.strip()]
+    return [args for pid, args in rows if pid != "1" and not args.startswith("ps -e")]
+
+
+def minion(host: str) -> str:
+    return f"{host}.{DOMAIN}"
+
+
+def changes_and_failures(doc: dict) -> tuple[dict, dict]:
+    """``({minion: [changed state ids]}, {minion: [failed state ids]})`` of a highstate."""
+    changed_ids, failed_ids = {}, {}
+    for name, states in doc.items():
+        if not isinstance(states, dict):
+            failed_ids[name] = [f"no state return: {str(states)[:300]}"]
+            continue
+        if ids := sorted(s["__id__"] for s in states.values() if s.get("changes")):
+            changed_ids[name] = ids
+        if ids := sorted(
+            f"{s['__id__']}: {s.get('comment')}" for s in states.values() if not s["result"]
+        ):
+            failed_ids[name] = ids
+    return changed_ids, failed_ids
+
+
+def output_path() -> pathlib.Path:
+    """Where the demo's output and, on failure, the lab's diagnostics are kept: beside the
+    lab state directory of ``$KUBESALT_LAB_DIR`` (not in pytest's temporary directory, which
+    later runs rotate away)."""
+    lab_dir = pathlib.Path(state_dir_default())
+    lab_dir.parent.mkdir(parents=True, exist_ok=True)
+    return lab_dir.with_name(f"{lab_dir.name}-test_maas-demo.txt")
+
+
+def run_demo(lab: Lab) -> types.SimpleNamespace:
+    """Run the demo in ``lab``'s state directory; its output goes to ``output_path``.
+    Under ``make test``'s parallel run the lab's start-up takes its turn with the other
+    workers' labs (``one_boot_at_a_time``), held until the demo says its lab is up."""
+    kubesalt = pathlib.Path(sys.executable).parent / "kubesalt"
+    output = output_path()
+    started = time.monotonic()
+    with output.open("w") as sink:
+        process = subprocess.Popen(
+            [str(kubesalt), *DEMO],
+            env={**os.environ, "KUBESALT_LAB_DIR": str(lab.state_dir)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        (cluster_steps,) = cluster["data"].values()
-        assert isinstance(cluster_steps, dict), cluster_steps
-        assert all(step["result"] for step in cluster_steps.values()), cluster_steps
-        first = orch_maas(lab)
-        second = orch_maas(lab)
-        # orch.cluster changed the master's configuration: it restarts itself once idle,
-        # i.e. now; the checks below talk to it.
-        wait_for_master_restart(lab)
-        yield types.SimpleNamespace(lab=lab, first=first, second=second)
+        try:
+            with one_boot_at_a_time():
+                wait_until(
+                    lambda: process.poll() is not None or (lab.info() or {}).get("state") == "up",
+                    DEMO_TIMEOUT,
+                    "the demo's lab up",
+                    interval=1.0,
+                )
+            process.wait(timeout=max(DEMO_TIMEOUT - (time.monotonic() - started), 1))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    seconds = time.monotonic() - started
+    print(f"\n{' '.join(DEMO)}: exit {process.returncode} after {seconds:.1f} s ({output})")
+    return types.SimpleNamespace(
+        returncode=process.returncode, text=output.read_text(), seconds=seconds, path=output
+    )
 
 
-def test_inventory_has_the_maas_roles(maas_lab):
+# What the lab says about its Kubernetes nodes and bare-metal machines, kept when the demo
+# fails (the lab goes down with the module).
+DIAGNOSTICS = [
+    (CONTROL_PLANE, ["microk8s", "kubectl", "get", "nodes", "-o", "wide"]),
+    ("salt", ["salt-run", "manage.status"]),
+    ("salt", ["salt", "--out=json", "--static", REGION, "maas.machines"]),
+    ("salt", ["tail", "-n", "60", "/var/log/salt/master"]),
+    ("salt", ["grep", "-hE", "ERROR|WARNING.*restart", "/var/log/salt/minion"]),
+    ("maas-region", ["grep", "-hE", "ERROR|CRITICAL", "/var/log/salt/minion"]),
+    *(
+        (host, argv)
+        for host in BARE_METAL
+        for argv in (
+            ["hostname"],
+            ["tail", "-n", "40", "/var/log/cloud-init-output.log"],
+            ["tail", "-n", "60", "/var/log/salt/minion"],
+            ["tail", "-n", "30", "/var/lib/kubesalt-sim/microk8s/invocations.jsonl"],
+        )
+    ),
+]
+
+
+def diagnose(lab: Lab, path: pathlib.Path) -> str:
+    """Append the lab's ``DIAGNOSTICS`` to ``path``; return them."""
+    parts = []
+    for host, argv in DIAGNOSTICS:
+        try:
+            run = lab.exec(host, argv, timeout=120)
+            text = f"exit {run.returncode}\n{run.stdout}{run.stderr}"
+        except Exception as error:  # a diagnostic, whatever went wrong
+            text = f"{type(error).__name__}: {error}"
+        parts.append(f"--- {host}: {' '.join(argv)}\n{text.rstrip()}")
+    text = "\n".join(parts)
+    with path.open("a") as sink:
+        sink.write(f"\n=== diagnostics after the demo\n{text}\n")
+    return text
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """``kubesalt lab demo --maas --bare-metal`` as a user runs it (the virtualenv's
+    ``kubesalt``, the state directory from ``KUBESALT_LAB_DIR``); the lab it leaves up is
+    the module's, taken down at the end."""
+    POOL.release()  # one lab at a time: a pooled lab must not hold the lock
+    lab_policy.apply(requirements_problem(), pytest)
+    # The demo does not wait for the lab lock: wait (bounded) for another test's lab to go.
+    wait_until(lambda: running_lab() is None, LOCK_WAIT, "the lab lock", interval=1.0)
+    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
+    try:
+        yield types.SimpleNamespace(lab=lab, run=run_demo(lab))
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def maas_lab(demo_run):
+    """The demo's lab after the demo succeeded; then the user's next plain highstate and
+    orch.maas once more."""
+    lab = demo_run.lab
+    run = demo_run.run
+    ready = f"done: {len(K8S_HOSTS)}/{len(K8S_HOSTS)} Kubernetes nodes Ready (cluster ready)"
+    if run.returncode != 0 or ready not in run.text:
+        found = diagnose(lab, run.path)
+        pytest.fail(
+            f"the demo failed (exit {run.returncode}; all of it in {run.path}):\n"
+            f"{run.text[-4000:]}\n=== diagnostics\n{found[-8000:]}"
+        )
+    wait_for_master_restart(lab)
+    following = highstate(lab, HIGHSTATE_TIMEOUT)
+    wait_for_master_restart(lab)
+    second = orch_maas(lab)
+    wait_for_master_restart(lab)
+    machines = power.enlist(lab)  # already enlisted by the demo: only read back
+    return types.SimpleNamespace(
+        lab=lab,
+        demo=demo_run,
+        highstate=following,
+        second=second,
+        machines=machines,
+        texts=[demo_run.run.text, following.text, second.text],
+    )
+
+
+def test_demo_ends_with_bare_metal_ready_workers_named_by_maas(maas_lab):
+    lab = maas_lab.lab
+    assert f"done: {len(K8S_HOSTS)}/{len(K8S_HOSTS)} Kubernetes nodes Ready (cluster ready)" in (
+        maas_lab.demo.run.text
+    ), maas_lab.demo.run.text[-3000:]
+    names = {host: machine["hostname"] for host, machine in maas_lab.machines.items()}
+    assert set(names) == set(BARE_METAL)
+    nodes = salt_json(
+        lab, ["salt", "--out=json", "--static", f"{CONTROL_PLANE}*", "microk8s.nodes"]
+    )
+    ready = {node["name"]: node["ready"] for node in nodes[minion(CONTROL_PLANE)]}
+    for host, maas_name in names.items():
+        # MAAS named the machine; its minion id is the inventory's.
+        assert maas_name != host
+        assert ready.get(maas_name) is True, ready
+        assert lab.exec(host, ["hostname"], check=True).stdout.strip() == maas_name
+        minion_id = lab.exec(host, ["cat", "/etc/salt/minion_id"], check=True).stdout.strip()
+        assert minion_id == minion(host)
+        status = region_call(lab, "maas.machine_status", maas_name)
+        assert status["status_name"] == "Deployed", status
+        assert f"{host} is {maas_name}" in maas_lab.demo.run.text
+
+
+def test_the_following_plain_highstate_changes_nothing(maas_lab):
+    doc = maas_lab.highstate.doc
+    expected = {h.minion_id for h in maas_lab.lab.hosts() if h.runs_salt or h.bare_metal}
+    assert set(doc) == expected, maas_lab.highstate.text[-2000:]
+    changed_ids, failed_ids = changes_and_failures(doc)
+    assert not failed_ids, failed_ids
+    assert not changed_ids, changed_ids
+
+
+def test_inventory_has_the_maas_and_bare_metal_roles(maas_lab):
     inventory = salt_json(
         maas_lab.lab,
         ["salt", "--out=json", "--static", REGION, "pillar.get", "kubesalt:nodes", "unmask=True"],
@@ -110,23 +301,9 @@ def test_inventory_has_the_maas_roles(maas_lab):
             "roles": ["maas_rack"],
             "private_ip": f"10.1.0.{31 + index}",
         }
-
-
-def test_orchestration_brings_maas_up(maas_lab):
-    run = maas_lab.first
-    assert not failed(run)
-    assert changed(run) >= {
-        ("maas-region", "maas-db-user"),
-        ("maas-region", "maas-db-database"),
-        ("maas-region", "maas-region-initialized"),
-        ("maas-region", "maas-region-admin"),
-        ("maas-region", "maas-region-settings"),
-        ("maas-rack-0", "maas-rack-registered"),
-        ("maas-rack-1", "maas-rack-registered"),
-        ("maas-region", "maas-sync-selection-ubuntu-noble"),
-        ("maas-region", "maas-sync-images"),
-        (CONTROL_PLANE, "maas-apikey-exported"),
-    }
+    for index, host in enumerate(BARE_METAL):
+        assert inventory[minion(host)]["roles"] == ["microk8s_worker"]
+        assert inventory[minion(host)]["private_ip"] == f"10.1.0.{120 + index}"
 
 
 def test_database_is_in_the_real_postgresql(maas_lab):
@@ -178,8 +355,8 @@ def test_api_key_exported_to_the_control_plane(maas_lab):
     # Never in a return, a Salt log or the simulator's invocation log (argv only: the
     # manifest went through stdin).
     encoded = data["token"]
-    for run in (maas_lab.first, maas_lab.second):
-        assert key not in run.text and encoded not in run.text
+    for text in maas_lab.texts:
+        assert key not in text and encoded not in text
     for host in ["salt", "maas-region", *RACKS, CONTROL_PLANE]:
         found = lab.exec(host, ["grep", "-rlF", "-e", key, "-e", encoded, "/var/log/salt"])
         assert found.returncode == 1, f"{host}: the API key in {found.stdout.split()}"
@@ -194,9 +371,9 @@ def test_second_run_changes_nothing(maas_lab):
     run = maas_lab.second
     assert not failed(run)
     assert not changed(run)
-    # Every step of the first run ran again (nothing skipped) and changed nothing: a
-    # salt.state step without changes says so and returns no states.
-    assert set(run.steps) == set(maas_lab.first.steps)
+    # Every step ran again (nothing skipped) and changed nothing: a salt.state step
+    # without changes says so and returns no states.
+    assert set(run.steps) == ORCH_MAAS_STEPS
     for step_id, step in run.steps.items():
         assert step["changes"] == {}, step_id
         assert step["comment"].startswith("States ran successfully. No changes made to")
@@ -209,89 +386,32 @@ def test_orchestration_passes_no_secret(maas_lab):
     secret = lab.exec("maas-region", ["cat", "/var/snap/maas/common/maas/secret"], check=True)
     secret = secret.stdout.strip()
     assert len(secret) == 32
-    for run in (maas_lab.first, maas_lab.second):
-        assert secret not in run.text
+    for text in maas_lab.texts:
+        assert secret not in text
     jobs = lab.exec("salt", ["grep", "-rlF", secret, "/var/cache/salt/master/jobs"])
     assert jobs.returncode == 1, f"the shared secret in {jobs.stdout.split()}"
 
 
-BARE_METAL = ["k8s-bm-0", "k8s-bm-1"]
+ORCH_MAAS_STEPS = {
+    "maas-orch-db",
+    "maas-orch-region-1",
+    "maas-orch-racks",
+    "maas-orch-sync",
+    "maas-orch-apikey",
+}
 
 
-def orch_baremetal(lab, machines):
-    run = demo.orchestrate_baremetal(lab, machines)
-    start = run.stdout.find("{")
-    assert start >= 0, f"orch.baremetal: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
-    (steps,) = json.loads(run.stdout[start:])["data"].values()
-    return types.SimpleNamespace(steps=steps, text=run.stdout + run.stderr)
-
-
-@pytest.fixture(scope="module")
-def baremetal(maas_lab):
-    """Enlist both machines, deploy them with a deployment fault (the run stops), clear it
-    and run again (converges), then one plain highstate."""
-    lab = maas_lab.lab
-    machines = power.enlist(lab)
-    fault = ["kubesalt", "sim", "maas", "fault", "--root", "/"]
-    lab.exec("maas-region", [*fault, "deploy_fails=true"], check=True)
-    try:
-        failed_run = orch_baremetal(lab, machines)
-    finally:
-        lab.exec("maas-region", [*fault, "deploy_fails="], check=True)
-    converged = orch_baremetal(lab, machines)
-    # The nested orch.cluster may leave a master restart pending until the master is idle.
-    wait_for_master_restart(lab)
-    # --timeout: under load the default 5 s gather gives up on busy minions (an empty return).
-    highstate = salt_json(
-        lab, ["salt", "--out=json", "--static", "--timeout=540", "*", "state.highstate"], 600
-    )
-    return types.SimpleNamespace(
-        machines=machines, failed=failed_run, converged=converged, highstate=highstate
-    )
-
-
-def test_baremetal_deploy_failure_stops_with_maas_message(baremetal):
-    steps = {step["__id__"]: step for step in baremetal.failed.steps.values()}
-    assert steps["baremetal-prepare"]["result"] is True
-    assert steps["baremetal-deployed"]["result"] is False
-    assert "Failed deployment" in baremetal.failed.text
-    # Nothing after the failed step ran.
-    assert steps["baremetal-minions"]["result"] is False
-    assert "requisite" in steps["baremetal-minions"]["comment"].lower()
-
-
-def test_baremetal_rerun_converges_to_ready_workers(maas_lab, baremetal):
-    lab = maas_lab.lab
-    steps = baremetal.converged.steps
-    assert all(step["result"] for step in steps.values()), baremetal.converged.text[-3000:]
-    names = {host: machine["hostname"] for host, machine in baremetal.machines.items()}
-    assert set(names) == set(BARE_METAL)
-    nodes = salt_json(
-        lab, ["salt", "--out=json", "--static", f"{CONTROL_PLANE}*", "microk8s.nodes"]
-    )[f"{CONTROL_PLANE}.{DOMAIN}"]
-    ready = {node["name"]: node["ready"] for node in nodes}
-    for host, maas_name in names.items():
-        # MAAS named the machine; its minion id is the inventory's.
-        assert maas_name != host
-        assert ready.get(maas_name) is True, nodes
-        assert lab.exec(host, ["hostname"], check=True).stdout.strip() == maas_name
-        minion_id = lab.exec(host, ["cat", "/etc/salt/minion_id"], check=True).stdout.strip()
-        assert minion_id == f"{host}.{DOMAIN}"
-        status = region_call(lab, "maas.machine_status", maas_name)
-        assert status["status_name"] == "Deployed", status
-
-
-def test_baremetal_keys_accepted_in_advance_and_private(maas_lab, baremetal):
+def test_bare_metal_keys_accepted_in_advance_and_private(maas_lab, day2):
     lab = maas_lab.lab
     keys = lab.exec("salt", ["salt-key", "--out=json", "-L"], check=True)
     listed = json.loads(keys.stdout)
     for host in BARE_METAL:
-        assert f"{host}.{DOMAIN}" in listed["minions"]
-        assert f"{host}.{DOMAIN}" not in listed["minions_pre"]
+        assert minion(host) in listed["minions"]
+        assert minion(host) not in listed["minions_pre"]
         private = lab.exec(host, ["cat", "/etc/salt/pki/minion/minion.pem"], check=True).stdout
         body = private.strip().splitlines()[5]
-        for run in (baremetal.failed, baremetal.converged):
-            assert body not in run.text
+        for text in [*maas_lab.texts, day2.failed.text, day2.converged.text]:
+            assert body not in text
         for where, path in (("salt", "/var/log/salt"), ("salt", "/var/cache/salt/master/jobs")):
             found = lab.exec(where, ["grep", "-rlF", body, path])
             assert found.returncode == 1, f"{host}'s private key in {found.stdout.split()}"
@@ -303,25 +423,70 @@ def test_baremetal_keys_accepted_in_advance_and_private(maas_lab, baremetal):
     assert "True" not in master.stdout
 
 
-def test_plain_highstate_after_baremetal_changes_nothing(baremetal):
-    returns = baremetal.highstate
-    assert {f"{h}.{DOMAIN}" for h in BARE_METAL} <= set(returns)
-    changed = {
-        minion: sorted(s["__id__"] for s in states.values() if s.get("changes"))
-        for minion, states in returns.items()
-        if isinstance(states, dict)
-    }
-    failed_states = {
-        minion: [s["__id__"] for s in states.values() if not s["result"]]
-        for minion, states in returns.items()
-        if isinstance(states, dict)
-    }
-    # The machines and the control plane they joined: nothing left to change. (The racks'
-    # first highstate applies core, which orch.maas does not.)
-    touched = [f"{h}.{DOMAIN}" for h in [*BARE_METAL, CONTROL_PLANE, "salt"]]
-    assert not any(changed[m] for m in touched), changed
-    assert not any(failed_states.values()), failed_states
-    assert all(isinstance(states, dict) for states in returns.values()), returns
+def orch_baremetal(lab, machines):
+    """``salt-run state.orchestrate orch.baremetal`` as the demo runs it."""
+    run = demo.orchestrate_baremetal(lab, machines)
+    start = run.stdout.find("{")
+    assert start >= 0, f"orch.baremetal: no JSON (exit {run.returncode}): {run.stderr[-2000:]}"
+    (steps,) = json.loads(run.stdout[start:])["data"].values()
+    return types.SimpleNamespace(steps=steps, text=run.stdout + run.stderr)
+
+
+@pytest.fixture(scope="module")
+def day2(maas_lab):
+    """Day 2 on the demo's lab: release k8s-bm-1's machine (its host powers off), deploy it
+    again under a deployment fault (the run stops), clear the fault and run again."""
+    lab = maas_lab.lab
+    host = BARE_METAL[1]
+    name = maas_lab.machines[host]["hostname"]
+    running = host_processes(lab, host)
+    released = region_call(lab, "maas.release_machine", name)
+    wait_until(lambda: not host_processes(lab, host), 120, f"{host} powered off", interval=1.0)
+    lab.exec("maas-region", [*FAULT, "deploy_fails=true"], check=True)
+    try:
+        failed_run = orch_baremetal(lab, maas_lab.machines)
+    finally:
+        lab.exec("maas-region", [*FAULT, "deploy_fails="], check=True)
+    converged = orch_baremetal(lab, maas_lab.machines)
+    wait_for_master_restart(lab)
+    return types.SimpleNamespace(
+        host=host,
+        name=name,
+        running_before=running,
+        released=released,
+        failed=failed_run,
+        converged=converged,
+    )
+
+
+def test_release_powers_the_host_off(day2):
+    # It ran a minion and MicroK8s before; the fixture waited (bounded) for nothing to run.
+    assert any("salt-minion" in command for command in day2.running_before), day2.running_before
+    assert day2.released["status_name"] in ("Releasing", "Ready"), day2.released
+
+
+def test_deploying_again_under_a_fault_stops_with_maas_message(day2):
+    steps = {step["__id__"]: step for step in day2.failed.steps.values()}
+    assert steps["baremetal-prepare"]["result"] is True
+    assert steps["baremetal-deployed"]["result"] is False
+    assert "Failed deployment" in day2.failed.text
+    # Nothing after the failed step ran.
+    assert steps["baremetal-minions"]["result"] is False
+    assert "requisite" in steps["baremetal-minions"]["comment"].lower()
+
+
+def test_the_rerun_deploys_it_anew_and_it_rejoins(maas_lab, day2):
+    lab = maas_lab.lab
+    steps = day2.converged.steps
+    assert all(step["result"] for step in steps.values()), day2.converged.text[-3000:]
+    assert region_call(lab, "maas.machine_status", day2.name)["status_name"] == "Deployed"
+    assert lab.exec(day2.host, ["hostname"], check=True).stdout.strip() == day2.name
+    nodes = salt_json(
+        lab, ["salt", "--out=json", "--static", f"{CONTROL_PLANE}*", "microk8s.nodes"]
+    )
+    ready = {node["name"]: node["ready"] for node in nodes[minion(CONTROL_PLANE)]}
+    assert all(ready.get(m["hostname"]) is True for m in maas_lab.machines.values()), ready
+    assert any("salt-minion" in command for command in host_processes(lab, day2.host))
 
 
 def test_lab_down_leaves_no_maas_daemon(maas_lab):
