@@ -62,6 +62,11 @@ def _symlink(root: str, target: str, link: str) -> None:
     os.symlink(target, full)
 
 
+# The host's own tmpfs mounts (empty at every boot of a real machine: what a power cycle
+# clears, kubesalt.lab.power) and the directories Debian's boot makes in /run.
+VOLATILE_MOUNTS = ("/run", "/dev/shm", "/tmp")  # noqa: S108
+RUN_DIRECTORIES = ("run/lock", "run/sshd")
+
 # A private /dev (tmpfs): the character devices a Debian guest's userland needs, never the
 # machine's devtmpfs (lab-cloud hosts: their volumes' nodes are added by kubesalt.cloud.volumes).
 PRIVATE_DEVICES = {
@@ -136,7 +141,7 @@ def build_root(spec: dict) -> None:
     ns.mount("shm", f"{root}/dev/shm", "tmpfs", nosuid_nodev, "mode=1777")  # noqa: S108
     ns.mount("tmpfs", f"{root}/run", "tmpfs", nosuid_nodev, "mode=0755")
     ns.mount("tmpfs", f"{root}/tmp", "tmpfs", nosuid_nodev, "mode=1777")  # noqa: S108
-    for directory in ("run/lock", "run/sshd"):
+    for directory in RUN_DIRECTORIES:
         os.makedirs(os.path.join(root, directory), exist_ok=True)
     # Debian's /run/lock is world-writable with the sticky bit, like /tmp.
     os.chmod(os.path.join(root, "run/lock"), 0o1777)  # noqa: S103

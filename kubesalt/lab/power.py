@@ -20,8 +20,9 @@ never run there, Salt is on the image but not configured.
   on release (``Node._release``: "mark ... available again and power off",
   ``src/maasserver/models/node.py``; with power type ``manual`` that is the operator's job,
   which the driver stands for): every process of the host is killed, its PID 1 and its
-  network stay (the machine is off, still cabled), and its root is kept (the disk; MAAS
-  erases it only with ``enable_disk_erasing_on_release``).
+  network stay (the machine is off, still cabled), its tmpfs mounts (``/run``,
+  ``/dev/shm``, ``/tmp``) are emptied as a power cycle empties them, and its root is kept
+  (the disk; MAAS erases it only with ``enable_disk_erasing_on_release``).
 
 Not modelled: PXE, curtin (a new deployment boots the kept root again, with a new instance
 id), disk erasing, the machine reporting its progress to MAAS (the simulator's timer decides
@@ -38,6 +39,7 @@ import signal
 import sys
 import time
 
+from kubesalt.lab import hostinit
 from kubesalt.lab.lab import Lab
 from kubesalt.lab.lab import LabError
 
@@ -170,7 +172,8 @@ def boot(lab: Lab, host: str, record: dict) -> None:
 
 def power_off(lab: Lab, host: str, timeout: float = 30.0) -> None:
     """Power ``host`` off: SIGKILL every process of its PID namespace but its PID 1, seen
-    from the machine's /proc (until none is left: a process may fork meanwhile)."""
+    from the machine's /proc (until none is left: a process may fork meanwhile), then empty
+    its tmpfs mounts."""
     init = lab.host_pid(host)
     namespace = os.readlink(f"/proc/{init}/ns/pid")
     deadline = time.monotonic() + timeout
@@ -189,10 +192,27 @@ def power_off(lab: Lab, host: str, timeout: float = 30.0) -> None:
             except OSError:
                 continue  # gone meanwhile
         if not found:
+            _clear_volatile(lab, host)
             return
         if time.monotonic() >= deadline:
             raise LabError(f"{host}: processes {', '.join(found)} survived SIGKILL")
         time.sleep(0.2)
+
+
+def _clear_volatile(lab: Lab, host: str) -> None:
+    """Empty the host's tmpfs mounts, as a power cycle does (its PID 1 and mounts stay in the
+    lab). What is left there would outlive the machine being off: cloud-init's
+    ``/run/cloud-init/.instance-id`` above all, which, still naming the old deployment, makes
+    cloud-init restore that instance from its cache ("restored from cache with run check",
+    ``cloudinit/stages.py``) and skip every per-instance module of the new one: no
+    bootstrap, no minion."""
+    volatile = " ".join(hostinit.VOLATILE_MOUNTS)
+    directories = " ".join(f"/{d}" for d in hostinit.RUN_DIRECTORIES)
+    script = (
+        f"find {volatile} -xdev -mindepth 1 -delete && mkdir -p {directories} "
+        "&& chmod 1777 /run/lock"
+    )
+    lab.exec(host, ["sh", "-c", script], check=True)
 
 
 def plan(records: list[dict], macs: dict[str, str], state: dict, busy) -> tuple[list, list]:
