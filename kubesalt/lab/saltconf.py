@@ -174,6 +174,10 @@ def minion_config(host: Host, master: Host) -> str:
         "acceptance_wait_time": 1,
         "acceptance_wait_time_max": 1,
         "random_reauth_delay": 0,
+        # As Terraform's minion configuration: back on the publisher 1-2 s after a master
+        # restart (Salt's defaults: up to ~20 s, during which published jobs are lost).
+        "recon_default": 1000,
+        "recon_max": 1000,
         # No DNS server answers in the lab: the fqdns grain would wait for reverse look-ups.
         "enable_fqdns_grains": False,
         "ipv6": False,

@@ -83,17 +83,23 @@ def master_activity():
 
         salt-call salt_master.master_activity
     """
-    busy = [
-        f"{name} (pid {pid})"
-        for pid, name in _master.salt_clients(_processes(), exclude=_ancestors())
-    ]
+    # The runner calls first, this host's clients last: the runners take seconds on a busy
+    # master, and a client started meanwhile (the next orchestration) must still be seen.
     runners = __salt__["saltutil.runner"]("jobs.master")
     minion_jobs = __salt__["saltutil.runner"]("jobs.active")
-    busy += _master.busy_jobs(
+    busy = _master.busy_jobs(
         runners if isinstance(runners, list) else [],
         minion_jobs if isinstance(minion_jobs, dict) else {},
     )
-    return busy
+    return _clients() + busy
+
+
+def _clients():
+    """The Salt clients running on this host but the caller: ``["salt-run (pid 401)"]``."""
+    return [
+        f"{name} (pid {pid})"
+        for pid, name in _master.salt_clients(_processes(), exclude=_ancestors())
+    ]
 
 
 def schedule_master_restart(service="salt-master", timeout=900):
@@ -135,14 +141,39 @@ def schedule_master_restart(service="salt-master", timeout=900):
     return f"{service} restarts once it is idle (schedule job {MASTER_RESTART_JOB})"
 
 
+def _wait_idle(deadline, interval, service, timeout):
+    """Look until :func:`master_activity` finds nothing twice in a row, ``interval`` apart,
+    or until ``deadline`` (then log and return what still keeps the master busy)."""
+    quiet = 0
+    while True:
+        try:
+            busy = master_activity()
+        except Exception as err:  # the master may be busy restarting or overloaded
+            busy = [f"no answer from the master ({err})"]
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 2:
+            return []
+        if time.monotonic() >= deadline:
+            log.warning(
+                "kubesalt: %s still busy after %ss (%s): restarting it anyway",
+                service,
+                timeout,
+                "; ".join(busy),
+            )
+            return busy
+        time.sleep(interval)
+
+
 def restart_master_when_idle(service="salt-master", timeout=900, interval=2):
     """
     On the salt master's own minion: wait until the master is idle, then restart it.
 
     Idle means :func:`master_activity` finds nothing twice in a row, ``interval`` seconds
-    apart. After ``timeout`` seconds the master restarts anyway (logged), so a configuration
-    change is never held back for good. The schedule job that runs this (see
-    :func:`schedule_master_restart`) is removed first, so the restart happens once.
+    apart, and a last look at this host's Salt clients right before the restart finds none
+    (a client started meanwhile, such as the next orchestration, is waited for too). After
+    ``timeout`` seconds the master restarts anyway (logged), so a configuration change is
+    never held back for good. The schedule job that runs this (see
+    :func:`schedule_master_restart`) is removed before the restart, so it happens once.
 
     service
         The master's service name. Defaults to ``salt-master``.
@@ -160,25 +191,18 @@ def restart_master_when_idle(service="salt-master", timeout=900, interval=2):
     timeout = _seconds(timeout, "timeout")
     interval = max(0.1, _seconds(interval, "interval"))
     deadline = time.monotonic() + timeout
-    quiet = 0
-    busy = []
-    while quiet < 2:
-        try:
-            busy = master_activity()
-        except Exception as err:  # the master may be busy restarting or overloaded
-            busy = [f"no answer from the master ({err})"]
-        quiet = 0 if busy else quiet + 1
-        if quiet < 2:
-            if time.monotonic() >= deadline:
-                log.warning(
-                    "kubesalt: %s still busy after %ss (%s): restarting it anyway",
-                    service,
-                    timeout,
-                    "; ".join(busy),
-                )
-                break
-            time.sleep(interval)
-    __salt__["schedule.delete"](MASTER_RESTART_JOB, persist=True)
+    deleted = False
+    while True:
+        busy = _wait_idle(deadline, interval, service, timeout)
+        if not deleted:
+            __salt__["schedule.delete"](MASTER_RESTART_JOB, persist=True)
+            deleted = True
+        # A last look at this host's clients right before the restart (a /proc scan, no
+        # master round trip): a client started since the looks above is the next command
+        # (`orch.cluster`, then at once `orch.maas`), whose first jobs would be published
+        # while the minions reconnect, and lost. Wait for it as for any other.
+        if busy or not _clients() or time.monotonic() >= deadline:
+            break
     log.warning("kubesalt: restarting %s (configuration changed, master idle)", service)
     if not __salt__["service.restart"](service):
         raise CommandExecutionError(f"service {service} restart failed: see its log")

@@ -320,6 +320,8 @@ def test_salt_reads_the_minion_configuration_and_pins_the_master(lab_render, tmp
     assert opts["hash_type"] == "sha256"
     # A highstate does not sync the modules first (the bootstrap runner's sync_all does).
     assert opts["autoload_dynamic_modules"] is False
+    # Back on the master's publisher within 1-2 s of a master restart (no back-off).
+    assert (opts["recon_default"], opts["recon_max"], opts["recon_randomize"]) == (1000, 1000, True)
     # What the minion computes from the master key it holds (salt/crypt.py verify_master).
     master_pub = tmp_path / "minion_master.pub"
     master_pub.write_text(files["/etc/salt/pki/minion/minion_master.pub"]["content"])

@@ -194,6 +194,12 @@ locals {
         # highstate's wall time). They reach minions by `saltutil.sync_all`: the bootstrap
         # runner's before the first orchestration, the operator's after changing them.
         autoload_dynamic_modules = false
+        # After a master restart (the salt_master state's, an upgrade) the publish socket
+        # reconnects every 1-2 s (libzmq adds up to one interval of jitter; a maximum below
+        # the interval disables the back-off). Salt's defaults draw a first interval of
+        # 1-11 s that doubles up to 10 s: jobs published meanwhile never reach the minion.
+        recon_default = 1000
+        recon_max     = 1000
         # Informational only: the state tree takes roles from the pillar, never from grains.
         grains = { kubesalt = { roles = n.roles } }
       }
