@@ -22,6 +22,7 @@ from kubesalt.cloud.workspace import deploy_key
 from kubesalt.cloud.workspace import lab_tfvars
 from kubesalt.lab import demo as lab_demo
 from kubesalt.lab import lab
+from kubesalt.lab import minions
 
 COMMAND_TIMEOUT = 120.0
 
@@ -53,14 +54,7 @@ class CloudHosts:
         """The minions that answer ``salt '*' test.ping`` on ``master`` (within ``timeout``
         seconds); an empty set while the master cannot answer."""
         argv = ["salt", "--out=json", "--static", "-t", str(timeout), "*", "test.ping"]
-        run = self.exec(master, argv, timeout=timeout + COMMAND_TIMEOUT)
-        try:
-            answers = json.loads(run.stdout or "{}")
-        except ValueError:
-            return set()
-        return (
-            {m for m, ok in answers.items() if ok is True} if isinstance(answers, dict) else set()
-        )
+        return minions.answered(self.exec(master, argv, timeout=timeout + COMMAND_TIMEOUT).stdout)
 
     def has_volume_disk(self, host: str) -> bool:
         """Whether ``host`` has a volume as a block device under udev's by-id name

@@ -14,9 +14,15 @@ from kubesalt.lab import power
 from kubesalt.lab.lab import Lab
 from kubesalt.lab.lab import LabError
 from kubesalt.lab.lab import repo_root
+from kubesalt.lab.minions import silent
 
 SYNC_TIMEOUT = 300.0
 APPLY_TIMEOUT = 1200.0
+# wait_bootstrap: seconds between two `salt-run cluster_bootstrap.status` (each a Salt process
+# on the master host, ~1.2 s of CPU, and a ping), and how long the minions get to answer
+# once it says done.
+STATUS_INTERVAL = 5.0
+MINION_TIMEOUT = 120.0
 
 
 def _json(text: str) -> dict:
@@ -66,25 +72,39 @@ def _orchestrate(lab: Lab):
 
 def wait_bootstrap(lab: Lab, report) -> list[str]:  # also kubesalt.cloud.demo.CloudHosts
     """Wait (bounded) for the master's own bootstrap (reactor: sync + orch.cluster) to finish;
-    return the failed steps it reports."""
+    return the failed steps it reports. While a master restart is pending (the salt_master
+    state changed the master's configuration), and until the minions are back on the
+    restarted master's publisher, no Salt client runs (see :func:`_wait_master_restart`): one
+    on the master host holds the restart back (the master is not idle while it runs), and a
+    ping published before the minions are back is lost."""
     deadline = time.monotonic() + APPLY_TIMEOUT
     seen = None
     while time.monotonic() < deadline:
+        if _master_state(lab)[0]:
+            report("bootstrap: the master restarts once it is idle (salt_master): waiting")
+            seen = None
+            _wait_master_restart(lab, timeout=max(1.0, deadline - time.monotonic()))
+            continue
         run = lab.exec("salt", ["salt-run", "--out=json", "cluster_bootstrap.status"])
         status = _json(run.stdout)
         if not isinstance(status, dict):  # the runner failed this time (e.g. master restart)
-            time.sleep(5)
+            time.sleep(STATUS_INTERVAL)
             continue
         last = status.get("last_run") or {}
-        state = (status.get("done"), last.get("result"), tuple(status.get("missing") or ()))
+        missing = list(status.get("missing") or ())
+        if status.get("done") and missing:
+            # Its ping ran while the master restarted, or before the minions reconnected:
+            # only the ones still silent after a bounded wait are missing.
+            missing = silent(lab, missing, timeout=MINION_TIMEOUT)
+        state = (status.get("done"), last.get("result"), tuple(missing))
         if state != seen:
             seen = state
-            report(f"bootstrap: {last.get('result') or 'not started'}; missing: {list(state[2])}")
+            report(f"bootstrap: {last.get('result') or 'not started'}; missing: {missing}")
         if status.get("done"):
             return []
         if last.get("result") == "failed":
             return [str(step) for step in last.get("failed") or ["the orchestration failed"]]
-        time.sleep(5)
+        time.sleep(STATUS_INTERVAL)
     return [f"the master's bootstrap did not finish within {APPLY_TIMEOUT:.0f} s"]
 
 
@@ -232,15 +252,41 @@ MASTER_SCHEDULE = "/etc/salt/minion.d/_schedule.conf"
 RESTART_JOB = "kubesalt-master-restart"
 
 
+# Read in the master host with no Salt client: whether the restart is pending, the master's
+# pid, the connections on its publisher (one a subscribed minion; `ss` missing: 0).
+MASTER_STATE_SCRIPT = (
+    f"grep -q {RESTART_JOB} {MASTER_SCHEDULE} 2>/dev/null && echo pending || echo none; "
+    'echo "$(cat /run/salt-master.pid 2>/dev/null)"; '
+    "ss -Htn state established '( sport = :4505 )' 2>/dev/null | wc -l"
+)
+
+
+def master_state(output: str) -> tuple[bool, str, int]:
+    """``(restart pending, master pid, minions on the publisher)`` from the output of
+    ``MASTER_STATE_SCRIPT``; a line it cannot read counts as no pid, no minion."""
+    lines = [line.strip() for line in output.splitlines()] + ["", "", ""]
+    subscribers = int(lines[2]) if lines[2].isdigit() else 0
+    return lines[0] == "pending", lines[1], subscribers
+
+
+def _master_state(lab: Lab) -> tuple[bool, str, int]:
+    return master_state(lab.exec("salt", ["sh", "-c", MASTER_STATE_SCRIPT]).stdout)
+
+
 def _wait_master_restart(lab: Lab, timeout: float = 240.0) -> None:
-    """Wait (bounded) until no master restart is pending (read from the schedule file: a
-    Salt client would keep the master busy)."""
+    """Wait (bounded) until no master restart is pending; when one was, until the master
+    runs again (another pid) with as many minions on its publisher as before. A ping
+    published before the minions are back is lost, and its client waits its whole timeout
+    (28-34 s for `salt-run cluster_bootstrap.status`)."""
     deadline = time.monotonic() + timeout
+    before = None  # (pid, subscribers) while the restart was pending
     while time.monotonic() < deadline:
-        scheduled = lab.exec("salt", ["sh", "-c", f"cat {MASTER_SCHEDULE} 2>/dev/null; true"])
-        if RESTART_JOB not in scheduled.stdout:
+        pending, pid, subscribers = _master_state(lab)
+        if pending:
+            before = (pid, subscribers)
+        elif before is None or (pid and pid != before[0] and subscribers >= before[1]):
             return
-        time.sleep(1)
+        time.sleep(0.5)
 
 
 def _bare_metal(lab: Lab, report, failures: list) -> dict[str, str]:

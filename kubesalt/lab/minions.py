@@ -81,29 +81,36 @@ def accept_keys(lab, expected: list[str]) -> None:
         raise LabError(f"unexpected accepted minion keys: {', '.join(sorted(unexpected))}")
 
 
-def wait_ping(lab, expected: list[str], timeout: float = PING_TIMEOUT) -> None:
+def answered(stdout: str) -> set[str]:
+    """The minions whose ``salt --out=json --static ... test.ping`` answer is ``True`` (a
+    minion that did not return has a message there instead); none when the output is not a
+    JSON mapping (the master restarting: "Salt request timed out...")."""
+    try:
+        answers = json.loads(stdout or "{}")
+    except ValueError:
+        return set()
+    if not isinstance(answers, dict):
+        return set()
+    return {minion for minion, value in answers.items() if value is True}
+
+
+def silent(lab, expected: list[str], timeout: float = PING_TIMEOUT) -> list[str]:
+    """The minions of ``expected`` that have not answered ``test.ping`` within ``timeout``
+    seconds (pinged again every 0.5 s until all answered), sorted. ``lab`` needs only
+    ``exec`` on the master host ``salt``: a :class:`kubesalt.lab.lab.Lab` or the lab
+    cloud's hosts."""
     deadline = time.monotonic() + timeout
     missing = set(expected)
-    while True:
-        result = lab.salt(
-            [
-                "--out=json",
-                "--static",
-                "--timeout=5",
-                "-L",
-                ",".join(sorted(missing)),
-                "test.ping",
-            ]
-        )
-        try:
-            answers = json.loads(result.stdout or "{}")
-        except ValueError:
-            answers = {}
-        missing -= {minion for minion, value in answers.items() if value is True}
-        if not missing:
-            return
-        if time.monotonic() >= deadline:
-            raise LabError(
-                f"no test.ping answer within {timeout:.0f} s from: {', '.join(sorted(missing))}"
-            )
+    while missing:
+        argv = ["salt", "--out=json", "--static", "--timeout=5", "-L", ",".join(sorted(missing))]
+        missing -= answered(lab.exec("salt", [*argv, "test.ping"]).stdout)
+        if not missing or time.monotonic() >= deadline:
+            break
         time.sleep(0.5)
+    return sorted(missing)
+
+
+def wait_ping(lab, expected: list[str], timeout: float = PING_TIMEOUT) -> None:
+    missing = silent(lab, expected, timeout)
+    if missing:
+        raise LabError(f"no test.ping answer within {timeout:.0f} s from: {', '.join(missing)}")
