@@ -254,6 +254,7 @@ RESTART_JOB = "kubesalt-master-restart"
 
 # Read in the master host with no Salt client: whether the restart is pending, the master's
 # pid, the connections on its publisher (one a subscribed minion; `ss` missing: 0).
+RECONNECT_TIMEOUT = 30.0
 MASTER_STATE_SCRIPT = (
     f"grep -q {RESTART_JOB} {MASTER_SCHEDULE} 2>/dev/null && echo pending || echo none; "
     'echo "$(cat /run/salt-master.pid 2>/dev/null)"; '
@@ -280,12 +281,21 @@ def _wait_master_restart(lab: Lab, timeout: float = 240.0) -> None:
     (28-34 s for `salt-run cluster_bootstrap.status`)."""
     deadline = time.monotonic() + timeout
     before = None  # (pid, subscribers) while the restart was pending
+    restarted = False
     while time.monotonic() < deadline:
         pending, pid, subscribers = _master_state(lab)
         if pending:
             before = (pid, subscribers)
-        elif before is None or (pid and pid != before[0] and subscribers >= before[1]):
+        elif before is None:
             return
+        elif pid and pid != before[0]:
+            if subscribers >= before[1]:
+                return
+            if not restarted:
+                # The minions get RECONNECT_TIMEOUT to come back (a count taken during a
+                # reconnection may be too high), then the caller's own wait for them.
+                restarted = True
+                deadline = min(deadline, time.monotonic() + RECONNECT_TIMEOUT)
         time.sleep(0.5)
 
 
