@@ -1,15 +1,21 @@
 """
 The cluster as the state tree sees it: pillar validation and the data the SLS files need.
 
-The state tree calls :func:`validate` from ``map.jinja``, so a bad pillar stops a run while
-it renders, before any state changes anything. The other functions turn the inventory (the
+The state tree calls :func:`settings` from ``map.jinja``: the state tree's defaults with the
+pillar merged over them, validated, so a bad pillar stops a run while it renders, before any
+state changes anything. The other functions turn the inventory (the
 ``kubesalt`` pillar) and the mine into the plain lists the SLS files loop over, so no SLS
 carries logic in Jinja.
 """
 
+import copy
+import hashlib
+import json
 import logging
 import os
 
+import salt.utils.secret
+import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 from salt.exceptions import SaltInvocationError
 
@@ -19,6 +25,10 @@ import cluster_lib.validate as _validate
 log = logging.getLogger(__name__)
 
 __virtualname__ = "cluster"
+
+DEFAULTS_FILE = "salt://defaults.yaml"
+# Where :func:`settings` keeps what it computed, in the loader's ``__context__``.
+SETTINGS_CONTEXT_KEY = "cluster.settings"
 
 PRIVATE_IP_MINE = "kubesalt_private_ip"
 JOIN_INFO_MINE = "microk8s_join_info"
@@ -57,6 +67,48 @@ def validate(config=None):
     except _validate.PillarError as err:
         raise CommandExecutionError(str(err)) from err
     return True
+
+
+def settings(saltenv="base"):
+    """
+    Return the ``kubesalt`` settings of the state tree: ``defaults.yaml`` with the
+    ``kubesalt`` pillar merged over it (dicts recursively, lists and scalars replaced),
+    validated by :func:`validate` (a bad pillar raises, naming each key).
+
+    ``map.jinja`` calls this for every SLS file that imports it. The result is kept in the
+    loader's ``__context__``, keyed by ``saltenv`` and the ``kubesalt`` pillar: every state
+    run (``state.highstate``, ``state.apply``) gets its own copy of that context, so the
+    defaults are fetched, merged and validated once per run instead of once per SLS file,
+    and a run never sees an earlier run's defaults. Each caller gets its own deep copy.
+    Outside a template (this CLI example) every value is redacted, as ``pillar.get``
+    redacts pillar values: the settings carry the pillar's secrets.
+
+    saltenv
+        The file server environment ``defaults.yaml`` is read from.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cluster.settings
+    """
+    pillar = salt.utils.secret.expose(__pillar__.get("kubesalt", {}))
+    key = hashlib.sha256(
+        json.dumps([saltenv, pillar], sort_keys=True, default=repr).encode()
+    ).hexdigest()
+    cached = __context__.setdefault(SETTINGS_CONTEXT_KEY, {})
+    if key not in cached:
+        text = __salt__["cp.get_file_str"](DEFAULTS_FILE, saltenv=saltenv)
+        if text is False:
+            raise CommandExecutionError(f"{DEFAULTS_FILE}: not found in saltenv {saltenv!r}")
+        defaults = (salt.utils.yaml.safe_load(text) or {}).get("kubesalt") or {}
+        merged = __salt__["slsutil.merge"](defaults, pillar, merge_lists=False)
+        validate(merged)
+        cached[key] = merged
+    if salt.utils.secret.mask_pillar.get():
+        # Not inside a template: an output boundary, redacted as pillar.get redacts it.
+        return salt.utils.secret.serial(cached[key])
+    return copy.deepcopy(cached[key])
 
 
 def _sysctl_exists(name):

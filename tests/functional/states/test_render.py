@@ -656,3 +656,46 @@ def test_minion_start_reaction_runs_the_bootstrap_runner_with_the_trigger(node_l
     assert (kind, name) == ("runner", "run")
     assert (SALT_DIR / "_runners" / f"{runner}.py").is_file()
     assert args == [{"args": [{"trigger": minion_id if minion_id is not None else "unknown"}]}]
+
+
+def test_settings_are_computed_once_per_state_run(node_loaders, tmp_path_factory):
+    """map.jinja's ``cluster.settings``: defaults.yaml with the pillar merged over it, kept in
+    the loader's context (one state run) and never handed over to the next run; redacted
+    outside a template, as pillar.get is."""
+    states = tmp_path_factory.mktemp("states")
+    shutil.copytree(STATES_DIR, states, dirs_exist_ok=True)
+    pillar = tmp_path_factory.mktemp("inventory-only-pillar")
+    shutil.copytree(PILLAR_DIR, pillar, dirs_exist_ok=True)
+    inventory, _ = split_example()
+    write_sls(pillar / "_from_terraform.sls", inventory)
+    loaders = node_loaders(
+        WORKER, file_roots={"base": [str(states)]}, pillar_roots={"base": [str(pillar)]}
+    )
+
+    def in_template(expression):
+        """``expression`` over the settings, rendered as an SLS file renders it."""
+        text = loaders.modules.slsutil.renderer(
+            string="{%- set s = salt['cluster.settings']() %}{{ (" + expression + ") | json }}",
+            default_renderer="jinja",
+        )
+        return json.loads(text)
+
+    defaults = yaml.safe_load((STATES_DIR / "defaults.yaml").read_text())["kubesalt"]
+    assert in_template("s.motd") == defaults["motd"]
+    assert in_template("s.nodes") == inventory["kubesalt"]["nodes"]  # the pillar over them
+    assert in_template("s.motd.update({'issue': 'changed'}) or s.motd")["issue"] == "changed"
+    assert in_template("s.motd") == defaults["motd"]  # every caller has its own copy
+    masked = loaders.modules.cluster.settings()
+    assert masked["nodes"][WORKER]["private_ip"] == "**********"
+
+    defaults_file = states / "defaults.yaml"
+    banner = "Changed defaults, read by the next state run."
+    defaults_file.write_text(
+        defaults_file.read_text().replace(defaults["motd"]["issue"], banner), encoding="utf-8"
+    )
+    # The same context: what was computed is reused, defaults.yaml is not read again.
+    assert in_template("s.motd") == defaults["motd"]
+    # A state run has its own copy of the context: it reads the new defaults.
+    ret = loaders.modules.state.show_sls("core.motd")
+    assert isinstance(ret, dict), ret
+    assert args_of(ret["core-motd-/etc/issue"])["context"]["banner"] == banner
