@@ -205,9 +205,17 @@ def _stop_session(sid: int, grace: float) -> list[int]:
     return members
 
 
-def _exits_within(pidfd: int, timeout: float) -> bool:
-    """Whether the process of ``pidfd`` exits within ``timeout`` seconds (it is not reaped)."""
-    return bool(select.select([pidfd], [], [], timeout)[0])
+def _exits_within(pid: int, pidfd: int | None, timeout: float) -> bool:
+    """Whether child ``pid`` exits within ``timeout`` seconds; it is not reaped. Waits on
+    its ``pidfd``, or without one (Linux before 5.3) looks every 50 ms."""
+    if pidfd is not None:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def run_in_session(
@@ -233,18 +241,22 @@ def run_in_session(
         )
         # The command is reaped only at the end: until then its pid cannot be reused, so
         # session ``proc.pid`` is this run's.
-        pidfd = os.pidfd_open(proc.pid)
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except OSError:  # Linux before 5.3
+            pidfd = None
         finished = False
         try:
-            finished = _exits_within(pidfd, timeout)
+            finished = _exits_within(proc.pid, pidfd, timeout)
         finally:
             try:
                 if not finished:
-                    signal.pidfd_send_signal(pidfd, signal.SIGTERM)
-                    _exits_within(pidfd, STOP_GRACE)
+                    os.kill(proc.pid, signal.SIGTERM)
+                    _exits_within(proc.pid, pidfd, STOP_GRACE)
                 _stop_session(proc.pid, STOP_GRACE)
             finally:
-                os.close(pidfd)
+                if pidfd is not None:
+                    os.close(pidfd)
                 proc.wait()
         out.seek(0)
         err.seek(0)

@@ -144,3 +144,19 @@ def test_terraform_is_asked_once_to_stop_before_its_providers(tmp_path, monkeypa
         tf_engine.find_engine(str(script)).run(["apply"], tmp_path)
     assert log.read_text() == "provider-alive\nstopping\n"
     assert gone_within(recorded_pids(tmp_path), 5.0) == []
+
+
+def test_without_pidfd_a_timeout_still_stops_everything(tmp_path, monkeypatch):
+    # Linux before 5.3 has no pidfd_open: the engine looks for the exit instead.
+    def no_pidfd(pid, flags=0):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(tf_engine.os, "pidfd_open", no_pidfd)
+    monkeypatch.setattr(tf_engine, "RUN_TIMEOUT", 1.0)
+    script = fake_terraform(tmp_path, after="exec sleep 300")
+    with pytest.raises(tf_engine.TerraformError, match="did not finish in 1 s"):
+        tf_engine.find_engine(str(script)).run(["apply"], tmp_path)
+    assert gone_within(recorded_pids(tmp_path), 5.0) == []
+    fast = fake_terraform(tmp_path, after="echo Terraform v1.99.0", child_io=">/dev/null 2>&1")
+    assert tf_engine.find_engine(str(fast)).run(["version"], tmp_path).returncode == 0
+    assert gone_within(recorded_pids(tmp_path), 5.0) == []
