@@ -164,7 +164,13 @@ def host_spec(
         )
         symlinks += saltconf.rc_links("salt-master")
         # The bootstrap in the user-data finds the state tree here and does not clone it.
-        ro_binds = [(str(repo), saltconf.SRV)]
+        # Only the tree's directories are the repository's (read-only): /srv/kubesalt itself
+        # stays the host's, as a checkout on a real master is, so the salt_master state can
+        # create the backup directory there (master.backup.directory).
+        ro_binds = [
+            (str(repo / "salt"), saltconf.SALT_DIR),
+            (str(repo / "pillar"), saltconf.PILLAR_DIR),
+        ]
     elif "salt_master" in host.roles:
         files["/etc/salt/master"] = (saltconf.master_config(host), 0o644)
         files["/etc/init.d/salt-master"] = (

@@ -1,8 +1,8 @@
-"""`lab up --boot cloud-init`: hosts boot from Terraform-rendered user-data, like VMs.
-
-The lab's part only: seeds, cloud-init's four boot stages in each host, Salt configured by
-the user-data with keys accepted in advance. What the master's bootstrap does next (sync,
-orchestration) is the state tree's and the Terraform module's to test.
+"""`make demo-lab` (`kubesalt lab demo --boot cloud-init`, here with one worker), run as a
+command as a user runs it: hosts boot from Terraform-rendered user-data, like VMs, and the
+master's own bootstrap (reactor: sync, orch.cluster) rolls the cluster out until every node
+is Ready. Then the lab's part: seeds, cloud-init's four boot stages in each host, Salt
+configured by the user-data with keys accepted in advance, the master as user `salt`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from kubesalt.lab.lab import salt_bin_dir
-from tests.support.lab import lab_up
+from tests.support.lab_demo import demo_lab
 from tests.support.lab_salt import assert_master_runs_as_salt
 
 HOSTS = ("salt", "bastion", "k8s-master", "k8s-worker-0")
@@ -23,10 +23,35 @@ MASTER_OPTS = (
 )
 
 
+# What `make demo-lab` runs (README), with one worker: salt, bastion, k8s-master, k8s-worker-0.
+DEMO = ["lab", "demo", "--boot", "cloud-init", "--workers", "1"]
+DEMO_TIMEOUT = 1500
+pytestmark = pytest.mark.timeout(DEMO_TIMEOUT + 600)
+
+
 @pytest.fixture(scope="module")
-def booted_lab(tmp_path_factory):
-    with lab_up(tmp_path_factory, workers=1, control_planes=1, boot="cloud-init") as lab:
-        yield lab
+def demo_run(tmp_path_factory):
+    with demo_lab(tmp_path_factory, DEMO, "test_lab_cloud_init_boot", DEMO_TIMEOUT) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def booted_lab(demo_run):
+    return demo_run.lab
+
+
+@pytest.mark.lab
+def test_the_demo_ends_with_every_node_ready(demo_run):
+    """The master's bootstrap converged the cluster by itself: the demo's exit status and
+    summary, and the bootstrap's own record (no failed state)."""
+    run = demo_run.run
+    ready = "done: 2/2 Kubernetes nodes Ready (cluster ready)"
+    assert run.returncode == 0 and ready in run.text, (
+        f"the demo failed (exit {run.returncode}; all of it in {run.path}):\n{run.text[-6000:]}"
+    )
+    status = demo_run.lab.exec("salt", ["salt-run", "--out=json", "cluster_bootstrap.status"])
+    record = json.loads(status.stdout)
+    assert record["done"] is True and record["last_run"]["result"] == "done", record
 
 
 @pytest.mark.lab

@@ -20,26 +20,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
-import subprocess
-import sys
-import time
 import types
 
 import pytest
 
 from kubesalt.lab import demo
 from kubesalt.lab import power
-from kubesalt.lab import requirements_problem
 from kubesalt.lab.lab import MAAS_PG_DIR
 from kubesalt.lab.lab import Lab
-from kubesalt.lab.lab import running_lab
-from kubesalt.lab.machine import state_dir_default
-from tests.support import lab_policy
-from tests.support.lab import LOCK_WAIT
-from tests.support.lab import POOL
-from tests.support.lab import one_boot_at_a_time
+from tests.support.lab_demo import demo_lab
 from tests.support.lab_maas import changed
 from tests.support.lab_maas import failed
 from tests.support.lab_maas import highstate
@@ -131,50 +121,6 @@ def changes_and_failures(doc: dict) -> tuple[dict, dict]:
     return changed_ids, failed_ids
 
 
-def output_path() -> pathlib.Path:
-    """Where the demo's output and, on failure, the lab's diagnostics are kept: beside the
-    lab state directory of ``$KUBESALT_LAB_DIR`` (not in pytest's temporary directory, which
-    later runs rotate away)."""
-    lab_dir = pathlib.Path(state_dir_default())
-    lab_dir.parent.mkdir(parents=True, exist_ok=True)
-    return lab_dir.with_name(f"{lab_dir.name}-test_maas-demo.txt")
-
-
-def run_demo(lab: Lab) -> types.SimpleNamespace:
-    """Run the demo in ``lab``'s state directory; its output goes to ``output_path``.
-    Under ``make test``'s parallel run the lab's start-up takes its turn with the other
-    workers' labs (``one_boot_at_a_time``), held until the demo says its lab is up."""
-    kubesalt = pathlib.Path(sys.executable).parent / "kubesalt"
-    output = output_path()
-    started = time.monotonic()
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            [str(kubesalt), *DEMO],
-            env={**os.environ, "KUBESALT_LAB_DIR": str(lab.state_dir)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            with one_boot_at_a_time():
-                wait_until(
-                    lambda: process.poll() is not None or (lab.info() or {}).get("state") == "up",
-                    DEMO_TIMEOUT,
-                    "the demo's lab up",
-                    interval=1.0,
-                )
-            process.wait(timeout=max(DEMO_TIMEOUT - (time.monotonic() - started), 1))
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    seconds = time.monotonic() - started
-    print(f"\n{' '.join(DEMO)}: exit {process.returncode} after {seconds:.1f} s ({output})")
-    return types.SimpleNamespace(
-        returncode=process.returncode, text=output.read_text(), seconds=seconds, path=output
-    )
-
-
 # What the lab says about its Kubernetes nodes and bare-metal machines, kept when the demo
 # fails (the lab goes down with the module).
 DIAGNOSTICS = [
@@ -218,15 +164,8 @@ def demo_run(tmp_path_factory):
     """``kubesalt lab demo --maas --bare-metal`` as a user runs it (the virtualenv's
     ``kubesalt``, the state directory from ``KUBESALT_LAB_DIR``); the lab it leaves up is
     the module's, taken down at the end."""
-    POOL.release()  # one lab at a time: a pooled lab must not hold the lock
-    lab_policy.apply(requirements_problem(), pytest)
-    # The demo does not wait for the lab lock: wait (bounded) for another test's lab to go.
-    wait_until(lambda: running_lab() is None, LOCK_WAIT, "the lab lock", interval=1.0)
-    lab = Lab(tmp_path_factory.mktemp("kubesalt-lab"))
-    try:
-        yield types.SimpleNamespace(lab=lab, run=run_demo(lab))
-    finally:
-        lab.down()
+    with demo_lab(tmp_path_factory, DEMO, "test_maas", DEMO_TIMEOUT) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
