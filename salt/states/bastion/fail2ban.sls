@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {%- set fail2ban = kubesalt.bastion.fail2ban %}
 include:
   - bastion.iptables

@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {#- Every inventory node by FQDN and short name, at the private address it published in
     the mine (the inventory's until it has). Other lines of /etc/hosts are left alone. #}
 {%- for entry in salt['cluster.hosts'](kubesalt) %}

@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {%- set node = kubesalt.nodes.get(grains['id'], {}) %}
 
 {#- Shown before login: the banner only, no host name, OS or kernel (no getty escapes). #}

@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {%- set search = kubesalt.resolv.search or ([kubesalt.domain] if kubesalt.domain else []) %}
 
 core-resolv-conf:

@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {#- Settings with a null value are left alone (the lab nulls the ones that are global). #}
 {%- for setting, value in kubesalt.sysctl | dictsort %}
 {%- if value is not none %}

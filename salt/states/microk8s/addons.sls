@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {%- set plan = salt['cluster.addons'](kubesalt) %}
 {#- Addons are cluster-wide: applied on the bootstrap control plane only. #}
 include:

@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {%- set microk8s = kubesalt.microk8s %}
 {%- set membership = salt['cluster.membership'](kubesalt) %}
 {#- The bootstrap control plane (first of kubesalt:microk8s:control_planes): it carries the

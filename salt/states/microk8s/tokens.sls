@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {%- set microk8s = kubesalt.microk8s %}
 {%- set tokens = microk8s.get('join_tokens', {}) %}
 {%- set membership = salt['cluster.membership'](kubesalt) %}

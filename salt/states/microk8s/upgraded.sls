@@ -1,4 +1,4 @@
-{%- from "map.jinja" import kubesalt with context %}
+{%- set kubesalt = salt['cluster.settings'](saltenv) %}
 {#- One node's refresh in a rolling upgrade (orch.upgrade drains it first and waits for it
     after): the snap moves to kubesalt:microk8s:channel, one minor at a time, never back. #}
 
