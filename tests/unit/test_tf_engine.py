@@ -9,6 +9,8 @@ import os
 import pathlib
 import signal
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -102,26 +104,34 @@ def test_a_provider_that_ignores_sigterm_is_killed(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_stops_terraform_and_its_providers(tmp_path):
+    # Ctrl-C as a user's: SIGINT to a Python process running the engine (not a signal in
+    # this test process, whose SIGALRM pytest-timeout owns), once the fake terraform runs
+    # with its provider.
     script = fake_terraform(tmp_path, after="exec sleep 300")
-
-    deadline = time.monotonic() + 60
-
-    def interrupt(signum, frame):
-        # Ctrl-C once the fake terraform runs with its provider (bounded: a start that never
-        # comes is reported below), as a user's would come while terraform works.
-        if len(recorded_pids(tmp_path)) < 2 and time.monotonic() < deadline:
-            signal.setitimer(signal.ITIMER_REAL, 0.2)
-            return
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    caller = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from kubesalt.tf import engine; "
+            "engine.find_engine(sys.argv[1]).run(['apply'], sys.argv[2])",
+            str(script),
+            str(tmp_path),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        with pytest.raises(KeyboardInterrupt):
-            tf_engine.find_engine(str(script)).run(["apply"], tmp_path)
+        deadline = time.monotonic() + 60
+        while len(recorded_pids(tmp_path)) < 2 and caller.poll() is None:
+            assert time.monotonic() < deadline, "the fake terraform did not start in 60 s"
+            time.sleep(0.05)
+        caller.send_signal(signal.SIGINT)
+        _, stderr = caller.communicate(timeout=60)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+    assert "KeyboardInterrupt" in stderr, stderr
     pids = recorded_pids(tmp_path)
     assert len(pids) == 2, "the fake terraform did not start"
     assert gone_within(pids, 5.0) == [], "terraform or its provider survived Ctrl-C"
