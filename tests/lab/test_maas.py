@@ -30,6 +30,7 @@ from kubesalt.lab import power
 from kubesalt.lab.lab import MAAS_PG_DIR
 from kubesalt.lab.lab import Lab
 from tests.support.lab_demo import demo_lab
+from tests.support.lab_demo import output_path
 from tests.support.lab_maas import changed
 from tests.support.lab_maas import failed
 from tests.support.lab_maas import highstate
@@ -126,6 +127,7 @@ def changes_and_failures(doc: dict) -> tuple[dict, dict]:
 DIAGNOSTICS = [
     (CONTROL_PLANE, ["microk8s", "kubectl", "get", "nodes", "-o", "wide"]),
     ("salt", ["salt-run", "manage.status"]),
+    ("salt", ["salt-key", "-L"]),
     ("salt", ["salt", "--out=json", "--static", REGION, "maas.machines"]),
     ("salt", ["tail", "-n", "60", "/var/log/salt/master"]),
     ("salt", ["grep", "-hE", "ERROR|WARNING.*restart", "/var/log/salt/minion"]),
@@ -135,6 +137,8 @@ DIAGNOSTICS = [
         for host in BARE_METAL
         for argv in (
             ["hostname"],
+            ["cloud-init", "status", "--long"],
+            ["ps", "-eo", "pid,args"],
             ["tail", "-n", "40", "/var/log/cloud-init-output.log"],
             ["tail", "-n", "60", "/var/log/salt/minion"],
             ["tail", "-n", "30", "/var/lib/kubesalt-sim/microk8s/invocations.jsonl"],
@@ -153,6 +157,13 @@ def diagnose(lab: Lab, path: pathlib.Path) -> str:
         except Exception as error:  # a diagnostic, whatever went wrong
             text = f"{type(error).__name__}: {error}"
         parts.append(f"--- {host}: {' '.join(argv)}\n{text.rstrip()}")
+    # The power driver's log and the cloud-init logs the lab kept from a failed boot.
+    for kept in [lab.state_dir / "power.log", *sorted((lab.state_dir / "logs").glob("*"))]:
+        try:
+            tail = kept.read_text(errors="replace").splitlines()[-40:]
+        except OSError as error:
+            tail = [f"{type(error).__name__}: {error}"]
+        parts.append(f"--- {kept}\n" + "\n".join(tail))
     text = "\n".join(parts)
     with path.open("a") as sink:
         sink.write(f"\n=== diagnostics after the demo\n{text}\n")
@@ -387,6 +398,9 @@ def day2(maas_lab):
     finally:
         lab.exec("maas-region", [*FAULT, "deploy_fails="], check=True)
     converged = orch_baremetal(lab, maas_lab.machines)
+    if not all(step["result"] for step in converged.steps.values()):
+        # What the lab says of the redeployed machine, kept while the lab is still up.
+        converged.text += "\n=== diagnostics\n" + diagnose(lab, output_path("test_maas-day2"))
     wait_for_master_restart(lab)
     return types.SimpleNamespace(
         host=host,
@@ -417,7 +431,7 @@ def test_deploying_again_under_a_fault_stops_with_maas_message(day2):
 def test_the_rerun_deploys_it_anew_and_it_rejoins(maas_lab, day2):
     lab = maas_lab.lab
     steps = day2.converged.steps
-    assert all(step["result"] for step in steps.values()), day2.converged.text[-3000:]
+    assert all(step["result"] for step in steps.values()), day2.converged.text[-9000:]
     assert region_call(lab, "maas.machine_status", day2.name)["status_name"] == "Deployed"
     assert lab.exec(day2.host, ["hostname"], check=True).stdout.strip() == day2.name
     nodes = salt_json(
