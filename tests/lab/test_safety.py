@@ -27,6 +27,7 @@ from tests.support.lab_safety import assert_nothing_left
 from tests.support.lab_safety import leftovers
 from tests.support.lab_safety import machine_snapshot
 from tests.support.paths import REPO_ROOT
+from tests.support.terminal import at_a_terminal
 from tests.support.waiting import wait_until
 
 
@@ -84,7 +85,7 @@ def test_ctrl_c_during_up_tears_everything_down(lab_dir):
     before = machine_snapshot(lab_dir)
     env = dict(os.environ, KUBESALT_LAB_DIR=str(lab_dir), PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubesalt", "lab", "up", "--workers", "1"],
+        at_a_terminal([sys.executable, "-m", "kubesalt", "lab", "up", "--workers", "1"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

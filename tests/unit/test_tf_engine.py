@@ -16,6 +16,7 @@ import time
 import pytest
 
 from kubesalt.tf import engine as tf_engine
+from tests.support.terminal import at_a_terminal
 
 # The timeout of the tests that time out: long enough for the fake terraform to have started
 # its provider and recorded both pids on a loaded machine (make test runs labs beside it).
@@ -109,14 +110,16 @@ def test_ctrl_c_stops_terraform_and_its_providers(tmp_path):
     # with its provider.
     script = fake_terraform(tmp_path, after="exec sleep 300")
     caller = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from kubesalt.tf import engine; "
-            "engine.find_engine(sys.argv[1]).run(['apply'], sys.argv[2])",
-            str(script),
-            str(tmp_path),
-        ],
+        at_a_terminal(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from kubesalt.tf import engine; "
+                "engine.find_engine(sys.argv[1]).run(['apply'], sys.argv[2])",
+                str(script),
+                str(tmp_path),
+            ]
+        ),
         stderr=subprocess.PIPE,
         text=True,
     )
