@@ -1,11 +1,11 @@
 """
 The cluster as the state tree sees it: pillar validation and the data the SLS files need.
 
-Every SLS file of the state tree calls :func:`settings` first: the state tree's defaults
-with the pillar merged over them, validated, so a bad pillar stops a run while it renders,
-before any state changes anything. The other functions turn the inventory (the ``kubesalt``
-pillar) and the mine into the plain lists the SLS files loop over, so no SLS carries logic
-in Jinja.
+The state tree calls :func:`settings` from ``map.jinja``: the state tree's defaults with the
+pillar merged over them, validated, so a bad pillar stops a run while it renders, before any
+state changes anything. The other functions turn the inventory (the
+``kubesalt`` pillar) and the mine into the plain lists the SLS files loop over, so no SLS
+carries logic in Jinja.
 """
 
 import copy
@@ -75,13 +75,13 @@ def settings(saltenv="base"):
     ``kubesalt`` pillar merged over it (dicts recursively, lists and scalars replaced),
     validated by :func:`validate` (a bad pillar raises, naming each key).
 
-    Every SLS file of the state tree calls this first (``map.jinja`` too). The result is
-    kept in the loader's ``__context__``, keyed by ``saltenv`` and the ``kubesalt``
-    pillar: every state run (``state.highstate``, ``state.apply``) gets its own copy of
-    that context, so the defaults are fetched, merged and validated once per run instead
-    of once per SLS file, and a run never sees an earlier run's defaults. Each caller gets
-    its own deep copy. Outside a template (this CLI example) every value is redacted, as
-    ``pillar.get`` redacts pillar values: the settings carry the pillar's secrets.
+    ``map.jinja`` calls this for every SLS file that imports it. The result is kept in the
+    loader's ``__context__``, keyed by ``saltenv`` and the ``kubesalt`` pillar: every state
+    run (``state.highstate``, ``state.apply``) gets its own copy of that context, so the
+    defaults are fetched, merged and validated once per run instead of once per SLS file,
+    and a run never sees an earlier run's defaults. Each caller gets its own deep copy.
+    Outside a template (this CLI example) every value is redacted, as ``pillar.get``
+    redacts pillar values: the settings carry the pillar's secrets.
 
     saltenv
         The file server environment ``defaults.yaml`` is read from.

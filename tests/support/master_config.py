@@ -1,6 +1,6 @@
 """The salt master configuration the salt_master state writes (master.d/kubesalt.conf),
 rendered by Salt's own Jinja renderer from defaults.yaml merged with a pillar's
-``kubesalt:master``, as cluster.settings merges them."""
+``kubesalt:master``, as salt/states/map.jinja merges them."""
 
 import salt.config
 import salt.utils.dictupdate

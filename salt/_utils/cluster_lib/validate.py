@@ -1,4 +1,4 @@
-"""Validation of the kubesalt pillar, run while the SLS files render, before any state runs.
+"""Validation of the kubesalt pillar, run while ``map.jinja`` renders, before any state runs.
 
 Every problem is reported as ``<pillar key>: <what is wrong>`` so an operator knows which
 layer of the pillar to fix. Values that may be secret (tokens, file contents) are never

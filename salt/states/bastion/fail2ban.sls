@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set fail2ban = kubesalt.bastion.fail2ban %}
 include:
   - bastion.iptables

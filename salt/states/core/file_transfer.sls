@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {#- Files declared in pillar: `source` (salt://...) or inline `contents`. A file marked
     `secret` (or with a mode that others cannot read) never shows a diff. #}
 {%- for path, spec in kubesalt.files | dictsort %}

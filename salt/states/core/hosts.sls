@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {#- Every inventory node by FQDN and short name, at the private address it published in
     the mine (the inventory's until it has). Other lines of /etc/hosts are left alone. #}
 {%- for entry in salt['cluster.hosts'](kubesalt) %}

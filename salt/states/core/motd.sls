@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set node = kubesalt.nodes.get(grains['id'], {}) %}
 
 {#- Shown before login: the banner only, no host name, OS or kernel (no getty escapes). #}

@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set search = kubesalt.resolv.search or ([kubesalt.domain] if kubesalt.domain else []) %}
 
 core-resolv-conf:

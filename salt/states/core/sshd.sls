@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 
 # ssh-keygen -A when the host keys are missing (a state of our own: no `creates`, see
 # tests/functional/states/test_host_states.py).

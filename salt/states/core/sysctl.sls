@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {#- Settings with a null value are left alone (the lab nulls the ones that are global). #}
 {%- for setting, value in kubesalt.sysctl | dictsort %}
 {%- if value is not none %}

@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- for name, user in kubesalt.users | dictsort %}
 {%- if user.get('absent') %}
 

@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set plan = salt['cluster.addons'](kubesalt) %}
 {#- Addons are cluster-wide: applied on the bootstrap control plane only. #}
 include:

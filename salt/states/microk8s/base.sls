@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set microk8s = kubesalt.microk8s %}
 
 # Read once, when the snap installs (later edits do not change an installed MicroK8s): pod

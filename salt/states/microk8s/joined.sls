@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set plan = salt['cluster.join_plan'](kubesalt) %}
 {%- set has_token = kubesalt.microk8s.get('join_token') is not none %}
 {#- A control plane after the first, or a worker: joins through the control planes in turn

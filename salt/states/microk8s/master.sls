@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set microk8s = kubesalt.microk8s %}
 {%- set membership = salt['cluster.membership'](kubesalt) %}
 {#- The bootstrap control plane (first of kubesalt:microk8s:control_planes): it carries the

@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set microk8s = kubesalt.microk8s %}
 {%- set tokens = microk8s.get('join_tokens', {}) %}
 {%- set membership = salt['cluster.membership'](kubesalt) %}

@@ -1,4 +1,4 @@
-{%- set kubesalt = salt['cluster.settings'](saltenv) %}
+{%- from "map.jinja" import kubesalt with context %}
 {%- set master = kubesalt.master %}
 
 # Only this file of master.d is ours: others (e.g. the reactor's, cloud-init's) stay.

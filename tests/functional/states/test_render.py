@@ -659,9 +659,9 @@ def test_minion_start_reaction_runs_the_bootstrap_runner_with_the_trigger(node_l
 
 
 def test_settings_are_computed_once_per_state_run(node_loaders, tmp_path_factory):
-    """``cluster.settings``, which every SLS file calls first: defaults.yaml with the
-    pillar merged over it, kept in the loader's context (one state run) and never handed
-    over to the next run; redacted outside a template, as pillar.get is."""
+    """map.jinja's ``cluster.settings``: defaults.yaml with the pillar merged over it, kept in
+    the loader's context (one state run) and never handed over to the next run; redacted
+    outside a template, as pillar.get is."""
     states = tmp_path_factory.mktemp("states")
     shutil.copytree(STATES_DIR, states, dirs_exist_ok=True)
     pillar = tmp_path_factory.mktemp("inventory-only-pillar")
